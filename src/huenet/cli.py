@@ -1,0 +1,290 @@
+"""The ``huenet`` command: a thin shell over the library.
+
+Heavy imports (Keras, TensorFlow) happen inside the commands, so ``huenet --help`` is
+instant. Errors a user can cause print one line and exit non-zero, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import glob
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+_PROGRAM = "huenet"
+
+
+class UsageError(Exception):
+    """A problem with the command line; printed as one line, exit code 2."""
+
+
+def _error(message: str) -> None:
+    print(f"{_PROGRAM}: error: {message}", file=sys.stderr)
+
+
+def _warn(message: str) -> None:
+    from tqdm import tqdm
+
+    tqdm.write(f"{_PROGRAM}: warning: {message}", file=sys.stderr)
+
+
+# --- colorize ---------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class _Job:
+    source: Path
+    target: Path
+
+
+def _image_extensions() -> set[str]:
+    from PIL import Image
+
+    return {ext.lower() for ext in Image.registered_extensions()}
+
+
+def collect_jobs(inputs: Sequence[str], output: str | None, image_format: str) -> tuple[list[_Job], list[str]]:
+    """Map inputs (files, folders, globs) to output paths; returns (jobs, error lines)."""
+    from huenet.images import format_for
+
+    extensions = _image_extensions()
+    pairs: list[tuple[Path, Path]] = []  # (source, path relative to the output folder)
+    errors: list[str] = []
+    for argument in inputs:
+        path = Path(argument)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in extensions)
+            if not found:
+                errors.append(f"{argument}: no image files in this folder")
+            pairs += [(p, p.relative_to(path)) for p in found]
+        elif path.is_file():
+            pairs.append((path, Path(path.name)))
+        else:
+            matches = sorted(Path(m) for m in glob.glob(argument, recursive=True) if Path(m).is_file())
+            if not matches:
+                errors.append(f"{argument}: no such file, folder or matching files")
+            pairs += [(m, Path(m.name)) for m in matches]
+    suffix = "." + image_format.lower().lstrip(".")
+    format_for(f"x{suffix}")  # raises ImageError for an unknown --format
+    single_file_target = output is not None and Path(output).suffix.lower() in {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
+    if single_file_target and len(pairs) > 1:
+        raise UsageError(f"-o {output} names one file but {len(pairs)} inputs were given; give a folder")
+    out_dir = Path(output or "colorized")
+    jobs, claimed = [], {}
+    for source, relative in pairs:
+        target = Path(output) if single_file_target else out_dir / relative.with_suffix(suffix)
+        key = os.path.normcase(os.path.abspath(target))
+        if key in claimed:
+            errors.append(f"{source}: its output {target} is already the output of {claimed[key]}; skipped")
+            continue
+        claimed[key] = source
+        jobs.append(_Job(source, target))
+    return jobs, errors
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def command_colorize(arguments: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from huenet.images import ImageError, read_image, write_image
+
+    jobs, errors = collect_jobs(arguments.inputs, arguments.output, arguments.format)
+    for line in errors:
+        _error(line)
+    sources = {job.source.resolve() for job in jobs}
+    runnable = []
+    for job in jobs:
+        if job.target.resolve() in sources or _same_file(job.target, job.source):
+            errors.append(f"{job.source}: output {job.target} would overwrite an input; skipped")
+            _error(errors[-1])
+        elif job.target.exists() and not arguments.overwrite:
+            errors.append(f"{job.source}: output {job.target} exists (pass --overwrite to replace it)")
+            _error(errors[-1])
+        else:
+            runnable.append(job)
+    if not runnable:
+        _error("nothing to colorize")
+        return 1
+
+    from huenet.inference import Decoding, compose, predict_ab
+    from huenet.modelfile import load_model
+    from huenet.models import output_stride
+
+    model = load_model(arguments.model)
+    decoding = Decoding(arguments.temperature, arguments.vivid)
+    working_size = arguments.working_size or model.working_size
+    stride = output_stride(model.settings)
+    written = 0
+    with tqdm(total=len(runnable), unit="image", disable=len(runnable) < 2 or arguments.quiet, file=sys.stderr) as bar:
+        for chunk in _chunks(runnable, arguments.max_pixels):
+            loaded = []
+            for job in chunk:
+                try:
+                    image = read_image(job.source, max_pixels=arguments.max_pixels)
+                except ImageError as error:
+                    errors.append(f"{job.source}: {error}")
+                    tqdm.write(f"{_PROGRAM}: error: {errors[-1]}", file=sys.stderr)
+                    bar.update(1)
+                    continue
+                for note in image.notes:
+                    _warn(f"{job.source}: {note}")
+                loaded.append((job, image))
+            ab_maps = predict_ab(model, [image for _, image in loaded], decoding, working_size) if loaded else []
+            for (job, image), ab in zip(loaded, ab_maps):
+                try:
+                    result = compose(image, ab, working_size, stride)
+                    if result.mode == "RGBA" and job.target.suffix.lower() in (".jpg", ".jpeg", ".bmp"):
+                        _warn(f"{job.source}: {job.target.suffix} cannot hold transparency; alpha dropped")
+                    write_image(result, job.target, overwrite=arguments.overwrite)
+                    written += 1
+                except (OSError, ValueError) as error:
+                    errors.append(f"{job.source}: cannot write {job.target} ({error})")
+                    tqdm.write(f"{_PROGRAM}: error: {errors[-1]}", file=sys.stderr)
+                bar.update(1)
+    failed = len(errors)
+    if not arguments.quiet or failed:
+        print(f"{_PROGRAM}: colorized {written} image(s), {failed} error(s)", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _chunks(jobs: list[_Job], max_pixels: int | None, files_per_chunk: int = 256) -> Any:
+    """Groups of small files share network batches; big files are read one at a time."""
+    chunk, budget = [], 0
+    for job in jobs:
+        size = job.source.stat().st_size if job.source.exists() else 0
+        if chunk and (len(chunk) >= files_per_chunk or budget + size > 64 << 20):
+            yield chunk
+            chunk, budget = [], 0
+        chunk.append(job)
+        budget += size
+    if chunk:
+        yield chunk
+
+
+# --- models -----------------------------------------------------------------------------------
+
+
+def command_models(arguments: argparse.Namespace) -> int:
+    from huenet.modelfile import BUNDLED_MODELS, bundled_model_path, read_metadata
+    from huenet.models import preset_names, get_preset
+
+    print("Bundled models (use with --model NAME):")
+    for name in BUNDLED_MODELS:
+        metadata = read_metadata(bundled_model_path(name))
+        metrics = metadata.get("metrics", {})
+        summary = ", ".join(f"{key} {value}" for key, value in metrics.get("summary", {}).items()) or "no recorded metrics"
+        print(f"  {name:10s} preset {metadata['preset']}, working size {metadata['settings'].get('working_size')}: {summary}")
+    print("\nPresets (use with huenet train --preset NAME):")
+    for name in preset_names():
+        preset = get_preset(name)
+        print(f"  {name:20s} {preset.description}")
+    return 0
+
+
+# --- train / evaluate -------------------------------------------------------------------------
+
+
+def _add_dataclass_flags(parser: argparse.ArgumentParser, cls: Any, skip: Sequence[str] = ()) -> None:
+    """One flag per dataclass field: --field-name, typed from the default."""
+    for field in dataclasses.fields(cls):
+        if field.name in skip:
+            continue
+        flag = "--" + field.name.replace("_", "-")
+        default = field.default
+        if isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+        else:
+            kind = type(default) if default is not None else (float if "rate" in field.name else str)
+            if field.name in ("limit", "crop_size"):
+                kind = int
+            parser.add_argument(flag, type=kind, default=default, metavar=field.name.upper())
+
+
+def command_train(arguments: argparse.Namespace) -> int:
+    from huenet.train import TrainConfig, train
+
+    values = {field.name: getattr(arguments, field.name) for field in dataclasses.fields(TrainConfig)}
+    train(TrainConfig(**values))
+    return 0
+
+
+def command_evaluate(arguments: argparse.Namespace) -> int:
+    from huenet.evaluate import evaluate_command
+
+    return evaluate_command(arguments)
+
+
+# --- entry point ------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from huenet import __version__
+    from huenet.images import DEFAULT_MAX_PIXELS
+
+    parser = argparse.ArgumentParser(prog=_PROGRAM, description="Colorize grayscale images with a small CNN.")
+    parser.add_argument("--version", action="version", version=f"{_PROGRAM} {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    colorize = commands.add_parser("colorize", help="colorize image files, folders or globs")
+    colorize.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (recursive) or glob patterns")
+    colorize.add_argument("-o", "--output", help="output folder (mirrors the input tree; default ./colorized) or, for one input, an output file")
+    colorize.add_argument("--format", default="png", help="output format for folder outputs: png (default), jpg, webp, tiff")
+    colorize.add_argument("-m", "--model", default=None, help="bundled model name or .keras file (default: the bundled model)")
+    colorize.add_argument("--vivid", action="store_true", help="more colorful, less faithful colors (the model's vivid temperature)")
+    colorize.add_argument("--temperature", type=float, help="annealed-mean temperature (ab-bin models): 1 faithful, lower is more vivid")
+    colorize.add_argument("--working-size", type=int, help="long side in pixels at which the network runs (default: the model's)")
+    colorize.add_argument("--overwrite", action="store_true", help="replace existing output files (never inputs)")
+    colorize.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help=f"refuse larger images (decompression-bomb guard, default {DEFAULT_MAX_PIXELS})")
+    colorize.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    colorize.set_defaults(handler=command_colorize)
+
+    models = commands.add_parser("models", help="list bundled models and presets")
+    models.set_defaults(handler=command_models)
+
+    from huenet.train import TrainConfig
+
+    train = commands.add_parser("train", help="train a preset on a folder, archive or CIFAR-10 release")
+    _add_dataclass_flags(train, TrainConfig)
+    train.set_defaults(handler=command_train)
+
+    evaluate = commands.add_parser("evaluate", help="score a model and the trivial baselines on held-out images")
+    from huenet.evaluate import add_evaluate_arguments
+
+    add_evaluate_arguments(evaluate)
+    evaluate.set_defaults(handler=command_evaluate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # TensorFlow's C++ start-up chatter (CPU features, oneDNN) is noise to a CLI user.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    parser = build_parser()
+    arguments = parser.parse_args(argv)
+    from huenet.data import DatasetError
+    from huenet.images import ImageError
+    from huenet.modelfile import ModelFileError
+
+    try:
+        return arguments.handler(arguments)
+    except UsageError as error:
+        _error(str(error))
+        return 2
+    except (ImageError, ModelFileError, DatasetError, ValueError, FileExistsError, FileNotFoundError) as error:
+        _error(str(error))
+        return 1
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,225 @@
+"""The color contract: every conversion and normalization constant huenet uses.
+
+Training, inference, metrics and tests all call these functions, so a model never sees
+data prepared one way at training time and another way at inference time.
+
+Conventions:
+- ``rgb`` arrays are sRGB, float in [0, 1] or uint8 in [0, 255], channels last.
+- ``lab`` is CIE L*a*b* under the D65 white point (2 degree observer), the same
+  definition as scikit-image's ``rgb2lab``: L in [0, 100], a and b roughly in [-110, 110].
+- The network sees ``lightness`` normalized to [-1, 1] and ``ab`` normalized by
+  ``AB_SCALE`` (see ``normalize_lightness`` / ``normalize_ab``).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+# D65 reference white in XYZ, as used by scikit-image and most Lab code.
+WHITE_D65 = np.array([0.95047, 1.0, 1.08883], dtype=np.float64)
+
+# sRGB (linear) -> XYZ, IEC 61966-2-1.
+_RGB_TO_XYZ = np.array(
+    [
+        [0.412453, 0.357580, 0.180423],
+        [0.212671, 0.715160, 0.072169],
+        [0.019334, 0.119193, 0.950227],
+    ],
+    dtype=np.float64,
+)
+_XYZ_TO_RGB = np.linalg.inv(_RGB_TO_XYZ)
+
+# Normalization seen by every network: lightness in [-1, 1], ab divided by 110, the
+# radius that contains the sRGB gamut in the ab plane.
+LIGHTNESS_CENTER = 50.0
+LIGHTNESS_SCALE = 50.0
+AB_SCALE = 110.0
+
+# Quantized ab space for classification heads (Zhang, Isola, Efros 2016): grid step 10.
+AB_GRID_STEP = 10.0
+
+_EPSILON = 216.0 / 24389.0
+_KAPPA = 24389.0 / 27.0
+
+
+def as_float_rgb(rgb: np.ndarray) -> np.ndarray:
+    """Return ``rgb`` as float32 in [0, 1]; uint8 input is divided by 255."""
+    rgb = np.asarray(rgb)
+    if rgb.dtype == np.uint8:
+        return rgb.astype(np.float32) / 255.0
+    if rgb.dtype == np.uint16:
+        return rgb.astype(np.float32) / 65535.0
+    return rgb.astype(np.float32, copy=False)
+
+
+def srgb_to_linear(values: np.ndarray) -> np.ndarray:
+    """Undo the sRGB transfer curve (values in [0, 1])."""
+    values = np.asarray(values, dtype=np.float32)
+    return np.where(values > 0.04045, ((values + 0.055) / 1.055) ** 2.4, values / 12.92)
+
+
+def linear_to_srgb(values: np.ndarray) -> np.ndarray:
+    """Apply the sRGB transfer curve; negative inputs are clipped to 0."""
+    values = np.clip(np.asarray(values, dtype=np.float32), 0.0, None)
+    return np.where(values > 0.0031308, 1.055 * values ** (1 / 2.4) - 0.055, 12.92 * values)
+
+
+def _f(t: np.ndarray) -> np.ndarray:
+    return np.where(t > _EPSILON, np.cbrt(t), (_KAPPA * t + 16.0) / 116.0)
+
+
+def _f_inverse(t: np.ndarray) -> np.ndarray:
+    return np.where(t**3 > _EPSILON, t**3, (116.0 * t - 16.0) / _KAPPA)
+
+
+def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """sRGB (uint8 or float in [0, 1]), shape (..., 3) -> Lab float32, shape (..., 3)."""
+    linear = srgb_to_linear(as_float_rgb(rgb))
+    xyz = linear @ (_RGB_TO_XYZ / WHITE_D65[:, None]).T.astype(np.float32)
+    fx, fy, fz = (_f(xyz[..., i]) for i in range(3))
+    lab = np.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], axis=-1)
+    return lab.astype(np.float32)
+
+
+def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
+    """Lab, shape (..., 3) -> sRGB float32 in [0, 1] (out-of-gamut values clipped)."""
+    lab = np.asarray(lab, dtype=np.float32)
+    fy = (lab[..., 0] + 16.0) / 116.0
+    fx = fy + lab[..., 1] / 500.0
+    fz = fy - lab[..., 2] / 200.0
+    xyz = np.stack([_f_inverse(fx), _f_inverse(fy), _f_inverse(fz)], axis=-1)
+    linear = (xyz * WHITE_D65.astype(np.float32)) @ _XYZ_TO_RGB.T.astype(np.float32)
+    return np.clip(linear_to_srgb(linear), 0.0, 1.0).astype(np.float32)
+
+
+def gray_to_lightness(gray: np.ndarray) -> np.ndarray:
+    """sRGB-encoded gray levels in [0, 1] -> Lab lightness L in [0, 100].
+
+    A gray pixel has R = G = B, so its Y is the linearized level and a = b = 0.
+    """
+    y = srgb_to_linear(gray)
+    return (116.0 * _f(y) - 16.0).astype(np.float32)
+
+
+def rgb_to_gray(rgb: np.ndarray) -> np.ndarray:
+    """uint8 sRGB (..., 3) -> uint8 gray, ITU-R 601 luma exactly as Pillow's ``convert("L")``.
+
+    This is how a color image becomes the grayscale input a user would give us, so
+    evaluation feeds models the same gray that Pillow produces.
+    """
+    rgb = np.asarray(rgb, dtype=np.uint32)
+    return ((rgb[..., 0] * 19595 + rgb[..., 1] * 38470 + rgb[..., 2] * 7471 + 0x8000) >> 16).astype(np.uint8)
+
+
+def to_uint8(rgb: np.ndarray) -> np.ndarray:
+    """Float sRGB in [0, 1] -> uint8 with rounding (the one quantizer we use)."""
+    return np.clip(np.rint(np.asarray(rgb) * 255.0), 0, 255).astype(np.uint8)
+
+
+def normalize_lightness(lightness: np.ndarray) -> np.ndarray:
+    """L in [0, 100] -> network input in [-1, 1]."""
+    return ((np.asarray(lightness, dtype=np.float32) - LIGHTNESS_CENTER) / LIGHTNESS_SCALE).astype(
+        np.float32
+    )
+
+
+def normalize_ab(ab: np.ndarray) -> np.ndarray:
+    """ab in Lab units -> network target, about [-1, 1]."""
+    return (np.asarray(ab, dtype=np.float32) / AB_SCALE).astype(np.float32)
+
+
+def denormalize_ab(ab: np.ndarray) -> np.ndarray:
+    """Network ab -> Lab units."""
+    return (np.asarray(ab, dtype=np.float32) * AB_SCALE).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=1)
+def ab_bins() -> np.ndarray:
+    """Centers of the quantized ab bins that sRGB colors can reach, shape (Q, 2), Lab units.
+
+    Deterministic: every color of a 64-level sRGB cube is converted to Lab and its ab is
+    rounded to the 10-unit grid; the occupied grid cells are the bins, sorted by (a, b).
+    Classification heads store Q in their configuration, so a change here is caught at load.
+    """
+    levels = np.linspace(0.0, 1.0, 64, dtype=np.float32)
+    cube = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), axis=-1).reshape(-1, 3)
+    ab = rgb_to_lab(cube)[:, 1:]
+    cells = np.unique(np.rint(ab / AB_GRID_STEP).astype(np.int32), axis=0)
+    return (cells * AB_GRID_STEP).astype(np.float32)
+
+
+# --- 8-bit color spaces for the seed presets -----------------------------------------
+# The seed predicted each channel as one of 256 classes; its future work asked for HSV and
+# Lab. Each space below maps uint8 RGB to three uint8 channels and back.
+
+COLOR_SPACES = ("rgb", "hsv", "lab", "yuv")
+
+# Full-range BT.601 (JPEG's YCbCr).
+_YUV_MATRIX = np.array(
+    [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]],
+    dtype=np.float32,
+)
+_YUV_INVERSE = np.linalg.inv(_YUV_MATRIX).astype(np.float32)
+
+
+def _check_space(space: str) -> None:
+    if space not in COLOR_SPACES:
+        raise ValueError(f"unknown color space {space!r}; choose one of {', '.join(COLOR_SPACES)}")
+
+
+def rgb_to_levels(rgb: np.ndarray, space: str) -> np.ndarray:
+    """uint8 sRGB (..., 3) -> uint8 channel levels (..., 3) in ``space``."""
+    _check_space(space)
+    rgb = np.asarray(rgb)
+    if space == "rgb":
+        return rgb.astype(np.uint8)
+    rgb_float = as_float_rgb(rgb)
+    if space == "hsv":
+        maximum = rgb_float.max(axis=-1)
+        minimum = rgb_float.min(axis=-1)
+        delta = maximum - minimum
+        safe = np.where(delta > 0, delta, 1.0)
+        r, g, b = (rgb_float[..., i] for i in range(3))
+        hue = np.where(
+            maximum == r, ((g - b) / safe) % 6.0, np.where(maximum == g, (b - r) / safe + 2.0, (r - g) / safe + 4.0)
+        )
+        hue = np.where(delta > 0, hue / 6.0, 0.0)
+        saturation = np.where(maximum > 0, delta / np.where(maximum > 0, maximum, 1.0), 0.0)
+        return to_uint8(np.stack([hue, saturation, maximum], axis=-1))
+    if space == "lab":
+        lab = rgb_to_lab(rgb_float)
+        scaled = np.stack([lab[..., 0] * 2.55, lab[..., 1] + 128.0, lab[..., 2] + 128.0], axis=-1)
+        return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    yuv = rgb_float @ _YUV_MATRIX.T
+    yuv[..., 1:] += 0.5
+    return to_uint8(yuv)
+
+
+def levels_to_rgb(levels: np.ndarray, space: str) -> np.ndarray:
+    """Channel levels (..., 3) in ``space`` (uint8, or float for soft decodings) -> uint8 sRGB."""
+    _check_space(space)
+    levels = np.asarray(levels, dtype=np.float32)
+    if space == "rgb":
+        return np.clip(np.rint(levels), 0, 255).astype(np.uint8)
+    if space == "hsv":
+        hue, saturation, value = (levels[..., i] / 255.0 for i in range(3))
+        sector = hue * 6.0
+        i = np.floor(sector) % 6
+        frac = sector - np.floor(sector)
+        p = value * (1 - saturation)
+        q = value * (1 - saturation * frac)
+        t = value * (1 - saturation * (1 - frac))
+        choices = [
+            np.stack(c, axis=-1)
+            for c in ((value, t, p), (q, value, p), (p, value, t), (p, q, value), (t, p, value), (value, p, q))
+        ]
+        rgb = np.select([(i == k)[..., None] for k in range(6)], choices)
+        return to_uint8(rgb)
+    if space == "lab":
+        lab = np.stack([levels[..., 0] / 2.55, levels[..., 1] - 128.0, levels[..., 2] - 128.0], axis=-1)
+        return to_uint8(lab_to_rgb(lab))
+    yuv = levels / 255.0
+    yuv[..., 1:] -= 0.5
+    return to_uint8(yuv @ _YUV_INVERSE.T)

@@ -1,0 +1,176 @@
+"""Evaluation: models beside the trivial baselines on held-out color images.
+
+Each truth image is turned into the grayscale input a user would give (Pillow's luma),
+colorized, and compared with the truth. Truths that are already grayscale are left out
+and counted (the ctest10k protocol of Larsson et al.): a gray copy reproduces them
+exactly and their unbounded PSNR would swamp every mean.
+
+Baselines:
+- ``gray copy``: the gray input copied into R, G and B.
+- ``Lab, ab = 0``: the truth's own Lab lightness with zero chroma.
+- ``Lab, mean ab``: the truth's lightness with the mean ab of the evaluated images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from huenet import color, data, metrics
+
+METRIC_COLUMNS = (
+    ("exact_match", "exact", "{:.2%}"),
+    ("within_5", "±5", "{:.1%}"),
+    ("within_13", "±13", "{:.1%}"),
+    ("psnr_mean", "PSNR", "{:.2f}"),
+    ("psnr_pooled", "PSNR pooled", "{:.2f}"),
+    ("ssim", "SSIM", "{:.4f}"),
+    ("auc", "AuC", "{:.1%}"),
+    ("colorfulness", "colorful", "{:.1f}"),
+    ("colorfulness_ratio", "colorful ratio", "{:.2f}"),
+)
+
+
+def baseline_predictions(truth: np.ndarray) -> dict[str, np.ndarray]:
+    """The three trivial baselines for uint8 truths (count, h, w, 3)."""
+    gray = color.rgb_to_gray(truth)
+    lab = np.concatenate([color.rgb_to_lab(truth[i : i + 1024]) for i in range(0, len(truth), 1024)])
+    mean_ab = lab[..., 1:].reshape(-1, 2).mean(axis=0)
+    no_chroma = lab.copy()
+    no_chroma[..., 1:] = 0
+    mean_chroma = lab.copy()
+    mean_chroma[..., 1:] = mean_ab
+    return {
+        "gray copy": np.repeat(gray[..., None], 3, axis=-1),
+        "Lab, ab = 0": color.to_uint8(color.lab_to_rgb(no_chroma)),
+        "Lab, mean ab": color.to_uint8(color.lab_to_rgb(mean_chroma)),
+    }
+
+
+def predict_rgb(model: Any, gray: np.ndarray, temperature: float | None = None, vivid: bool = False, working_size: int | None = None) -> np.ndarray:
+    """Colorize uint8 gray images (count, h, w) with a loaded model -> uint8 RGB (count, h, w, 3).
+
+    Seed models (``levels`` head) at their native size return their own RGB, as the seed
+    scored them; ab models go through the same path as ``huenet colorize``.
+    """
+    from huenet.inference import Decoding, compose, decode_levels, predict_ab
+    from huenet.images import read_image
+    from huenet.models import output_stride
+
+    working_size = working_size or model.working_size
+    if model.head == "levels" and max(gray.shape[1:3]) == working_size:
+        outputs = []
+        for start in range(0, len(gray), 256):
+            lightness = color.gray_to_lightness(gray[start : start + 256].astype(np.float32) / 255.0)
+            raw = np.asarray(model.network(color.normalize_lightness(lightness)[..., None], training=False))
+            outputs.append(decode_levels(model, raw))
+        return np.concatenate(outputs)
+    inputs = [read_image(image) for image in gray]
+    stride = output_stride(model.settings)
+    ab_maps = predict_ab(model, inputs, Decoding(temperature, vivid), working_size)
+    return np.stack([np.asarray(compose(image, ab, working_size, stride)) for image, ab in zip(inputs, ab_maps)])
+
+
+def evaluate(
+    model_paths: Sequence[str],
+    dataset: str,
+    split: str = "test",
+    limit: int | None = None,
+    vivid: bool = False,
+    temperature: float | None = None,
+    working_size: int | None = None,
+) -> tuple[dict[str, Any], dict[str, np.ndarray], np.ndarray]:
+    """Score baselines and models; returns (report, predictions by row name, truths)."""
+    from huenet.modelfile import load_model
+
+    image_set = data.load_images(dataset, split=split, skip_gray=False, limit=limit)
+    if not isinstance(image_set.images, np.ndarray):
+        raise data.DatasetError(f"{dataset}: evaluation needs images of one size; crop or resize them first")
+    gray_mask = data.is_grayscale(image_set.images)
+    truth = image_set.images[~gray_mask]
+    predictions = baseline_predictions(truth)
+    timings = {}
+    for path in model_paths:
+        model = load_model(path)
+        name = Path(str(path)).stem if str(path).endswith(".keras") else str(path)
+        started = time.time()
+        predictions[name] = predict_rgb(model, color.rgb_to_gray(truth), temperature, False, working_size)
+        timings[name] = time.time() - started
+        if vivid and "vivid_temperature" in model.settings:
+            predictions[f"{name} (vivid)"] = predict_rgb(model, color.rgb_to_gray(truth), None, True, working_size)
+    report = {
+        "dataset": str(dataset),
+        "split": split,
+        "images": int(len(truth)),
+        "left_out_grayscale": int(gray_mask.sum()),
+        "results": {name: metrics.all_metrics(prediction, truth) for name, prediction in predictions.items()},
+        "seconds_to_colorize": timings,
+    }
+    return report, predictions, truth
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """The report as a markdown table."""
+    header = "| model | " + " | ".join(label for _, label, _ in METRIC_COLUMNS) + " |"
+    lines = [header, "|" + "---|" * (len(METRIC_COLUMNS) + 1)]
+    for name, values in report["results"].items():
+        cells = [fmt.format(values[key]) for key, _, fmt in METRIC_COLUMNS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def save_grid(predictions: dict[str, np.ndarray], truth: np.ndarray, path: str | Path, count: int = 8, seed: int = 0) -> Path:
+    """A PNG grid, one row per sampled image: gray | each model's prediction | truth."""
+    chosen = np.sort(np.random.default_rng(seed).choice(len(truth), size=min(count, len(truth)), replace=False))
+    columns = ["gray"] + [name for name in predictions if name not in ("gray copy", "Lab, ab = 0", "Lab, mean ab")] + ["truth"]
+    height, width = truth.shape[1:3]
+    scale = max(1, 96 // max(height, width))
+    cell_h, cell_w, label_h = height * scale, width * scale, 14
+    grid = Image.new("RGB", (cell_w * len(columns), label_h + cell_h * len(chosen)), "white")
+    draw = ImageDraw.Draw(grid)
+    for column, name in enumerate(columns):
+        draw.text((column * cell_w + 2, 1), name[: max(4, cell_w // 6)], fill="black")
+        for row, index in enumerate(chosen):
+            if name == "gray":
+                pixels = np.repeat(color.rgb_to_gray(truth[index])[..., None], 3, axis=-1)
+            elif name == "truth":
+                pixels = truth[index]
+            else:
+                pixels = predictions[name][index]
+            tile = Image.fromarray(pixels).resize((cell_w, cell_h), Image.Resampling.NEAREST)
+            grid.paste(tile, (column * cell_w, label_h + row * cell_h))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    grid.save(path)
+    return path
+
+
+def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("models", nargs="*", metavar="MODEL", help="bundled model names or .keras files (none: baselines only)")
+    parser.add_argument("--data", required=True, help="folder, tar(.gz) or CIFAR-10 release of color images")
+    parser.add_argument("--split", default="test", help="split of a CIFAR-10 release (default test)")
+    parser.add_argument("--limit", type=int, help="evaluate only the first N images")
+    parser.add_argument("--vivid", action="store_true", help="also score each model's vivid decoding")
+    parser.add_argument("--temperature", type=float, help="annealed-mean temperature for ab-bin models")
+    parser.add_argument("--working-size", type=int, help="long side at which the network runs (default: the model's)")
+    parser.add_argument("--output-dir", default="evaluation", help="where evaluation.json and grid.png go (default ./evaluation)")
+
+
+def evaluate_command(arguments: argparse.Namespace) -> int:
+    report, predictions, truth = evaluate(
+        arguments.models, arguments.data, arguments.split, arguments.limit, arguments.vivid, arguments.temperature, arguments.working_size
+    )
+    output = Path(arguments.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "evaluation.json").write_text(json.dumps(report, indent=2))
+    save_grid(predictions, truth, output / "grid.png")
+    print(f"{report['images']} color images of {report['dataset']} ({report['left_out_grayscale']} grayscale truths left out)")
+    print(format_table(report))
+    print(f"wrote {output / 'evaluation.json'} and {output / 'grid.png'}")
+    return 0

@@ -1,0 +1,228 @@
+"""Image input and output at the edge: every odd file becomes lightness (+ alpha).
+
+Whatever comes in (bilevel, 8/16/32-bit gray, float, palette, RGB, RGBA, CMYK, rotated by
+EXIF, animated), ``read_image`` returns an ``InputImage`` whose lightness can be read in row
+strips at full precision, so a 100-megapixel image never needs a full float copy.
+``write_image`` saves atomically and never replaces a file it was not allowed to.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from huenet import color
+
+# Pillow refuses images above 2 x its MAX_IMAGE_PIXELS (about 179 MP); we keep that guard
+# and let users raise it explicitly (``max_pixels`` / ``--max-pixels``).
+DEFAULT_MAX_PIXELS = 2 * 89_478_485
+
+_WITH_ALPHA = {"LA", "La", "PA", "RGBA", "RGBa"}
+ALPHA_FORMATS = {"PNG", "WEBP", "TIFF"}
+
+
+class ImageError(ValueError):
+    """An input that cannot be colorized; the message says why."""
+
+
+@dataclasses.dataclass
+class InputImage:
+    """One normalized input.
+
+    Exactly one of ``gray`` (sRGB-encoded gray levels, uint8 or uint16 or float32 in
+    [0, 1], shape (height, width)) and ``lightness`` (Lab L, float32, for color inputs) is set.
+    """
+
+    gray: np.ndarray | None
+    lightness_array: np.ndarray | None
+    alpha: np.ndarray | None
+    notes: list[str]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width)."""
+        source = self.gray if self.gray is not None else self.lightness_array
+        return source.shape[0], source.shape[1]
+
+    def lightness(self, rows: slice = slice(None)) -> np.ndarray:
+        """Lab lightness (float32, L in [0, 100]) of a strip of rows."""
+        if self.lightness_array is not None:
+            return self.lightness_array[rows]
+        return color.gray_to_lightness(color.as_float_rgb(self.gray[rows]))
+
+    def working_lightness(self, height: int, width: int) -> np.ndarray:
+        """Lightness resized to (height, width) with an antialiasing filter, float32."""
+        if self.gray is not None and self.gray.dtype == np.uint8:
+            small = Image.fromarray(self.gray).resize((width, height), Image.Resampling.BOX if height < self.size[0] else Image.Resampling.BILINEAR)
+            return color.gray_to_lightness(np.asarray(small, dtype=np.float32) / 255.0)
+        source = self.lightness_array if self.lightness_array is not None else color.as_float_rgb(self.gray)
+        small = np.asarray(Image.fromarray(np.ascontiguousarray(source, dtype=np.float32), mode="F").resize((width, height), Image.Resampling.BOX if height < self.size[0] else Image.Resampling.BILINEAR))
+        return small if self.lightness_array is not None else color.gray_to_lightness(small)
+
+
+def read_image(source: Any, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> InputImage:
+    """Open and normalize a path, PIL image or array.
+
+    Arrays: (h, w) or (h, w, 1) gray, (h, w, 3) RGB, (h, w, 4) RGBA; uint8, uint16 or
+    float in [0, 1].
+
+    Raises:
+        ImageError: unreadable, truncated, empty, too large, or of an unusable mode.
+    """
+    if isinstance(source, np.ndarray):
+        return _from_array(source)
+    if isinstance(source, Image.Image):
+        return _from_pil(source)
+    path = Path(source)
+    if not path.is_file():
+        raise ImageError("no such file" if not path.exists() else "not a file")
+    if path.stat().st_size == 0:
+        raise ImageError("empty file")
+    previous = Image.MAX_IMAGE_PIXELS
+    try:
+        Image.MAX_IMAGE_PIXELS = max_pixels
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                return _from_pil(image)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise ImageError(f"too large ({error}); raise the limit with --max-pixels if you trust it") from None
+    except ImageError:
+        raise
+    except Image.UnidentifiedImageError:
+        raise ImageError("not an image Pillow can read") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        raise ImageError(f"cannot decode ({error})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+
+
+def _from_pil(image: Image.Image) -> InputImage:
+    notes = []
+    if getattr(image, "n_frames", 1) > 1:
+        notes.append(f"animated image with {image.n_frames} frames: colorizing the first frame only")
+        image.seek(0)
+    try:
+        image = ImageOps.exif_transpose(image)
+    except Exception:  # a broken EXIF block should not lose the picture
+        notes.append("unreadable EXIF orientation ignored")
+    image.load()
+    if image.width == 0 or image.height == 0:
+        raise ImageError("image has no pixels")
+    mode = image.mode
+    alpha = None
+    if mode in _WITH_ALPHA or (mode == "P" and "transparency" in image.info):
+        image = image.convert("LA" if mode in ("LA", "La") else "RGBA")
+        alpha = np.asarray(image.getchannel("A"))
+        mode = image.mode
+    if mode == "1":
+        return InputImage(np.asarray(image.convert("L")), None, alpha, notes)
+    if mode in ("L", "LA"):
+        return InputImage(np.asarray(image.getchannel("L") if mode == "LA" else image), None, alpha, notes)
+    if mode.startswith("I;16"):
+        return InputImage(np.asarray(image).astype(np.uint16), None, alpha, notes)
+    if mode in ("I", "F"):
+        return InputImage(_scale_wide(np.asarray(image), mode, notes), None, alpha, notes)
+    try:
+        rgb = np.asarray(image.convert("RGB"))
+    except (ValueError, OSError) as error:
+        raise ImageError(f"unsupported image mode {mode} ({error})") from None
+    return _from_rgb(rgb, alpha, notes, f"{mode} input")
+
+
+def _scale_wide(values: np.ndarray, mode: str, notes: list[str]) -> np.ndarray:
+    """32-bit int or float gray -> uint16 or float32 in [0, 1] gray levels."""
+    values = np.asarray(values)
+    if mode == "F" and not np.isfinite(values).all():
+        notes.append("non-finite values replaced by 0")
+        values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+    low, high = float(values.min()), float(values.max())
+    if mode == "I" and low >= 0 and high <= 65535:
+        return values.astype(np.uint16)  # 16-bit PNGs open as mode I
+    if mode == "F" and low >= 0 and high <= 1:
+        return values.astype(np.float32)
+    if mode == "F" and low >= 0 and high <= 255:
+        return (values / 255.0).astype(np.float32)
+    notes.append(f"values span [{low:g}, {high:g}]: stretched to the full gray range")
+    return ((values - low) / max(high - low, 1e-12)).astype(np.float32)
+
+
+def _from_rgb(rgb: np.ndarray, alpha: np.ndarray | None, notes: list[str], what: str) -> InputImage:
+    if (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all():
+        return InputImage(np.ascontiguousarray(rgb[..., 0]), None, alpha, notes)
+    lightness = np.concatenate([color.rgb_to_lab(rgb[start : start + 512])[..., 0] for start in range(0, len(rgb), 512)])
+    sample = rgb[:: max(1, rgb.shape[0] // 256), :: max(1, rgb.shape[1] // 256)]
+    from huenet.data import is_grayscale
+
+    if not is_grayscale(sample[None])[0]:
+        notes.append(f"{what} has color: colorizing from its lightness, the original colors are discarded")
+    return InputImage(None, lightness.astype(np.float32), alpha, notes)
+
+
+def _from_array(array: np.ndarray) -> InputImage:
+    array = np.asarray(array)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    if array.size == 0:
+        raise ImageError(f"array of shape {array.shape} has no pixels")
+    if array.dtype.kind == "f":
+        if not np.isfinite(array).all():
+            raise ImageError("array holds NaN or infinite values")
+        array = np.clip(array, 0.0, 1.0).astype(np.float32)
+    elif array.dtype not in (np.uint8, np.uint16):
+        raise ImageError(f"array dtype {array.dtype} is not supported (use uint8, uint16 or float in [0, 1])")
+    if array.ndim == 2:
+        return InputImage(np.ascontiguousarray(array), None, None, [])
+    if array.ndim == 3 and array.shape[2] in (3, 4):
+        alpha = None
+        if array.shape[2] == 4:
+            alpha = color.to_uint8(color.as_float_rgb(array[..., 3]))
+        rgb = color.to_uint8(color.as_float_rgb(array[..., :3])) if array.dtype != np.uint8 else array[..., :3]
+        return _from_rgb(np.ascontiguousarray(rgb), alpha, [], "array")
+    raise ImageError(f"array of shape {array.shape} is not an image (expected (h, w), (h, w, 1), (h, w, 3) or (h, w, 4))")
+
+
+# --- output -------------------------------------------------------------------------------
+
+_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
+
+
+def format_for(path: str | os.PathLike) -> str:
+    """Pillow format name for an output path's extension; raises ImageError if unknown."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in _FORMATS:
+        raise ImageError(f"unknown output extension {suffix!r}; use one of {', '.join(sorted(_FORMATS))}")
+    return _FORMATS[suffix]
+
+
+def write_image(image: Image.Image, path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Save ``image`` atomically: write a temporary file beside ``path``, then rename.
+
+    A failure part-way leaves no partial output. Raises FileExistsError when ``path``
+    exists and ``overwrite`` is false.
+    """
+    path = Path(path)
+    image_format = format_for(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists (pass --overwrite to replace it)")
+    if image.mode == "RGBA" and image_format not in ALPHA_FORMATS:
+        image = image.convert("RGB")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            image.save(stream, format=image_format, **({"quality": 95} if image_format in ("JPEG", "WEBP") else {}))
+        if not overwrite and path.exists():
+            raise FileExistsError(f"{path} exists (pass --overwrite to replace it)")
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return path

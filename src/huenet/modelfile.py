@@ -1,0 +1,153 @@
+"""Model files: one ``.keras`` file that also carries huenet's own settings, and the
+registry of models bundled with the package.
+
+A huenet model file is a normal Keras 3 ``.keras`` archive (a zip) with one extra member,
+``huenet.json``, holding the preset, head, decoding settings, training record and metrics.
+Keras ignores the extra member; huenet reads it with ``zipfile``. Models are always loaded
+with ``safe_mode=True`` and without their training configuration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.resources
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT_VERSION = 1
+METADATA_MEMBER = "huenet.json"
+
+# Bundled models: name -> (file under huenet/weights, sha256). The sha256 is checked by a
+# test, so a retrained model cannot land without its record being updated.
+BUNDLED_MODELS: dict[str, tuple[str, str]] = {
+    "default": ("default.keras", "PENDING"),
+}
+DEFAULT_MODEL = "default"
+
+
+class ModelFileError(ValueError):
+    """A model name or file that cannot be used; the message names it and the reason."""
+
+
+@dataclasses.dataclass
+class ColorModel:
+    """A loaded network plus the settings needed to prepare its input and decode its output."""
+
+    network: Any  # keras.Model
+    metadata: dict[str, Any]
+    source: str = ""
+
+    @property
+    def head(self) -> str:
+        return self.metadata["head"]
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return self.metadata["settings"]
+
+    @property
+    def working_size(self) -> int:
+        return int(self.settings.get("working_size", 32))
+
+    @property
+    def bin_prior(self) -> np.ndarray | None:
+        prior = self.metadata.get("bin_prior")
+        return None if prior is None else np.asarray(prior, dtype=np.float32)
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_model(network: Any, path: str | os.PathLike, metadata: dict[str, Any]) -> Path:
+    """Write ``network`` and ``metadata`` to ``path`` atomically (temp file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(suffix=".keras", dir=path.parent)
+    os.close(handle)
+    try:
+        network.save(temporary)
+        with zipfile.ZipFile(temporary, "a") as archive:
+            archive.writestr(METADATA_MEMBER, json.dumps({"format": FORMAT_VERSION, **metadata}, indent=1, default=_json_default))
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return path
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot store {type(value).__name__} in model metadata")
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The huenet metadata of a model file, without loading the network."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return json.loads(archive.read(METADATA_MEMBER))
+    except KeyError:
+        raise ModelFileError(f"{path}: a Keras file without huenet settings (no {METADATA_MEMBER})") from None
+    except (zipfile.BadZipFile, OSError, json.JSONDecodeError) as error:
+        raise ModelFileError(f"{path}: not a readable huenet model file ({error})") from None
+
+
+def bundled_model_path(name: str) -> Path:
+    """Path of a bundled model's file inside the installed package."""
+    if name not in BUNDLED_MODELS:
+        raise ModelFileError(f"unknown model {name!r}; bundled models: {', '.join(BUNDLED_MODELS)} (or give a .keras path)")
+    return Path(str(importlib.resources.files("huenet") / "weights" / BUNDLED_MODELS[name][0]))
+
+
+def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
+    text = str(name_or_path)
+    if text in BUNDLED_MODELS:
+        return bundled_model_path(text)
+    path = Path(text)
+    if not path.is_file():
+        raise ModelFileError(f"{text}: no such model file and not a bundled model ({', '.join(BUNDLED_MODELS)})")
+    return path
+
+
+_CACHE: dict[str, ColorModel] = {}
+
+
+def load_model(name_or_path: str | os.PathLike | None = None) -> ColorModel:
+    """Load a bundled model by name (default: ``"default"``) or a ``.keras`` file.
+
+    Loading is lazy and cached: nothing is read until the first call, and the same file is
+    read once per process.
+
+    Raises:
+        ModelFileError: unknown name, missing or unreadable file, no huenet settings.
+    """
+    path = resolve_model_path(name_or_path or DEFAULT_MODEL)
+    key = str(path.resolve())
+    if key in _CACHE:
+        return _CACHE[key]
+    metadata = read_metadata(path)
+    import keras
+
+    import huenet.models  # noqa: F401  registers huenet's serializable layers and losses
+
+    try:
+        network = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as error:
+        raise ModelFileError(f"{path}: Keras could not load the network ({error})") from None
+    model = ColorModel(network, metadata, source=str(path))
+    _CACHE[key] = model
+    return model

@@ -1,0 +1,345 @@
+"""Model presets: a registry of named architectures, their losses and how to decode them.
+
+Every network is fully convolutional on ``keras.Input((None, None, 1))``: normalized
+lightness in, one of three kinds of output ("heads") out:
+
+- ``levels``: the seed experiments' head. Per pixel, 3 x 256 scores: one 256-class
+  distribution for each 8-bit channel of a chosen color space (rgb, hsv, lab, yuv).
+- ``ab_bins``: logits over the quantized in-gamut ab bins (``color.ab_bins()``), trained
+  with soft-encoded, class-rebalanced cross-entropy and decoded by annealed mean
+  (Zhang, Isola, Efros 2016).
+- ``ab_regression``: two channels of normalized ab, trained with L1, L2 or Huber.
+
+Model code uses only ``keras``, ``keras.layers`` and ``keras.ops`` so that every preset
+builds under the TensorFlow, JAX and PyTorch backends.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from huenet import color
+
+HEADS = ("levels", "ab_bins", "ab_regression")
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """One registry entry: a builder and the settings it is built with."""
+
+    name: str
+    builder: Callable[..., keras.Model]
+    head: str
+    description: str
+    settings: dict[str, Any]
+
+
+_REGISTRY: dict[str, Preset] = {}
+
+
+def _register(name: str, builder: Callable[..., keras.Model], head: str, description: str, **settings: Any) -> None:
+    _REGISTRY[name] = Preset(name, builder, head, description, settings)
+
+
+def preset_names() -> list[str]:
+    """Names of all registered presets, in registration order."""
+    return list(_REGISTRY)
+
+
+def get_preset(name: str) -> Preset:
+    """Look up a preset; raises ValueError naming the valid choices."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(_REGISTRY)}") from None
+
+
+def resolve_settings(name: str, **overrides: Any) -> dict[str, Any]:
+    """The preset's settings with ``overrides`` applied; unknown keys raise ValueError."""
+    preset = get_preset(name)
+    unknown = sorted(set(overrides) - set(preset.settings))
+    if unknown:
+        raise ValueError(
+            f"preset {name!r} has no setting {', '.join(unknown)}; its settings are {', '.join(preset.settings)}"
+        )
+    settings = {**preset.settings, **{k: v for k, v in overrides.items() if v is not None}}
+    if "color_space" in settings and settings["color_space"] not in color.COLOR_SPACES:
+        raise ValueError(f"unknown color space {settings['color_space']!r}; choose one of {', '.join(color.COLOR_SPACES)}")
+    return settings
+
+
+def build_model(name: str, **overrides: Any) -> keras.Model:
+    """Build preset ``name`` with optional setting overrides (e.g. ``dropout_rate=0.2``)."""
+    preset = get_preset(name)
+    settings = resolve_settings(name, **overrides)
+    parameters = _builder_parameters(preset.builder)
+    builder_arguments = {k: v for k, v in settings.items() if k in parameters}
+    if "head" in parameters:
+        builder_arguments["head"] = preset.head
+    if "num_bins" in parameters:
+        builder_arguments["num_bins"] = len(color.ab_bins())
+    return preset.builder(name=name, **builder_arguments)
+
+
+def _builder_parameters(builder: Callable[..., Any]) -> set[str]:
+    return set(builder.__code__.co_varnames[: builder.__code__.co_argcount + builder.__code__.co_kwonlyargcount])
+
+
+def output_stride(settings: dict[str, Any]) -> int:
+    """How many input pixels one output pixel covers along each axis (1 or 2)."""
+    return int(settings.get("output_stride", 1))
+
+
+def pad_multiple(settings: dict[str, Any]) -> int:
+    """Inputs must have height and width divisible by this (pooling depth)."""
+    return 2 ** int(settings.get("depth", 0))
+
+
+# --- seed architectures ---------------------------------------------------------------
+
+
+def build_seed_dense(name: str = "seed-dense", dropout_rate: float = 0.0) -> keras.Model:
+    """The seed's "one dense layer".
+
+    Interpretation: a dense layer applied to each pixel's gray value (Keras ``Dense`` acts on
+    the last axis), mapping it to 3 x 256 logits. A dense layer over the flattened image
+    would need 32*32 x 32*32*768 weights (800M) and could not take other sizes, so the
+    seed can only have meant a per-pixel layer.
+    """
+    inputs = keras.Input((None, None, 1), name="lightness")
+    x = layers.Dropout(dropout_rate)(inputs) if dropout_rate else inputs
+    outputs = layers.Dense(3 * 256, name="levels")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def build_seed_conv(name: str = "seed-conv", dropout_rate: float = 0.0) -> keras.Model:
+    """The seed's "one 3x3 conv": a single 3x3 convolution straight to 3 x 256 logits."""
+    inputs = keras.Input((None, None, 1), name="lightness")
+    x = layers.Dropout(dropout_rate)(inputs) if dropout_rate else inputs
+    outputs = layers.Conv2D(3 * 256, 3, padding="same", name="levels")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def build_seed_conv2(name: str = "seed-conv2", filters: int = 64, dropout_rate: float = 0.0) -> keras.Model:
+    """The seed's "two convs with batch norm (ReLU then sigmoid)".
+
+    Interpretation: conv 3x3 (64 filters, a width the text does not give) -> batch norm ->
+    ReLU -> conv 3x3 to 3 x 256 -> batch norm -> sigmoid. The sigmoid scores of each
+    channel are divided by their sum to form the 256-class distribution that cross-entropy
+    needs, which is what Keras' ``categorical_crossentropy`` does with non-logit outputs.
+    """
+    inputs = keras.Input((None, None, 1), name="lightness")
+    x = layers.Conv2D(filters, 3, padding="same")(inputs)
+    x = layers.BatchNormalization()(x)
+    x = layers.Activation("relu")(x)
+    if dropout_rate:
+        x = layers.Dropout(dropout_rate)(x)
+    x = layers.Conv2D(3 * 256, 3, padding="same")(x)
+    x = layers.BatchNormalization()(x)
+    outputs = layers.Activation("sigmoid", name="levels")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+# --- U-Net ----------------------------------------------------------------------------
+
+
+def _conv_block(x: Any, filters: int, dropout_rate: float) -> Any:
+    for _ in range(2):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.Activation("relu")(x)
+    if dropout_rate:
+        x = layers.SpatialDropout2D(dropout_rate)(x)
+    return x
+
+
+def build_unet(
+    name: str = "unet",
+    head: str = "ab_regression",
+    base_filters: int = 32,
+    depth: int = 3,
+    output_stride: int = 2,
+    dropout_rate: float = 0.0,
+    global_context: bool = False,
+    num_bins: int = 0,
+) -> keras.Model:
+    """A U-Net from normalized lightness to ab (regression) or ab-bin logits.
+
+    ``output_stride=2`` stops the decoder one level early and predicts ab at half
+    resolution: chroma carries little high-frequency detail (JPEG's 4:2:0 stores it at half
+    resolution too) and the full-resolution lightness restores the edges at recombination.
+    ``global_context`` adds image-level features (global average pool -> dense) to the
+    bottleneck, as Iizuka et al. (2016) do, so that a patch's colors can depend on the scene.
+    """
+    if head not in ("ab_bins", "ab_regression"):
+        raise ValueError(f"U-Net head must be 'ab_bins' or 'ab_regression', got {head!r}")
+    if output_stride not in (1, 2):
+        raise ValueError(f"output_stride must be 1 or 2, got {output_stride!r}")
+    inputs = keras.Input((None, None, 1), name="lightness")
+    x = inputs
+    skips = []
+    for level in range(depth):
+        x = _conv_block(x, base_filters * 2**level, 0.0)
+        skips.append(x)
+        x = layers.MaxPooling2D(2)(x)
+    bottleneck_filters = base_filters * 2**depth
+    x = _conv_block(x, bottleneck_filters, dropout_rate)
+    if global_context:
+        context = layers.GlobalAveragePooling2D(keepdims=True)(x)  # (batch, 1, 1, filters)
+        context = layers.Dense(bottleneck_filters, activation="relu")(context)
+        x = layers.Add()([x, context])
+    for level in reversed(range(depth)):
+        if output_stride == 2 and level == 0:
+            break
+        x = layers.UpSampling2D(2, interpolation="bilinear")(x)
+        x = layers.Concatenate()([x, skips[level]])
+        x = _conv_block(x, base_filters * 2**level, dropout_rate if level > 0 else 0.0)
+    channels = num_bins if head == "ab_bins" else 2
+    outputs = layers.Conv2D(channels, 1, name=head)(x)  # (batch, h / stride, w / stride, channels)
+    return keras.Model(inputs, outputs, name=name)
+
+
+# --- losses and metrics -----------------------------------------------------------------
+
+
+@keras.saving.register_keras_serializable(package="huenet")
+class LevelsCrossEntropy(keras.losses.Loss):
+    """Cross-entropy of 3 x 256-class channel levels. y_true: (batch, h, w, 3) ints."""
+
+    def __init__(self, from_logits: bool = True, name: str = "levels_crossentropy", **kwargs: Any):
+        super().__init__(name=name, **kwargs)
+        self.from_logits = from_logits
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        scores = ops.reshape(y_pred, (-1, 3, 256))  # (pixels, channel, level)
+        if self.from_logits:
+            log_probabilities = ops.log_softmax(scores, axis=-1)
+        else:
+            probabilities = scores / ops.maximum(ops.sum(scores, axis=-1, keepdims=True), 1e-7)
+            log_probabilities = ops.log(ops.clip(probabilities, 1e-7, 1.0))
+        labels = ops.one_hot(ops.reshape(ops.cast(y_true, "int32"), (-1, 3)), 256)
+        return -ops.mean(ops.sum(labels * log_probabilities, axis=-1), axis=-1)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "from_logits": self.from_logits}
+
+
+@keras.saving.register_keras_serializable(package="huenet")
+class AbBinCrossEntropy(keras.losses.Loss):
+    """Soft-encoded, rebalanced cross-entropy over ab bins (Zhang et al. 2016).
+
+    y_true: normalized ab, (batch, h, w, 2). The target distribution is a Gaussian
+    (``sigma`` in Lab units) around the true ab over the bin centers; each pixel is weighted
+    by the rebalancing weight of its nearest bin.
+    """
+
+    def __init__(self, bin_weights: list[float], sigma: float = 5.0, name: str = "ab_bin_crossentropy", **kwargs: Any):
+        super().__init__(name=name, **kwargs)
+        self.bin_weights = [float(w) for w in bin_weights]
+        self.sigma = float(sigma)
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        centers = ops.convert_to_tensor(color.ab_bins())  # (Q, 2)
+        ab = ops.cast(y_true, "float32") * color.AB_SCALE
+        distance2 = ops.sum(ops.square(ops.expand_dims(ab, -2) - centers), axis=-1)  # (batch, h, w, Q)
+        target = ops.softmax(-distance2 / (2.0 * self.sigma**2), axis=-1)
+        log_probabilities = ops.log_softmax(ops.cast(y_pred, "float32"), axis=-1)
+        crossentropy = -ops.sum(target * log_probabilities, axis=-1)
+        weights = ops.take(ops.convert_to_tensor(np.asarray(self.bin_weights, np.float32)), ops.argmin(distance2, axis=-1))
+        return crossentropy * weights
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "bin_weights": self.bin_weights, "sigma": self.sigma}
+
+
+@keras.saving.register_keras_serializable(package="huenet")
+class AbError(keras.metrics.Mean):
+    """Mean Euclidean ab error in Lab units of the plain (temperature 1) decoding."""
+
+    def __init__(self, head: str = "ab_regression", name: str = "ab_error", **kwargs: Any):
+        super().__init__(name=name, **kwargs)
+        self.head = head
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        y_pred = ops.cast(y_pred, "float32")
+        if self.head == "ab_bins":
+            ab_pred = ops.matmul(ops.softmax(y_pred, axis=-1), ops.convert_to_tensor(color.ab_bins()))
+        else:
+            ab_pred = y_pred * color.AB_SCALE
+        error = ops.sqrt(ops.sum(ops.square(ab_pred - ops.cast(y_true, "float32") * color.AB_SCALE), axis=-1) + 1e-12)
+        super().update_state(error, sample_weight=sample_weight)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "head": self.head}
+
+
+@keras.saving.register_keras_serializable(package="huenet")
+class LevelsAccuracy(keras.metrics.Mean):
+    """The seed's "accuracy": share of 8-bit channel values predicted exactly."""
+
+    def __init__(self, name: str = "accuracy", **kwargs: Any):
+        super().__init__(name=name, **kwargs)
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        scores = ops.reshape(y_pred, (-1, 3, 256))  # (pixels, channel, level)
+        hits = ops.cast(ops.equal(ops.argmax(scores, axis=-1), ops.reshape(ops.cast(y_true, "int32"), (-1, 3))), "float32")
+        super().update_state(hits, sample_weight=sample_weight)
+
+
+def rebalancing_weights(bin_prior: np.ndarray, mix: float = 0.5, sigma: float = 5.0) -> np.ndarray:
+    """Zhang et al.'s class-rebalancing weights from an empirical ab-bin prior.
+
+    The prior is smoothed with a Gaussian (``sigma`` Lab units) over the bins, mixed with a
+    uniform distribution (``mix`` = lambda, 0.5 in the paper), inverted, and normalized so that
+    the expected weight under the prior is 1. ``mix=1`` gives all bins weight 1.
+    """
+    centers = color.ab_bins()
+    prior = np.asarray(bin_prior, dtype=np.float64)
+    prior = prior / max(prior.sum(), 1e-12)
+    distance2 = ((centers[:, None, :] - centers[None, :, :]) ** 2).sum(-1)
+    kernel = np.exp(-distance2 / (2 * sigma**2))
+    smoothed = kernel @ prior
+    smoothed /= smoothed.sum()
+    weights = 1.0 / ((1 - mix) * smoothed + mix / len(centers))
+    weights /= (smoothed * weights).sum()
+    return weights.astype(np.float32)
+
+
+def make_loss_and_metrics(settings: dict[str, Any], head: str, bin_prior: np.ndarray | None = None) -> tuple[Any, list]:
+    """The training loss and metrics for a head with the given settings."""
+    if head == "levels":
+        return LevelsCrossEntropy(from_logits=settings.get("output_activation", "logits") == "logits"), [LevelsAccuracy()]
+    if head == "ab_bins":
+        prior = bin_prior if bin_prior is not None else np.ones(len(color.ab_bins()))
+        weights = rebalancing_weights(prior, mix=settings.get("rebalance_mix", 0.5))
+        return AbBinCrossEntropy(weights.tolist()), [AbError(head)]
+    loss_name = settings.get("loss", "huber")
+    losses = {"l1": keras.losses.MeanAbsoluteError(), "l2": keras.losses.MeanSquaredError(), "huber": keras.losses.Huber(delta=0.1)}
+    if loss_name not in losses:
+        raise ValueError(f"unknown regression loss {loss_name!r}; choose one of {', '.join(losses)}")
+    return losses[loss_name], [AbError(head)]
+
+
+# --- the registry -------------------------------------------------------------------------
+
+_SEED_SETTINGS = dict(color_space="rgb", dropout_rate=0.0, working_size=32)
+_register("seed-dense", build_seed_dense, "levels", "seed: one per-pixel dense layer, 256-class levels",
+          output_activation="logits", **_SEED_SETTINGS)
+_register("seed-conv", build_seed_conv, "levels", "seed: one 3x3 conv, 256-class levels",
+          output_activation="logits", **_SEED_SETTINGS)
+_register("seed-conv2", build_seed_conv2, "levels", "seed: two 3x3 convs + batch norm, ReLU then sigmoid",
+          output_activation="sigmoid", filters=64, **_SEED_SETTINGS)
+_UNET = dict(base_filters=32, depth=3, output_stride=2, dropout_rate=0.0, global_context=False, working_size=32)
+_register("unet-tiny", build_unet, "ab_regression", "tiny U-Net for tests (regression, 8 filters)",
+          **{**_UNET, "base_filters": 8, "depth": 2}, loss="huber")
+_register("unet-regression", build_unet, "ab_regression", "U-Net regressing ab (Huber by default; L1, L2)",
+          **_UNET, loss="huber")
+_register("unet-classification", build_unet, "ab_bins", "U-Net over ab bins, rebalanced, annealed mean",
+          **_UNET, rebalance_mix=0.5, temperature=0.38)
+_register("huenet-base", build_unet, "ab_bins", "default model: wide U-Net with global context over ab bins",
+          **{**_UNET, "base_filters": 48, "global_context": True, "dropout_rate": 0.1}, rebalance_mix=1.0, temperature=1.0)

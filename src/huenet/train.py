@@ -1,0 +1,292 @@
+"""Training: one settings dataclass, a batch pipeline, and ``train(config)``.
+
+A run directory holds everything a run produced: the resolved ``config.json``,
+``history.csv``, ``curves.png``, per-epoch checkpoints, ``backup/`` (what ``--resume``
+continues from, at most the epoch in progress is lost), ``model.keras`` (the best epoch on
+the validation metric, with huenet's settings embedded) and ``model-card.md``.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from huenet import data
+from huenet.modelfile import save_model
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Settings of one training run; every CLI flag of ``huenet train`` maps to a field."""
+
+    preset: str = "unet-regression"
+    data: str = ""  # folder, tar(.gz) or CIFAR-10 release
+    validation_data: str | None = None  # a separate source; otherwise split off ``data``
+    validation_fraction: float = 0.1
+    limit: int | None = None  # use only the first N training images (quick runs, tests)
+    epochs: int = 10
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    schedule: str = "cosine"  # "cosine" (per epoch, resume-safe) or "constant"
+    weight_decay: float = 1e-4
+    early_stopping_patience: int = 0  # 0 disables early stopping
+    dropout_rate: float | None = None  # None keeps the preset's value
+    color_space: str | None = None  # seed presets only
+    loss: str | None = None  # regression presets only: l1, l2, huber
+    max_shift: int = 2  # random shift in pixels (augmentation)
+    crop_size: int | None = None  # random crops for large images
+    flip: bool = True
+    seed: int = 0
+    run_dir: str = ""
+    resume: bool = False
+    verbose: int = 1  # Keras: 1 progress bar, 2 one line per epoch
+
+    def preset_overrides(self) -> dict[str, Any]:
+        from huenet import models
+
+        settings = models.get_preset(self.preset).settings
+        candidates = {"dropout_rate": self.dropout_rate, "color_space": self.color_space, "loss": self.loss}
+        unsupported = [k for k, v in candidates.items() if v is not None and k not in settings]
+        if unsupported:
+            raise ValueError(f"preset {self.preset!r} has no setting {', '.join(unsupported)}")
+        return {k: v for k, v in candidates.items() if v is not None}
+
+
+def _monitor(head: str) -> tuple[str, str]:
+    return ("val_accuracy", "max") if head == "levels" else ("val_ab_error", "min")
+
+
+def _make_sequence(images: Any, config: TrainConfig, head: str, settings: dict[str, Any], training: bool) -> Any:
+    import keras
+
+    from huenet import models
+
+    class BatchSequence(keras.utils.PyDataset):
+        """Shuffled, augmented batches, rebuilt each epoch from a seeded generator."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.epoch = 0
+            self.order = self._order()
+
+        def _order(self) -> np.ndarray:
+            if not training:
+                return np.arange(len(images))
+            return np.random.default_rng([config.seed, self.epoch]).permutation(len(images))
+
+        def __len__(self) -> int:
+            return math.ceil(len(images) / config.batch_size)
+
+        def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+            indices = self.order[index * config.batch_size : (index + 1) * config.batch_size]
+            rng = np.random.default_rng([config.seed, self.epoch, index])
+            batch = data.augment(
+                images, indices, rng,
+                crop_size=config.crop_size,
+                max_shift=config.max_shift if training else 0,
+                flip=config.flip and training,
+            )
+            return data.make_batch(batch, head, models.output_stride(settings), settings.get("color_space", "rgb"))
+
+        def on_epoch_end(self) -> None:
+            self.epoch += 1
+            self.order = self._order()
+
+    return BatchSequence()
+
+
+def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
+    """Run one training run; returns the path of the best model file.
+
+    ``extra_callbacks`` are Keras callbacks added to the run's own (for tools and tests).
+
+    Raises:
+        ValueError: bad settings; data.DatasetError: unreadable data.
+    """
+    import keras
+
+    from huenet import models
+
+    preset = models.get_preset(config.preset)
+    overrides = config.preset_overrides()
+    settings = models.resolve_settings(config.preset, **overrides)
+    if not config.data:
+        raise ValueError("no training data given")
+    run_dir = Path(config.run_dir or f"runs/{config.preset}-{time.strftime('%Y%m%d-%H%M%S')}")
+    if run_dir.exists() and any(run_dir.iterdir()) and not config.resume:
+        raise ValueError(f"{run_dir}: run directory is not empty; pass --resume to continue it or pick another")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(config.seed)
+
+    images = data.load_images(config.data, split="train", limit=config.limit)
+    if config.validation_data:
+        train_set, validation_set = images, data.load_images(config.validation_data, split="test")
+    else:
+        train_set, validation_set = data.split_train_validation(images, config.validation_fraction, config.seed)
+    if len(validation_set) == 0:
+        raise ValueError("the validation split is empty; give --validation-fraction > 0 or --validation-data")
+    print(
+        f"data: {len(train_set)} training and {len(validation_set)} validation images "
+        f"({images.skipped_gray} grayscale and {images.skipped_unreadable} unreadable files skipped)"
+    )
+
+    config = _fit_crop_to_network(config, train_set.images, max(models.pad_multiple(settings), models.output_stride(settings)))
+    bin_prior = None
+    if preset.head == "ab_bins":
+        bin_prior = data.ab_bin_prior(train_set.images, models.output_stride(settings), seed=config.seed)
+    network = models.build_model(config.preset, **overrides)
+    loss, metrics = models.make_loss_and_metrics(settings, preset.head, bin_prior)
+    optimizer = keras.optimizers.AdamW(learning_rate=config.learning_rate, weight_decay=config.weight_decay)
+    network.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+
+    monitor, mode = _monitor(preset.head)
+    (run_dir / "checkpoints").mkdir(exist_ok=True)
+    resolved = {**dataclasses.asdict(config), "run_dir": str(run_dir), "settings": settings, "head": preset.head}
+    (run_dir / "config.json").write_text(json.dumps(resolved, indent=2))
+
+    def learning_rate(epoch: int, _current: float) -> float:
+        if config.schedule == "constant":
+            return config.learning_rate
+        return 0.5 * config.learning_rate * (1 + math.cos(math.pi * epoch / max(config.epochs, 1)))
+
+    if config.schedule not in ("cosine", "constant"):
+        raise ValueError(f"unknown schedule {config.schedule!r}; choose cosine or constant")
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
+        keras.callbacks.LearningRateScheduler(learning_rate),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        keras.callbacks.ModelCheckpoint(str(run_dir / "checkpoints" / "epoch-{epoch:03d}.keras")),
+        keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor=monitor, mode=mode, save_best_only=True),
+    ]
+    callbacks += extra_callbacks or []
+    if config.early_stopping_patience:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=config.early_stopping_patience))
+
+    started = time.time()
+    previous_wall_time = _previous_wall_time(run_dir)
+    network.fit(
+        _make_sequence(train_set.images, config, preset.head, settings, training=True),
+        validation_data=_make_sequence(validation_set.images, config, preset.head, settings, training=False),
+        epochs=config.epochs,
+        callbacks=callbacks,
+        verbose=config.verbose,
+    )
+    wall_time = previous_wall_time + time.time() - started
+    (run_dir / "wall_time.json").write_text(json.dumps({"seconds": wall_time}))
+
+    history = _read_history(run_dir / "history.csv")
+    best_row = (min if mode == "min" else max)(history, key=lambda row: float(row[monitor]))
+    best = keras.saving.load_model(run_dir / "best.keras", compile=False)
+    metadata = {
+        "preset": config.preset,
+        "head": preset.head,
+        "settings": settings,
+        "bin_prior": bin_prior,
+        "training": {
+            "config": resolved,
+            "train_images": len(train_set),
+            "validation_images": len(validation_set),
+            "skipped_gray": images.skipped_gray,
+            "epochs_run": len(history),
+            "best_epoch": int(best_row["epoch"]) + 1,
+            "monitor": monitor,
+            "best_value": float(best_row[monitor]),
+            "wall_time_seconds": round(wall_time, 1),
+            "machine": f"{platform.machine()}, {_cpu_count()} CPU cores, Keras {keras.__version__} on {keras.backend.backend()}",
+        },
+        "metrics": {},
+    }
+    model_path = save_model(best, run_dir / "model.keras", metadata)
+    _plot_curves(history, run_dir / "curves.png", monitor)
+    (run_dir / "model-card.md").write_text(model_card(metadata))
+    print(f"best epoch {metadata['training']['best_epoch']} ({monitor} {best_row[monitor]}); model: {model_path}")
+    return model_path
+
+
+def _fit_crop_to_network(config: TrainConfig, images: Any, multiple: int) -> TrainConfig:
+    """The network pools ``depth`` times, so training crops must be a multiple of 2**depth."""
+    if config.crop_size:
+        if config.crop_size % multiple:
+            raise ValueError(f"--crop-size {config.crop_size} must be a multiple of {multiple} for preset {config.preset}")
+        return config
+    if not isinstance(images, np.ndarray):
+        raise ValueError(f"training images differ in size; give --crop-size (a multiple of {multiple})")
+    height, width = images.shape[1:3]
+    if height % multiple or width % multiple:
+        crop = min(height, width) // multiple * multiple
+        if crop == 0:
+            raise ValueError(f"images of {height}x{width} are smaller than the {multiple} pixels preset {config.preset} needs")
+        print(f"note: {height}x{width} images are cropped to {crop}x{crop} (a multiple of {multiple})")
+        return dataclasses.replace(config, crop_size=crop)
+    return config
+
+
+def _cpu_count() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _previous_wall_time(run_dir: Path) -> float:
+    path = run_dir / "wall_time.json"
+    return json.loads(path.read_text())["seconds"] if path.exists() else 0.0
+
+
+def _read_history(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        rows = [row for row in csv.DictReader(handle) if row.get("epoch", "") != "epoch"]
+    # A resumed run appends; keep the last row written for each epoch.
+    by_epoch = {int(row["epoch"]): row for row in rows}
+    return [by_epoch[epoch] for epoch in sorted(by_epoch)]
+
+
+def _plot_curves(history: list[dict[str, str]], path: Path, monitor: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [int(row["epoch"]) + 1 for row in history]
+    figure, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for key, label in (("loss", "train"), ("val_loss", "validation")):
+        axes[0].plot(epochs, [float(row[key]) for row in history], marker="o", label=label)
+    axes[0].set(title="loss", xlabel="epoch")
+    metric = monitor.removeprefix("val_")
+    for key, label in ((metric, "train"), (monitor, "validation")):
+        axes[1].plot(epochs, [float(row[key]) for row in history], marker="o", label=label)
+    axes[1].set(title=metric, xlabel="epoch")
+    for axis in axes:
+        axis.legend()
+        axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
+
+
+def model_card(metadata: dict[str, Any]) -> str:
+    """A short markdown model card from a model's metadata."""
+    training = metadata.get("training", {})
+    config = training.get("config", {})
+    lines = [
+        f"# Model card: {metadata.get('name', metadata['preset'])}",
+        "",
+        f"- Preset: `{metadata['preset']}` (head `{metadata['head']}`), settings: `{json.dumps(metadata['settings'])}`",
+        f"- Data: `{config.get('data')}`, {training.get('train_images')} training / {training.get('validation_images')} "
+        f"validation images ({training.get('skipped_gray')} grayscale images skipped)",
+        f"- Epochs: {training.get('epochs_run')} run, best epoch {training.get('best_epoch')} by {training.get('monitor')} "
+        f"= {training.get('best_value')}",
+        f"- Wall time: {training.get('wall_time_seconds')} s on {training.get('machine')}",
+    ]
+    if metadata.get("command"):
+        lines.append(f"- Command: `{metadata['command']}`")
+    if metadata.get("metrics"):
+        lines += ["", "## Test metrics", "", "```", json.dumps(metadata["metrics"], indent=1), "```"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,126 @@
+"""The huenet command end to end, on the bundled model."""
+
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from huenet import cli
+
+
+@pytest.fixture
+def good_png(tmp_path):
+    path = tmp_path / "in" / "good.png"
+    path.parent.mkdir()
+    Image.fromarray(np.tile(np.arange(0, 240, 8, dtype=np.uint8), (20, 1))).save(path)
+    return path
+
+
+def _run(arguments, capsys):
+    code = cli.main([str(a) for a in arguments])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_folder_with_bad_files(tmp_path, good_png, capsys):
+    folder = good_png.parent
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8)).save(buffer, "JPEG")
+    (folder / "truncated.jpg").write_bytes(buffer.getvalue()[:200])
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "text.png").write_text("this is not a picture\n")
+    out = tmp_path / "out"
+    code, _, err = _run(["colorize", folder, "-o", out, "-q"], capsys)
+    assert code == 1
+    assert sorted(p.name for p in out.iterdir()) == ["good.png"]
+    error_lines = [line for line in err.splitlines() if "error:" in line]
+    assert len(error_lines) == 3, err
+    for name in ("truncated.jpg", "empty.png", "text.png"):
+        assert sum(name in line for line in error_lines) == 1
+    assert "Traceback" not in err
+    assert "colorized 1 image(s), 3 error(s)" in err
+    with Image.open(out / "good.png") as result:
+        assert result.size == (30, 20) and result.mode == "RGB"
+
+
+def test_output_tree_mirrors_input_tree(tmp_path, good_png, capsys):
+    nested = good_png.parent / "a" / "b"
+    nested.mkdir(parents=True)
+    Image.open(good_png).save(nested / "deep.jpg")
+    out = tmp_path / "out"
+    code, _, _ = _run(["colorize", good_png.parent, "-o", out], capsys)
+    assert code == 0
+    assert (out / "good.png").is_file() and (out / "a" / "b" / "deep.png").is_file()
+
+
+def test_no_overwrite_without_flag(tmp_path, good_png, capsys):
+    target = tmp_path / "result.png"
+    target.write_bytes(b"keep me")
+    code, _, err = _run(["colorize", good_png, "-o", target], capsys)
+    assert code == 1 and "exists" in err
+    assert target.read_bytes() == b"keep me"
+    code, _, _ = _run(["colorize", good_png, "-o", target, "--overwrite"], capsys)
+    assert code == 0
+    with Image.open(target) as result:
+        assert result.size == (30, 20)
+
+
+def test_never_writes_over_an_input(tmp_path, good_png, capsys):
+    original = good_png.read_bytes()
+    code, _, err = _run(["colorize", good_png, "-o", good_png, "--overwrite"], capsys)
+    assert code == 1 and "would overwrite an input" in err
+    assert good_png.read_bytes() == original
+
+
+def test_single_file_to_jpeg_and_glob(tmp_path, good_png, capsys):
+    target = tmp_path / "one.jpg"
+    assert _run(["colorize", good_png, "-o", target], capsys)[0] == 0
+    with Image.open(target) as result:
+        assert result.format == "JPEG"
+    out = tmp_path / "globbed"
+    assert _run(["colorize", str(good_png.parent / "*.png"), "-o", out, "--format", "webp"], capsys)[0] == 0
+    assert (out / "good.webp").is_file()
+
+
+def test_no_partial_output_after_a_failed_write(tmp_path, good_png, capsys, monkeypatch):
+    def failing_save(self, stream, *args, **kwargs):
+        stream.write(b"\x89PNG half")
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", failing_save)
+    out = tmp_path / "out"
+    code, _, err = _run(["colorize", good_png, "-o", out], capsys)
+    assert code == 1 and "no space left" in err
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_alpha_survives_to_png(tmp_path, capsys):
+    source = tmp_path / "alpha.png"
+    rgba = np.zeros((6, 6, 4), np.uint8)
+    rgba[..., 3] = 100
+    Image.fromarray(rgba, "RGBA").save(source)
+    target = tmp_path / "alpha-out.png"
+    assert _run(["colorize", source, "-o", target], capsys)[0] == 0
+    with Image.open(target) as result:
+        assert result.mode == "RGBA" and np.asarray(result)[..., 3].max() == 100
+
+
+def test_missing_input_and_unknown_model(tmp_path, good_png, capsys):
+    code, _, err = _run(["colorize", tmp_path / "nope.png", "-o", tmp_path / "o"], capsys)
+    assert code == 1 and "nope.png" in err
+    code, _, err = _run(["colorize", good_png, "-o", tmp_path / "o", "--model", "no-such-model"], capsys)
+    assert code == 1 and "no-such-model" in err and "Traceback" not in err
+
+
+def test_models_lists_the_bundled_model(capsys):
+    code, out, _ = _run(["models"], capsys)
+    assert code == 0 and "default" in out and "unet-tiny" in out
+
+
+def test_help_is_fast_and_imports_no_keras():
+    script = "import sys; from huenet import cli\ntry:\n    cli.main(['--help'])\nexcept SystemExit: pass\nprint('keras' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip().endswith("False")

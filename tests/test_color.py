@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import color as skimage_color
+
+from huenet import color
+
+
+def test_lab_matches_scikit_image(rng):
+    rgb = rng.integers(0, 256, (500, 3), dtype=np.uint8)
+    np.testing.assert_allclose(color.rgb_to_lab(rgb), skimage_color.rgb2lab(rgb / 255.0), atol=1e-3)
+    lab = skimage_color.rgb2lab(rgb / 255.0)
+    np.testing.assert_allclose(color.lab_to_rgb(lab), skimage_color.lab2rgb(lab), atol=1e-4)
+
+
+def test_lab_round_trip_is_exact_in_uint8(rng):
+    rgb = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    assert np.array_equal(color.to_uint8(color.lab_to_rgb(color.rgb_to_lab(rgb))), rgb)
+
+
+def test_gray_levels_survive_lightness_with_zero_chroma():
+    levels = np.arange(256, dtype=np.uint8)
+    lightness = color.gray_to_lightness(levels / 255.0)
+    lab = np.stack([lightness, np.zeros(256), np.zeros(256)], axis=-1)
+    rgb = color.to_uint8(color.lab_to_rgb(lab))
+    assert np.array_equal(rgb, np.repeat(levels[:, None], 3, axis=1))
+
+
+def test_gray_conversion_is_pillows(rng):
+    rgb = rng.integers(0, 256, (17, 23, 3), dtype=np.uint8)
+    assert np.array_equal(color.rgb_to_gray(rgb), np.asarray(Image.fromarray(rgb).convert("L")))
+
+
+def test_normalization_round_trip():
+    ab = np.array([[-110.0, 0.0], [55.0, 110.0]], dtype=np.float32)
+    np.testing.assert_allclose(color.denormalize_ab(color.normalize_ab(ab)), ab)
+    assert color.normalize_lightness(np.array([0.0, 50.0, 100.0])).tolist() == [-1.0, 0.0, 1.0]
+
+
+def test_ab_bins_cover_the_gamut_on_a_grid():
+    bins = color.ab_bins()
+    assert 200 < len(bins) < 400
+    assert np.all(bins % color.AB_GRID_STEP == 0)
+    ab = color.rgb_to_lab(np.array([[255, 0, 0], [0, 0, 255], [0, 255, 0]], dtype=np.uint8))[:, 1:]
+    nearest = np.sqrt(((ab[:, None] - bins[None]) ** 2).sum(-1)).min(1)
+    assert np.all(nearest <= color.AB_GRID_STEP / np.sqrt(2) + 1e-3)
+
+
+@pytest.mark.parametrize("space, tolerance", [("rgb", 0), ("yuv", 1), ("hsv", 3)])
+def test_level_spaces_round_trip(rng, space, tolerance):
+    rgb = rng.integers(0, 256, (300, 3), dtype=np.uint8)
+    back = color.levels_to_rgb(color.rgb_to_levels(rgb, space), space)
+    assert np.abs(back.astype(int) - rgb).max() <= tolerance
+
+
+def test_lab_levels_round_trip_for_midtones(rng):
+    rgb = rng.integers(60, 256, (300, 3), dtype=np.uint8)
+    back = color.levels_to_rgb(color.rgb_to_levels(rgb, "lab"), "lab")
+    assert np.abs(back.astype(int) - rgb).mean() < 1.5
+
+
+def test_unknown_space_is_refused():
+    with pytest.raises(ValueError, match="unknown color space 'cmy'"):
+        color.rgb_to_levels(np.zeros((1, 3), np.uint8), "cmy")

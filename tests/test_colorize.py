@@ -1,0 +1,111 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from huenet import color, inference as colorize_module, models
+from huenet.inference import Decoding, colorize, colorize_many, decode_ab, working_shape
+from huenet.images import read_image
+
+from conftest import make_color_model
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    return make_color_model("unet-tiny")
+
+
+@pytest.mark.parametrize("name", models.preset_names())
+@pytest.mark.parametrize("size", [(1, 1), (33, 47), (7, 100)])
+def test_every_preset_returns_the_input_size(name, size):
+    model = make_color_model(name)
+    gray = np.random.default_rng(0).integers(0, 256, size, dtype=np.uint8)
+    result = colorize(gray, model=model)
+    assert result.mode == "RGB"
+    assert (result.height, result.width) == size
+
+
+@pytest.mark.parametrize("size", [(1, 300), (4000, 100)])
+def test_extreme_aspect_ratios(tiny_model, size):
+    result = colorize(np.zeros(size, np.uint8), model=tiny_model)
+    assert (result.height, result.width) == size
+
+
+def test_working_shape_keeps_aspect_ratio():
+    assert working_shape((300, 600), 32) == (16, 32)
+    assert working_shape((4000, 100), 32) == (32, 1)
+    assert working_shape((1, 1), 32) == (32, 32)
+
+
+def _zero_chroma_model():
+    model = make_color_model("unet-tiny")
+    last = model.network.layers[-1]
+    last.set_weights([np.zeros_like(w) for w in last.get_weights()])
+    return model
+
+
+def test_zero_chroma_reproduces_the_gray_input_exactly(rng):
+    gray = rng.integers(0, 256, (37, 29), dtype=np.uint8)
+    result = np.asarray(colorize(gray, model=_zero_chroma_model()))
+    assert np.array_equal(result, np.repeat(gray[..., None], 3, axis=-1))
+
+
+def test_full_resolution_lightness_is_kept(tiny_model, rng):
+    gray = rng.integers(0, 256, (64, 80), dtype=np.uint8)
+    result = np.asarray(colorize(gray, model=tiny_model))
+    lightness = color.rgb_to_lab(result)[..., 0]
+    expected = color.gray_to_lightness(gray / 255.0)
+    in_gamut = (result.min(-1) > 3) & (result.max(-1) < 252)
+    assert np.abs(lightness - expected)[in_gamut].mean() < 1.0
+
+
+def test_strips_match_a_one_shot_composition(tiny_model, rng, monkeypatch):
+    gray = rng.integers(0, 256, (300, 41), dtype=np.uint8)
+    striped = np.asarray(colorize(gray, model=tiny_model))
+    monkeypatch.setattr(colorize_module, "_STRIP_ROWS", 10_000)
+    whole = np.asarray(colorize(gray, model=tiny_model))
+    assert np.array_equal(striped, whole)
+
+
+def test_alpha_is_kept(tiny_model):
+    rgba = np.zeros((9, 11, 4), np.uint8)
+    rgba[..., 3] = np.arange(11, dtype=np.uint8) * 20
+    result = colorize(Image.fromarray(rgba, "RGBA"), model=tiny_model)
+    assert result.mode == "RGBA"
+    assert np.array_equal(np.asarray(result)[..., 3], rgba[..., 3])
+
+
+def test_batched_equals_one_by_one(tiny_model, rng):
+    images = [rng.integers(0, 256, (32, 32), dtype=np.uint8) for _ in range(5)] + [rng.integers(0, 256, (20, 50), dtype=np.uint8)]
+    batched = colorize_many(images, model=tiny_model)
+    single = [colorize(image, model=tiny_model) for image in images]
+    for a, b in zip(batched, single):
+        assert np.abs(np.asarray(a).astype(int) - np.asarray(b)).max() <= 1
+
+
+def test_annealed_mean_decoding():
+    model = make_color_model("unet-classification")
+    bins = color.ab_bins()
+    logits = np.full((1, 1, 1, len(bins)), -2.0, np.float32)
+    logits[..., 10] = 1.0
+    logits[..., 200] = 0.5
+    mean = decode_ab(model, logits, Decoding(temperature=1.0))[0, 0, 0]
+    probabilities = np.exp(logits[0, 0, 0]) / np.exp(logits[0, 0, 0]).sum()
+    np.testing.assert_allclose(mean, probabilities @ bins, atol=1e-4)
+    cold = decode_ab(model, logits, Decoding(temperature=0.01))[0, 0, 0]
+    np.testing.assert_allclose(cold, bins[10], atol=1e-3)
+
+
+def test_decoding_settings_are_checked(tiny_model):
+    with pytest.raises(ValueError, match="temperature applies to ab-bin models"):
+        colorize(np.zeros((4, 4), np.uint8), model=tiny_model, temperature=0.5)
+    with pytest.raises(ValueError, match="no vivid setting"):
+        colorize(np.zeros((4, 4), np.uint8), model=tiny_model, vivid=True)
+    with pytest.raises(ValueError, match="must be > 0"):
+        colorize(np.zeros((4, 4), np.uint8), model=make_color_model("unet-classification"), temperature=0)
+
+
+def test_sixteen_bit_input_gives_eight_bit_color(tiny_model):
+    gray = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000)
+    result = colorize(Image.fromarray(gray), model=tiny_model)
+    assert result.mode == "RGB" and result.size == (8, 8)
+    assert read_image(gray).size == (8, 8)

@@ -1,0 +1,186 @@
+import hashlib
+import http.server
+import io
+import os
+import pickle
+import tarfile
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from huenet import data
+
+
+def _add(archive, name, payload):
+    info = tarfile.TarInfo(name)
+    info.size = len(payload)
+    archive.addfile(info, io.BytesIO(payload))
+
+
+def _cifar_arrays(count, seed):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (count, 3072), dtype=np.uint8), rng.integers(0, 10, count).tolist()
+
+
+def make_cifar_python(path, batch_pickles=None):
+    with tarfile.open(path, "w:gz") as archive:
+        for index, name in enumerate(["data_batch_1", "data_batch_2", "test_batch"]):
+            pixels, labels = _cifar_arrays(4, index)
+            payload = (batch_pickles or {}).get(name) or pickle.dumps({b"batch_label": b"x", b"labels": labels, b"data": pixels, b"filenames": [b"a"] * 4}, protocol=2)
+            _add(archive, f"cifar-10-batches-py/{name}", payload)
+        _add(archive, "cifar-10-batches-py/batches.meta", pickle.dumps({b"label_names": [b"airplane"]}))
+    return path
+
+
+def make_cifar_binary(path):
+    with tarfile.open(path, "w:gz") as archive:
+        for index, name in enumerate(["data_batch_1.bin", "test_batch.bin"]):
+            pixels, labels = _cifar_arrays(3, index)
+            records = np.concatenate([np.array(labels, np.uint8)[:, None], pixels], axis=1)
+            _add(archive, f"cifar-10-batches-bin/{name}", records.tobytes())
+    return path
+
+
+def test_cifar_python_release(tmp_path):
+    path = make_cifar_python(tmp_path / "cifar-10-python.tar.gz")
+    train = data.read_cifar10_release(path, "train")
+    test = data.read_cifar10_release(path, "test")
+    assert train.images.shape == (8, 32, 32, 3) and test.images.shape == (4, 32, 32, 3)
+    pixels, _ = _cifar_arrays(4, 2)
+    assert np.array_equal(test.images[1], pixels[1].reshape(3, 32, 32).transpose(1, 2, 0))
+
+
+def test_cifar_binary_release(tmp_path):
+    path = make_cifar_binary(tmp_path / "cifar-10-binary.tar.gz")
+    train = data.load_images(path, split="train", skip_gray=False)
+    assert train.images.shape == (3, 32, 32, 3)
+    pixels, labels = _cifar_arrays(3, 0)
+    assert np.array_equal(train.images[2], pixels[2].reshape(3, 32, 32).transpose(1, 2, 0))
+    assert train.names[0].endswith(data.CIFAR10_CLASSES[labels[0]])
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (os.system, ("echo owned > /dev/null",))
+
+
+def test_pickle_that_runs_code_is_refused(tmp_path):
+    evil = pickle.dumps({b"data": _RunsCode(), b"labels": []})
+    path = make_cifar_python(tmp_path / "cifar-10-python.tar.gz", {"data_batch_1": evil})
+    with pytest.raises(data.DatasetError, match="refused.*(posix|os)\\.system"):
+        data.read_cifar10_release(path, "train")
+
+
+def test_pickle_with_object_array_is_refused(tmp_path):
+    sneaky = pickle.dumps({b"data": np.array([_RunsCode()], dtype=object), b"labels": [0]})
+    path = make_cifar_python(tmp_path / "cifar-10-python.tar.gz", {"data_batch_1": sneaky})
+    with pytest.raises(data.DatasetError, match="refused"):
+        data.read_cifar10_release(path, "train")
+
+
+def test_folder_and_tar_readers_skip_gray_and_junk(tmp_path, image_folder, color_images):
+    from_folder = data.load_images(image_folder)
+    assert len(from_folder) == 16 and from_folder.skipped_gray == 1 and from_folder.skipped_unreadable == 1
+    archive = tmp_path / "images.tar.gz"
+    with tarfile.open(archive, "w:gz") as handle:
+        handle.add(image_folder, arcname="images")
+    from_tar = data.load_images(archive)
+    assert sorted(from_tar.names) == sorted("images/" + name for name in from_folder.names)
+    assert from_tar.images.shape == (16, 12, 12, 3)
+
+
+def test_differently_sized_images_come_back_as_a_list(tmp_path):
+    for index, size in enumerate([(10, 12), (20, 8)]):
+        Image.fromarray(np.random.default_rng(index).integers(0, 256, (*size, 3), dtype=np.uint8)).save(tmp_path / f"{index}.png")
+    image_set = data.load_images(tmp_path)
+    assert isinstance(image_set.images, list) and [i.shape for i in image_set.images] == [(10, 12, 3), (20, 8, 3)]
+    batch = data.augment(image_set.images, np.array([0, 1]), np.random.default_rng(0), crop_size=9, max_shift=0, flip=True)
+    assert batch.shape == (2, 9, 9, 3)
+
+
+def test_missing_and_bad_sources(tmp_path):
+    with pytest.raises(data.DatasetError, match="no such file"):
+        data.load_images(tmp_path / "nothing")
+    bad = tmp_path / "bad.tar.gz"
+    bad.write_bytes(b"not a tar")
+    with pytest.raises(data.DatasetError, match="bad.tar.gz"):
+        data.load_images(bad)
+
+
+def test_split_is_seeded_and_disjoint(image_folder):
+    image_set = data.load_images(image_folder)
+    train_a, validation_a = data.split_train_validation(image_set, 0.25, seed=3)
+    train_b, validation_b = data.split_train_validation(image_set, 0.25, seed=3)
+    assert validation_a.names == validation_b.names and len(validation_a) == 4
+    assert not set(train_a.names) & set(validation_a.names)
+
+
+def test_augment_shifts_and_flips_vectorized(color_images):
+    rng = np.random.default_rng(0)
+    batch = data.augment(color_images, np.arange(16), rng, crop_size=None, max_shift=0, flip=True)
+    flipped = [np.array_equal(b, c[:, ::-1]) and not np.array_equal(b, c) for b, c in zip(batch, color_images)]
+    kept = [np.array_equal(b, c) for b, c in zip(batch, color_images)]
+    assert all(f or k for f, k in zip(flipped, kept)) and any(flipped) and any(kept)
+    shifted = data.augment(color_images, np.arange(16), rng, crop_size=None, max_shift=2, flip=False)
+    assert shifted.shape == color_images.shape
+
+
+def test_make_batch_targets(color_images):
+    inputs, ab = data.make_batch(color_images, "ab_regression", stride=2)
+    assert inputs.shape == (16, 12, 12, 1) and ab.shape == (16, 6, 6, 2)
+    assert -1.0 <= inputs.min() and inputs.max() <= 1.0
+    _, levels = data.make_batch(color_images, "levels", color_space="rgb")
+    assert np.array_equal(levels, color_images)
+
+
+# --- download against a local server --------------------------------------------------------
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server(tmp_path):
+    root = tmp_path / "served"
+    root.mkdir()
+    make_cifar_binary(root / "cifar-10-binary.tar.gz")
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a, **k: _Handler(*a, directory=str(root), **k))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd, root
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_download_good_archive(tmp_path, server):
+    httpd, root = server
+    payload = (root / "cifar-10-binary.tar.gz").read_bytes()
+    url = f"http://127.0.0.1:{httpd.server_port}/cifar-10-binary.tar.gz"
+    target = tmp_path / "cache" / "cifar-10-binary.tar.gz"
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "cifar-10-binary.tar.gz.part").write_bytes(payload[:100])  # an earlier, cut-off try
+    path = data.download(url, hashlib.md5(payload).hexdigest(), target, progress=False)
+    assert path.read_bytes() == payload
+    assert not (tmp_path / "cache" / "cifar-10-binary.tar.gz.part").exists()
+    assert data.load_images(path, skip_gray=False).images.shape == (3, 32, 32, 3)
+
+
+def test_download_wrong_md5_removes_the_file(tmp_path, server):
+    httpd, _ = server
+    url = f"http://127.0.0.1:{httpd.server_port}/cifar-10-binary.tar.gz"
+    with pytest.raises(data.DatasetError, match="does not match the published"):
+        data.download_cifar10("binary", cache_dir=tmp_path / "cache", url=url, progress=False)
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_download_server_gone(tmp_path, server):
+    httpd, _ = server
+    port = httpd.server_port
+    httpd.shutdown()
+    httpd.server_close()
+    with pytest.raises(data.DatasetError, match="download failed.*resume"):
+        data.download(f"http://127.0.0.1:{port}/x.tar.gz", "0" * 32, tmp_path / "x.tar.gz", timeout=5, progress=False)

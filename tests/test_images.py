@@ -1,0 +1,153 @@
+"""Every input mode the CLI promises, normalized at the edge."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from huenet import color
+from huenet.images import ImageError, read_image, write_image
+
+GRADIENT = np.tile(np.linspace(0, 255, 33).astype(np.uint8), (47, 1))  # (47, 33)
+
+
+def _save(tmp_path, image, name="input.png", **options):
+    path = tmp_path / name
+    image.save(path, **options)
+    return path
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "P", "RGB", "CMYK"])
+def test_gray_content_in_any_8_bit_mode(tmp_path, mode):
+    image = Image.fromarray(GRADIENT).convert(mode)
+    name = "input.tif" if mode == "CMYK" else "input.png"
+    loaded = read_image(_save(tmp_path, image, name))
+    assert loaded.size == (47, 33)
+    assert loaded.notes == []
+    expected = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    np.testing.assert_allclose(loaded.lightness(), color.gray_to_lightness(expected), atol=0.6)
+
+
+def test_sixteen_bit_precision_reaches_lightness(tmp_path):
+    levels = np.array([[1000, 1001, 1002, 60000]], dtype=np.uint16)
+    path = _save(tmp_path, Image.fromarray(levels))
+    loaded = read_image(path)
+    lightness = loaded.lightness()[0]
+    assert lightness[0] < lightness[1] < lightness[2]  # lost if rounded to 8 bits
+    np.testing.assert_allclose(lightness, color.gray_to_lightness(levels[0] / 65535.0), atol=1e-3)
+
+
+def test_mode_i_and_f(tmp_path):
+    wide = Image.fromarray(np.array([[0, 30000, 65535]], dtype=np.int32), mode="I")
+    loaded = read_image(wide)
+    np.testing.assert_allclose(loaded.lightness()[0], color.gray_to_lightness(np.array([0, 30000, 65535]) / 65535), atol=1e-3)
+    unit = Image.fromarray(np.array([[0.0, 0.5, 1.0]], dtype=np.float32), mode="F")
+    np.testing.assert_allclose(read_image(unit).lightness()[0], [0.0, color.gray_to_lightness(np.array(0.5)), 100.0], atol=1e-3)
+    stretched = read_image(Image.fromarray(np.array([[-5.0, 1000.0]], dtype=np.float32), mode="F"))
+    assert any("stretched" in note for note in stretched.notes)
+
+
+@pytest.mark.parametrize("mode", ["LA", "RGBA", "PA"])
+def test_alpha_is_carried(tmp_path, mode):
+    rgba = np.dstack([np.repeat(GRADIENT[..., None], 3, -1), np.tile(np.arange(33, dtype=np.uint8) * 7, (47, 1))])
+    image = Image.fromarray(rgba, "RGBA")
+    image = image.convert("LA") if mode == "LA" else image.convert("PA") if mode == "PA" else image
+    loaded = read_image(image if mode == "PA" else _save(tmp_path, image))  # PNG cannot store PA
+    assert loaded.alpha is not None
+    assert np.array_equal(loaded.alpha, np.asarray(image.getchannel("A")))
+
+
+def test_palette_with_transparency_keeps_alpha(tmp_path):
+    image = Image.fromarray(GRADIENT).convert("P")
+    image.info["transparency"] = 0
+    loaded = read_image(_save(tmp_path, image, transparency=0))
+    assert loaded.alpha is not None and loaded.alpha.min() == 0
+
+
+def test_color_input_warns_and_uses_its_lightness(tmp_path):
+    rgb = np.zeros((10, 10, 3), np.uint8)
+    rgb[..., 0] = 200
+    rgb[..., 2] = 40
+    loaded = read_image(_save(tmp_path, Image.fromarray(rgb)))
+    assert len(loaded.notes) == 1 and "color" in loaded.notes[0]
+    np.testing.assert_allclose(loaded.lightness(), color.rgb_to_lab(rgb)[..., 0], atol=1e-4)
+
+
+def test_exif_orientation_is_honored(tmp_path):
+    pixels = np.zeros((20, 40), np.uint8)
+    pixels[:, :5] = 255  # bright band on the left edge
+    image = Image.fromarray(pixels)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise for display
+    path = tmp_path / "rotated.jpg"
+    image.save(path, exif=exif.tobytes(), quality=95)
+    loaded = read_image(path)
+    assert loaded.size == (40, 20)
+    lightness = loaded.lightness()
+    assert lightness[:5].mean() > 90 and lightness[-5:].mean() < 10  # band now on top
+
+
+def test_animated_gif_uses_first_frame(tmp_path):
+    frames = [Image.fromarray(np.full((8, 8), value, np.uint8)) for value in (10, 200)]
+    path = tmp_path / "anim.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    loaded = read_image(path)
+    assert any("first frame" in note for note in loaded.notes)
+    assert loaded.lightness().max() < 10
+
+
+def test_decompression_bomb_guard(tmp_path):
+    path = _save(tmp_path, Image.fromarray(np.zeros((100, 100), np.uint8)))
+    with pytest.raises(ImageError, match="too large"):
+        read_image(path, max_pixels=5000)
+    assert read_image(path, max_pixels=20000).size == (100, 100)
+
+
+@pytest.mark.parametrize(
+    "content, reason",
+    [(b"", "empty file"), (b"hello, I am text", "not an image"), (None, "cannot decode")],
+)
+def test_bad_files_raise_image_error(tmp_path, content, reason):
+    path = tmp_path / "bad.png"
+    if content is None:
+        buffer = io.BytesIO()
+        Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8)).save(buffer, "JPEG")
+        content = buffer.getvalue()[:300]
+        path = tmp_path / "bad.jpg"
+    path.write_bytes(content)
+    with pytest.raises(ImageError, match=reason):
+        read_image(path)
+
+
+def test_arrays_are_accepted():
+    assert read_image(np.zeros((5, 7), np.uint8)).size == (5, 7)
+    assert read_image(np.zeros((5, 7, 1), np.float32)).size == (5, 7)
+    assert read_image(np.zeros((5, 7, 4), np.uint16)).alpha.shape == (5, 7)
+    with pytest.raises(ImageError, match="shape"):
+        read_image(np.zeros((5, 7, 2), np.uint8))
+    with pytest.raises(ImageError, match="NaN"):
+        read_image(np.full((2, 2), np.nan, np.float32))
+
+
+def test_write_is_atomic_and_respects_existing(tmp_path, monkeypatch):
+    target = tmp_path / "out.png"
+    target.write_bytes(b"precious")
+    image = Image.new("RGB", (4, 4))
+    with pytest.raises(FileExistsError):
+        write_image(image, target)
+    assert target.read_bytes() == b"precious"
+
+    def failing_save(self, stream, *args, **kwargs):
+        stream.write(b"half an image")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Image.Image, "save", failing_save)
+    fresh = tmp_path / "fresh.png"
+    with pytest.raises(OSError, match="disk full"):
+        write_image(image, fresh)
+    with pytest.raises(OSError, match="disk full"):
+        write_image(image, target, overwrite=True)
+    assert not fresh.exists()
+    assert target.read_bytes() == b"precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]

@@ -1,0 +1,101 @@
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from huenet import color, data, models
+
+PRESETS = models.preset_names()
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_preset_builds_runs_and_has_gradients(name):
+    preset = models.get_preset(name)
+    settings = models.resolve_settings(name)
+    network = models.build_model(name)
+    size = 8 * models.pad_multiple(settings)
+    rgb = np.random.default_rng(0).integers(0, 256, (2, size, size, 3), dtype=np.uint8)
+    inputs, targets = data.make_batch(rgb, preset.head, models.output_stride(settings), settings.get("color_space", "rgb"))
+    outputs = np.asarray(network(inputs))
+    stride = models.output_stride(settings)
+    channels = {"levels": 768, "ab_bins": len(color.ab_bins()), "ab_regression": 2}[preset.head]
+    assert outputs.shape == (2, size // stride, size // stride, channels)
+    assert np.isfinite(outputs).all()
+    assert targets.shape[:3] == outputs.shape[:3]
+    loss, _ = models.make_loss_and_metrics(settings, preset.head)
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        value = loss(targets, network(inputs, training=True))
+    gradients = tape.gradient(value, network.trainable_weights)
+    assert np.isfinite(float(value))
+    for weight, gradient in zip(network.trainable_weights, gradients):
+        assert gradient is not None, weight.path
+        assert np.isfinite(np.asarray(gradient)).all(), weight.path
+
+
+def test_unknown_preset_lists_valid_names():
+    with pytest.raises(ValueError, match="unknown preset 'nope'.*seed-dense"):
+        models.build_model("nope")
+
+
+def test_unknown_override_is_refused():
+    with pytest.raises(ValueError, match="has no setting colour"):
+        models.build_model("unet-tiny", colour="red")
+
+
+def test_overrides_reach_the_network():
+    wide = models.build_model("unet-tiny", base_filters=16)
+    narrow = models.build_model("unet-tiny")
+    assert wide.count_params() > narrow.count_params()
+    assert any(isinstance(layer, keras.layers.SpatialDropout2D) for layer in models.build_model("unet-tiny", dropout_rate=0.3).layers)
+
+
+def test_rebalancing_weights_favour_rare_bins():
+    prior = np.zeros(len(color.ab_bins()))
+    prior[:10] = 1.0
+    weights = models.rebalancing_weights(prior, mix=0.5)
+    assert weights[100] > weights[0]
+    smoothed_expectation = models.rebalancing_weights(prior, mix=1.0)
+    np.testing.assert_allclose(smoothed_expectation, 1.0, rtol=1e-5)
+
+
+def test_ab_bin_loss_is_lowest_for_the_true_bin():
+    bins = color.ab_bins()
+    loss = models.AbBinCrossEntropy(np.ones(len(bins)).tolist())
+    target = color.normalize_ab(bins[[40]])[None, None]  # (1, 1, 1, 2)
+    right = np.full((1, 1, 1, len(bins)), -5.0, np.float32)
+    right[..., 40] = 5.0
+    wrong = np.full((1, 1, 1, len(bins)), -5.0, np.float32)
+    wrong[..., 200] = 5.0
+    assert float(loss(target, right)) < float(loss(target, wrong))
+
+
+def _other_backends():
+    return [name for name in ("jax", "torch") if importlib.util.find_spec(name) is not None]
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_presets_build_under_other_backends(backend):
+    if backend not in _other_backends():
+        pytest.skip(f"{backend} is not installed")
+    script = (
+        "import json, numpy as np\n"
+        "from huenet import models\n"
+        "shapes = {}\n"
+        "for name in models.preset_names():\n"
+        "    out = models.build_model(name)(np.zeros((1, 16, 16, 1), 'float32'))\n"
+        "    shapes[name] = list(np.asarray(out).shape)\n"
+        "print(json.dumps(shapes))\n"
+    )
+    environment = {**os.environ, "KERAS_BACKEND": backend}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=environment, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    shapes = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(shapes) == set(PRESETS)
+    assert shapes["unet-tiny"] == [1, 8, 8, 2]

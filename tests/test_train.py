@@ -1,0 +1,63 @@
+import csv
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from huenet import models
+from huenet.modelfile import load_model, read_metadata
+from huenet.train import TrainConfig, train
+
+
+def _config(image_folder, tmp_path, preset, **overrides):
+    settings = dict(
+        preset=preset, data=str(image_folder), epochs=1, batch_size=8, validation_fraction=0.25,
+        run_dir=str(tmp_path / "run"), verbose=0, crop_size=8,
+    )
+    return TrainConfig(**{**settings, **overrides})
+
+
+@pytest.mark.parametrize("preset", models.preset_names())
+def test_every_preset_trains_and_writes_a_run(image_folder, tmp_path, preset):
+    model_path = train(_config(image_folder, tmp_path, preset))
+    run = tmp_path / "run"
+    for name in ("config.json", "history.csv", "curves.png", "model-card.md", "best.keras", "checkpoints/epoch-001.keras"):
+        assert (run / name).is_file(), name
+    metadata = read_metadata(model_path)
+    assert metadata["preset"] == preset and metadata["training"]["epochs_run"] == 1
+    assert json.loads((run / "config.json").read_text())["preset"] == preset
+    model = load_model(model_path)
+    assert model.network.count_params() == models.build_model(preset).count_params()
+
+
+def test_training_changes_the_weights(image_folder, tmp_path):
+    keras.utils.set_random_seed(0)
+    initial = models.build_model("unet-tiny").get_weights()
+    trained = load_model(train(_config(image_folder, tmp_path, "unet-tiny", learning_rate=0.01))).network.get_weights()
+    assert any(not np.allclose(a, b) for a, b in zip(initial, trained))
+
+
+class _Crash(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 1:
+            raise RuntimeError("power cut")
+
+
+def test_resume_continues_after_the_last_finished_epoch(image_folder, tmp_path):
+    config = _config(image_folder, tmp_path, "unet-tiny", epochs=3)
+    with pytest.raises(RuntimeError, match="power cut"):
+        train(config, extra_callbacks=[_Crash()])
+    with pytest.raises(ValueError, match="not empty"):
+        train(config)
+    train(TrainConfig(**{**config.__dict__, "resume": True}))
+    with open(tmp_path / "run" / "history.csv") as handle:
+        epochs = [int(row["epoch"]) for row in csv.DictReader(handle)]
+    assert epochs == [0, 1, 2]  # epoch 0 was not trained twice
+
+
+def test_bad_settings_are_refused(image_folder, tmp_path):
+    with pytest.raises(ValueError, match="has no setting color_space"):
+        train(_config(image_folder, tmp_path, "unet-tiny", color_space="hsv"))
+    with pytest.raises(ValueError, match="multiple of 4"):
+        train(TrainConfig(preset="unet-tiny", data=str(image_folder), crop_size=6, run_dir=str(tmp_path / "r2")))
