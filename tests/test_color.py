@@ -62,3 +62,18 @@ def test_lab_levels_round_trip_for_midtones(rng):
 def test_unknown_space_is_refused():
     with pytest.raises(ValueError, match="unknown color space 'cmy'"):
         color.rgb_to_levels(np.zeros((1, 3), np.uint8), "cmy")
+
+
+def test_combine_gray_ab_keeps_luma_and_recovers_saturated_colors(rng):
+    rgb = rng.integers(0, 256, (2000, 3), dtype=np.uint8)
+    gray = color.rgb_to_gray(rgb)
+    ab = color.rgb_to_lab(rgb)[:, 1:]
+    combined = color.combine_gray_ab(gray / 255.0, ab)
+    luma_error = np.abs(color.luma(combined) * 255 - gray)
+    assert np.percentile(luma_error, 99) < 0.01 and luma_error.max() < 2.5  # only gamut-edge clipping misses
+    assert np.abs(color.to_uint8(combined).astype(int) - rgb).mean() < 1.0  # true chroma -> true color
+    red_ab = color.rgb_to_lab(np.array([[255, 0, 0]], np.uint8))[:, 1:]
+    red = color.to_uint8(color.combine_gray_ab(np.array([76 / 255.0]), red_ab)).astype(int)
+    pasted = color.to_uint8(color.lab_to_rgb(np.concatenate([color.gray_to_lightness(np.array([[76 / 255.0]])), red_ab], -1))).astype(int)
+    assert np.abs(red - [255, 0, 0]).max() <= 12 < np.abs(pasted - [255, 0, 0]).max()
+    assert np.array_equal(color.to_uint8(color.combine_gray_ab(gray / 255.0, np.zeros_like(ab))), np.repeat(gray[:, None], 3, 1))

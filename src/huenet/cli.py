@@ -120,7 +120,7 @@ def command_colorize(arguments: argparse.Namespace) -> int:
     from huenet.models import output_stride
 
     model = load_model(arguments.model)
-    decoding = Decoding(arguments.temperature, arguments.vivid)
+    decoding = Decoding(arguments.temperature, arguments.vivid, arguments.vividness)
     working_size = arguments.working_size or model.working_size
     stride = output_stride(model.settings)
     written = 0
@@ -174,11 +174,11 @@ def _chunks(jobs: list[_Job], max_pixels: int | None, files_per_chunk: int = 256
 
 
 def command_models(arguments: argparse.Namespace) -> int:
-    from huenet.modelfile import BUNDLED_MODELS, bundled_model_path, read_metadata
+    from huenet.modelfile import bundled_model_path, bundled_models, read_metadata
     from huenet.models import preset_names, get_preset
 
     print("Bundled models (use with --model NAME):")
-    for name in BUNDLED_MODELS:
+    for name in bundled_models():
         metadata = read_metadata(bundled_model_path(name))
         metrics = metadata.get("metrics", {})
         summary = ", ".join(f"{key} {value}" for key, value in metrics.get("summary", {}).items()) or "no recorded metrics"
@@ -239,8 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     colorize.add_argument("-o", "--output", help="output folder (mirrors the input tree; default ./colorized) or, for one input, an output file")
     colorize.add_argument("--format", default="png", help="output format for folder outputs: png (default), jpg, webp, tiff")
     colorize.add_argument("-m", "--model", default=None, help="bundled model name or .keras file (default: the bundled model)")
-    colorize.add_argument("--vivid", action="store_true", help="more colorful, less faithful colors (the model's vivid temperature)")
-    colorize.add_argument("--temperature", type=float, help="annealed-mean temperature (ab-bin models): 1 faithful, lower is more vivid")
+    colorize.add_argument("--vivid", action="store_true", help="more colorful, less faithful colors (the model's calibrated vivid setting)")
+    colorize.add_argument("--vividness", type=float, help="chroma strength for ab-bin models: 0 faithful (default) to 3; --vivid picks a calibrated value")
+    colorize.add_argument("--temperature", type=float, help="annealed-mean temperature for ab-bin models (advanced; default: the model's)")
     colorize.add_argument("--working-size", type=int, help="long side in pixels at which the network runs (default: the model's)")
     colorize.add_argument("--overwrite", action="store_true", help="replace existing output files (never inputs)")
     colorize.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help=f"refuse larger images (decompression-bomb guard, default {DEFAULT_MAX_PIXELS})")

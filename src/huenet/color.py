@@ -113,6 +113,39 @@ def rgb_to_gray(rgb: np.ndarray) -> np.ndarray:
     return ((rgb[..., 0] * 19595 + rgb[..., 1] * 38470 + rgb[..., 2] * 7471 + 0x8000) >> 16).astype(np.uint8)
 
 
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """ITU-R 601 luma of float sRGB (..., 3) -> (...), the float form of ``rgb_to_gray``."""
+    rgb = np.asarray(rgb, dtype=np.float32)
+    return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+
+
+def combine_gray_ab(gray: np.ndarray, ab: np.ndarray, iterations: int = 3) -> np.ndarray:
+    """The color image whose chroma is ``ab`` and whose luma is the input ``gray``.
+
+    Args:
+        gray: sRGB-encoded gray levels in [0, 1], shape (...).
+        ab: Lab chroma, shape (..., 2).
+    Returns:
+        float sRGB in [0, 1], shape (..., 3).
+
+    A grayscale file holds luma (Pillow, OpenCV and most tools convert with the ITU-R 601
+    weights), not Lab lightness: a saturated red of Lab L 53 becomes gray level 76, whose own
+    L is 32. Pasting ab onto L 32 would give a dark red. Instead the lightness is solved so
+    that the result, converted back to gray, gives the input again: a few fixed-point steps
+    in lightness, then an equal shift of R, G and B (which leaves chroma alone) absorbs what
+    is left. With ab = 0 this returns the gray input exactly.
+    """
+    gray = np.asarray(gray, dtype=np.float32)
+    ab = np.asarray(ab, dtype=np.float32)
+    target = gray_to_lightness(gray)
+    lightness = target
+    for _ in range(iterations):
+        rgb = lab_to_rgb(np.concatenate([lightness[..., None], ab], axis=-1))
+        lightness = np.clip(lightness + target - gray_to_lightness(np.clip(luma(rgb), 0, 1)), 0.0, 100.0)
+    rgb = lab_to_rgb(np.concatenate([lightness[..., None], ab], axis=-1))
+    return np.clip(rgb + (gray - luma(rgb))[..., None], 0.0, 1.0)
+
+
 def to_uint8(rgb: np.ndarray) -> np.ndarray:
     """Float sRGB in [0, 1] -> uint8 with rounding (the one quantizer we use)."""
     return np.clip(np.rint(np.asarray(rgb) * 255.0), 0, 255).astype(np.uint8)
@@ -148,6 +181,26 @@ def ab_bins() -> np.ndarray:
     ab = rgb_to_lab(cube)[:, 1:]
     cells = np.unique(np.rint(ab / AB_GRID_STEP).astype(np.int32), axis=0)
     return (cells * AB_GRID_STEP).astype(np.float32)
+
+
+def rebalancing_weights(bin_prior: np.ndarray, mix: float = 0.5, sigma: float = 5.0) -> np.ndarray:
+    """Zhang et al.'s class-rebalancing weights from an empirical ab-bin prior.
+
+    The prior is smoothed with a Gaussian (``sigma`` Lab units) over the bins, mixed with a
+    uniform distribution (``mix`` = lambda, 0.5 in the paper), inverted, and normalized so that
+    the expected weight under the prior is 1. ``mix=1`` gives all bins weight 1.
+    """
+    centers = ab_bins()
+    prior = np.asarray(bin_prior, dtype=np.float64)
+    prior = prior / max(prior.sum(), 1e-12)
+    distance2 = ((centers[:, None, :] - centers[None, :, :]) ** 2).sum(-1)
+    kernel = np.exp(-distance2 / (2 * sigma**2))
+    smoothed = kernel @ prior
+    smoothed /= smoothed.sum()
+    weights = 1.0 / ((1 - mix) * smoothed + mix / len(centers))
+    weights /= (smoothed * weights).sum()
+    return weights.astype(np.float32)
+
 
 
 # --- 8-bit color spaces for the seed presets -----------------------------------------

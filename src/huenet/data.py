@@ -408,8 +408,12 @@ def make_batch(rgb: np.ndarray, head: str, stride: int = 1, color_space: str = "
     ``levels``; normalized ab averaged over ``stride`` x ``stride`` blocks,
     (batch, h / stride, w / stride, 2), for the ab heads.
     """
+    # The network sees exactly what inference computes from a grayscale file: Pillow's luma
+    # of the color image, read as a gray level. (Lab L of the color image would differ for
+    # saturated colors, and the network would learn cues that real inputs do not have.)
+    gray = color.rgb_to_gray(rgb).astype(np.float32) / 255.0
+    inputs = color.normalize_lightness(color.gray_to_lightness(gray)[..., None])
     lab = color.rgb_to_lab(rgb)
-    inputs = color.normalize_lightness(lab[..., :1])
     if head == "levels":
         return inputs, color.rgb_to_levels(rgb, color_space)
     ab = lab[..., 1:]

@@ -53,13 +53,16 @@ def baseline_predictions(truth: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def predict_rgb(model: Any, gray: np.ndarray, temperature: float | None = None, vivid: bool = False, working_size: int | None = None) -> np.ndarray:
+def predict_rgb(
+    model: Any, gray: np.ndarray, temperature: float | None = None, vivid: bool = False,
+    working_size: int | None = None, vividness: float | None = None,
+) -> np.ndarray:
     """Colorize uint8 gray images (count, h, w) with a loaded model -> uint8 RGB (count, h, w, 3).
 
     Seed models (``levels`` head) at their native size return their own RGB, as the seed
     scored them; ab models go through the same path as ``huenet colorize``.
     """
-    from huenet.inference import Decoding, compose, decode_levels, predict_ab
+    from huenet.inference import Decoding, compose, decode_levels, predict_ab, run_network
     from huenet.images import read_image
     from huenet.models import output_stride
 
@@ -68,12 +71,12 @@ def predict_rgb(model: Any, gray: np.ndarray, temperature: float | None = None, 
         outputs = []
         for start in range(0, len(gray), 256):
             lightness = color.gray_to_lightness(gray[start : start + 256].astype(np.float32) / 255.0)
-            raw = np.asarray(model.network(color.normalize_lightness(lightness)[..., None], training=False))
+            raw = run_network(model, color.normalize_lightness(lightness)[..., None])
             outputs.append(decode_levels(model, raw))
         return np.concatenate(outputs)
     inputs = [read_image(image) for image in gray]
     stride = output_stride(model.settings)
-    ab_maps = predict_ab(model, inputs, Decoding(temperature, vivid), working_size)
+    ab_maps = predict_ab(model, inputs, Decoding(temperature, vivid, vividness), working_size)
     return np.stack([np.asarray(compose(image, ab, working_size, stride)) for image, ab in zip(inputs, ab_maps)])
 
 
@@ -102,7 +105,7 @@ def evaluate(
         started = time.time()
         predictions[name] = predict_rgb(model, color.rgb_to_gray(truth), temperature, False, working_size)
         timings[name] = time.time() - started
-        if vivid and "vivid_temperature" in model.settings:
+        if vivid and "vivid" in model.settings:
             predictions[f"{name} (vivid)"] = predict_rgb(model, color.rgb_to_gray(truth), None, True, working_size)
     report = {
         "dataset": str(dataset),

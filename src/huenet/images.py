@@ -1,8 +1,9 @@
-"""Image input and output at the edge: every odd file becomes lightness (+ alpha).
+"""Image input and output at the edge: every odd file becomes gray levels (+ alpha).
 
 Whatever comes in (bilevel, 8/16/32-bit gray, float, palette, RGB, RGBA, CMYK, rotated by
-EXIF, animated), ``read_image`` returns an ``InputImage`` whose lightness can be read in row
-strips at full precision, so a 100-megapixel image never needs a full float copy.
+EXIF, animated), ``read_image`` returns an ``InputImage`` holding gray levels in their own
+precision, read as float in row strips, so a 100-megapixel image never needs a full float
+copy.
 ``write_image`` saves atomically and never replaces a file it was not allowed to.
 """
 
@@ -34,37 +35,40 @@ class ImageError(ValueError):
 
 @dataclasses.dataclass
 class InputImage:
-    """One normalized input.
+    """One normalized input: sRGB-encoded gray levels, optional alpha, and notes for the user.
 
-    Exactly one of ``gray`` (sRGB-encoded gray levels, uint8 or uint16 or float32 in
-    [0, 1], shape (height, width)) and ``lightness`` (Lab L, float32, for color inputs) is set.
+    ``gray`` has shape (height, width) and is uint8, uint16, or float32 in [0, 1]; it is kept
+    in its own precision and converted to float strip by strip.
     """
 
-    gray: np.ndarray | None
-    lightness_array: np.ndarray | None
+    gray: np.ndarray
     alpha: np.ndarray | None
     notes: list[str]
 
     @property
     def size(self) -> tuple[int, int]:
         """(height, width)."""
-        source = self.gray if self.gray is not None else self.lightness_array
-        return source.shape[0], source.shape[1]
+        return self.gray.shape[0], self.gray.shape[1]
+
+    def gray_levels(self, rows: slice = slice(None)) -> np.ndarray:
+        """Float gray levels in [0, 1] of a strip of rows."""
+        return color.as_float_rgb(self.gray[rows])
 
     def lightness(self, rows: slice = slice(None)) -> np.ndarray:
         """Lab lightness (float32, L in [0, 100]) of a strip of rows."""
-        if self.lightness_array is not None:
-            return self.lightness_array[rows]
-        return color.gray_to_lightness(color.as_float_rgb(self.gray[rows]))
+        return color.gray_to_lightness(self.gray_levels(rows))
 
     def working_lightness(self, height: int, width: int) -> np.ndarray:
         """Lightness resized to (height, width) with an antialiasing filter, float32."""
-        if self.gray is not None and self.gray.dtype == np.uint8:
-            small = Image.fromarray(self.gray).resize((width, height), Image.Resampling.BOX if height < self.size[0] else Image.Resampling.BILINEAR)
-            return color.gray_to_lightness(np.asarray(small, dtype=np.float32) / 255.0)
-        source = self.lightness_array if self.lightness_array is not None else color.as_float_rgb(self.gray)
-        small = np.asarray(Image.fromarray(np.ascontiguousarray(source, dtype=np.float32), mode="F").resize((width, height), Image.Resampling.BOX if height < self.size[0] else Image.Resampling.BILINEAR))
-        return small if self.lightness_array is not None else color.gray_to_lightness(small)
+        if (height, width) == self.size:
+            return self.lightness()
+        resample = Image.Resampling.BOX if height < self.size[0] or width < self.size[1] else Image.Resampling.BILINEAR
+        if self.gray.dtype == np.uint8:
+            small = np.asarray(Image.fromarray(self.gray).resize((width, height), resample), dtype=np.float32) / 255.0
+        else:
+            source = Image.fromarray(np.ascontiguousarray(self.gray_levels(), dtype=np.float32), mode="F")
+            small = np.asarray(source.resize((width, height), resample))
+        return color.gray_to_lightness(small)
 
 
 def read_image(source: Any, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> InputImage:
@@ -123,13 +127,13 @@ def _from_pil(image: Image.Image) -> InputImage:
         alpha = np.asarray(image.getchannel("A"))
         mode = image.mode
     if mode == "1":
-        return InputImage(np.asarray(image.convert("L")), None, alpha, notes)
+        return InputImage(np.asarray(image.convert("L")), alpha, notes)
     if mode in ("L", "LA"):
-        return InputImage(np.asarray(image.getchannel("L") if mode == "LA" else image), None, alpha, notes)
+        return InputImage(np.asarray(image.getchannel("L") if mode == "LA" else image), alpha, notes)
     if mode.startswith("I;16"):
-        return InputImage(np.asarray(image).astype(np.uint16), None, alpha, notes)
+        return InputImage(np.asarray(image).astype(np.uint16), alpha, notes)
     if mode in ("I", "F"):
-        return InputImage(_scale_wide(np.asarray(image), mode, notes), None, alpha, notes)
+        return InputImage(_scale_wide(np.asarray(image), mode, notes), alpha, notes)
     try:
         rgb = np.asarray(image.convert("RGB"))
     except (ValueError, OSError) as error:
@@ -155,15 +159,16 @@ def _scale_wide(values: np.ndarray, mode: str, notes: list[str]) -> np.ndarray:
 
 
 def _from_rgb(rgb: np.ndarray, alpha: np.ndarray | None, notes: list[str], what: str) -> InputImage:
+    """Color pixels become their luma, as any grayscale conversion would make them."""
     if (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all():
-        return InputImage(np.ascontiguousarray(rgb[..., 0]), None, alpha, notes)
-    lightness = np.concatenate([color.rgb_to_lab(rgb[start : start + 512])[..., 0] for start in range(0, len(rgb), 512)])
+        return InputImage(np.ascontiguousarray(rgb[..., 0]), alpha, notes)
     sample = rgb[:: max(1, rgb.shape[0] // 256), :: max(1, rgb.shape[1] // 256)]
     from huenet.data import is_grayscale
 
     if not is_grayscale(sample[None])[0]:
-        notes.append(f"{what} has color: colorizing from its lightness, the original colors are discarded")
-    return InputImage(None, lightness.astype(np.float32), alpha, notes)
+        notes.append(f"{what} has color: colorizing from its gray version, the original colors are discarded")
+    gray = np.concatenate([color.rgb_to_gray(rgb[start : start + 512]) for start in range(0, len(rgb), 512)])
+    return InputImage(gray, alpha, notes)
 
 
 def _from_array(array: np.ndarray) -> InputImage:
@@ -179,7 +184,7 @@ def _from_array(array: np.ndarray) -> InputImage:
     elif array.dtype not in (np.uint8, np.uint16):
         raise ImageError(f"array dtype {array.dtype} is not supported (use uint8, uint16 or float in [0, 1])")
     if array.ndim == 2:
-        return InputImage(np.ascontiguousarray(array), None, None, [])
+        return InputImage(np.ascontiguousarray(array), None, [])
     if array.ndim == 3 and array.shape[2] in (3, 4):
         alpha = None
         if array.shape[2] == 4:

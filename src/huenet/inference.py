@@ -1,8 +1,8 @@
 """Inference: lightness in, color out, at any size.
 
-The network runs at a working resolution recorded with the model (the long side is
-resized to ``working_size``, keeping the aspect ratio). Its ab prediction is upsampled
-bilinearly to the full size and combined with the input's own full-resolution lightness,
+The network runs at a working resolution recorded with the model (a long side above
+``working_size`` is shrunk to it, keeping the aspect ratio). Its ab prediction is upsampled
+bilinearly to the full size and combined with the input's own full-resolution gray levels,
 strip by strip, so luminance detail is never lost and memory stays bounded.
 """
 
@@ -24,35 +24,54 @@ _MAX_BATCH = 256
 
 @dataclasses.dataclass(frozen=True)
 class Decoding:
-    """How network outputs become ab. ``temperature`` applies to ab-bin models (annealed
-    mean: 1 is the plain mean, lower values move toward the most likely color)."""
+    """How ab-bin logits become ab; ``None`` fields take the model's calibrated values.
+
+    ``vividness`` is the strength of a chroma-prior correction: the predicted distribution
+    is multiplied by the class-rebalancing weights of Zhang et al. (learned from the
+    training colors' frequencies) raised to this power. 0 is the faithful estimate; 1 is
+    about what training with rebalancing gives, favoring rarer, more saturated colors.
+    ``temperature`` is the annealed-mean temperature (1: plain mean; lower: toward the mode).
+    ``vivid`` selects the model's calibrated vivid settings.
+    """
 
     temperature: float | None = None
     vivid: bool = False
+    vividness: float | None = None
 
 
-def _resolve_temperature(model: ColorModel, decoding: Decoding) -> float:
-    if decoding.temperature is not None:
-        if model.head != "ab_bins":
-            raise ValueError(f"temperature applies to ab-bin models; {model.source} has a {model.head} head")
-        if not decoding.temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {decoding.temperature}")
-        return float(decoding.temperature)
-    if decoding.vivid:
-        if "vivid_temperature" not in model.settings:
-            raise ValueError(f"{model.source} has no vivid setting (only ab-bin models with a recorded vivid temperature)")
-        return float(model.settings["vivid_temperature"])
-    return float(model.settings.get("temperature", 1.0))
+def _resolve(model: ColorModel, decoding: Decoding) -> tuple[float, float]:
+    """(temperature, vividness) for this model, with the user's overrides checked."""
+    settings = model.settings
+    if model.head != "ab_bins":
+        if decoding.temperature is not None or decoding.vividness is not None:
+            raise ValueError(f"temperature and vividness apply to ab-bin models; {model.source} has a {model.head} head")
+        if decoding.vivid:
+            raise ValueError(f"{model.source} has no vivid setting (only ab-bin models have one)")
+        return 1.0, 0.0
+    if decoding.vivid and "vividness" not in settings.get("vivid", {}):
+        raise ValueError(f"{model.source} has no vivid setting (the model was not calibrated)")
+    preset = settings.get("vivid", {}) if decoding.vivid else {}
+    temperature = decoding.temperature if decoding.temperature is not None else preset.get("temperature", settings.get("temperature", 1.0))
+    vividness = decoding.vividness if decoding.vividness is not None else preset.get("vividness", 0.0)
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    if not 0 <= vividness <= 3:
+        raise ValueError(f"vividness must be between 0 and 3, got {vividness}")
+    return float(temperature), float(vividness)
 
 
 def decode_ab(model: ColorModel, outputs: np.ndarray, decoding: Decoding = Decoding()) -> np.ndarray:
     """Network outputs (batch, h, w, channels) -> ab in Lab units (batch, h, w, 2)."""
     outputs = np.asarray(outputs, dtype=np.float32)
     if model.head == "ab_regression":
+        _resolve(model, decoding)
         return color.denormalize_ab(outputs)
     if model.head == "ab_bins":
-        temperature = _resolve_temperature(model, decoding)
+        temperature, vividness = _resolve(model, decoding)
         logits = outputs / temperature
+        if vividness:
+            prior = model.bin_prior if model.bin_prior is not None else np.ones(outputs.shape[-1])
+            logits = logits + vividness * np.log(color.rebalancing_weights(prior))
         logits -= logits.max(axis=-1, keepdims=True)
         probabilities = np.exp(logits)
         probabilities /= probabilities.sum(axis=-1, keepdims=True)
@@ -67,9 +86,13 @@ def decode_levels(model: ColorModel, outputs: np.ndarray) -> np.ndarray:
 
 
 def working_shape(size: tuple[int, int], working_size: int) -> tuple[int, int]:
-    """(height, width) with the long side at ``working_size`` and the aspect ratio kept."""
+    """(height, width) with the long side at most ``working_size``, aspect ratio kept.
+
+    Larger images are shrunk; smaller ones run at their own size (enlarging a thumbnail
+    adds no information and shows the network objects at a scale it was not trained on).
+    """
     height, width = size
-    scale = working_size / max(height, width)
+    scale = min(1.0, working_size / max(height, width))
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
@@ -87,7 +110,7 @@ def predict_ab(model: ColorModel, inputs: Sequence[InputImage], decoding: Decodi
     """
     from huenet.models import output_stride, pad_multiple
 
-    _resolve_temperature(model, decoding)  # fail early on settings the model cannot use
+    _resolve(model, decoding)  # fail early on settings the model cannot use
     working_size = working_size or model.working_size
     stride = output_stride(model.settings)
     multiple = max(pad_multiple(model.settings), stride)
@@ -103,16 +126,18 @@ def predict_ab(model: ColorModel, inputs: Sequence[InputImage], decoding: Decodi
         for start in range(0, len(indices), _MAX_BATCH):
             chunk = indices[start : start + _MAX_BATCH]
             batch = np.stack([prepared[i][1] for i in chunk])[..., None]  # (batch, h, w, 1)
-            ab = decode_ab(model, _run_network(model, batch), decoding)
+            ab = decode_ab(model, run_network(model, batch), decoding)
             for offset, index in enumerate(chunk):
                 height, width = prepared[index][0]
                 results[index] = ab[offset, : -(-height // stride), : -(-width // stride)]
     return results
 
 
-def _run_network(model: ColorModel, batch: np.ndarray) -> np.ndarray:
-    outputs = model.network(batch, training=False)
-    return np.asarray(outputs)
+def run_network(model: ColorModel, batch: np.ndarray) -> np.ndarray:
+    """One forward pass in inference mode, as a NumPy array under any Keras backend."""
+    import keras
+
+    return keras.ops.convert_to_numpy(model.network(batch, training=False))
 
 
 def _axis_weights(full: int, working: int, stride: int, available: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -125,7 +150,11 @@ def _axis_weights(full: int, working: int, stride: int, available: int) -> tuple
 
 
 def compose(image: InputImage, ab: np.ndarray, working_size: int, stride: int) -> Image.Image:
-    """Combine full-resolution lightness with upsampled ab -> RGB(A) PIL image."""
+    """Combine the full-resolution gray input with upsampled ab -> RGB(A) PIL image.
+
+    The result converts back to the input gray (``color.combine_gray_ab``), so every
+    luminance detail of the input survives; ab only adds chroma.
+    """
     height, width = image.size
     work_h, work_w = working_shape((height, width), working_size)
     rows = _axis_weights(height, work_h, stride, ab.shape[0])
@@ -137,8 +166,7 @@ def compose(image: InputImage, ab: np.ndarray, working_size: int, stride: int) -
         lower, upper, weight = (part[strip] for part in rows)
         ab_rows = ab[lower] * (1 - weight)[:, None, None] + ab[upper] * weight[:, None, None]
         ab_full = ab_rows[:, cols[0]] * (1 - cols[2])[None, :, None] + ab_rows[:, cols[1]] * cols[2][None, :, None]
-        lab = np.concatenate([image.lightness(strip)[..., None], ab_full], axis=-1)
-        output[strip, :, :3] = color.to_uint8(color.lab_to_rgb(lab))
+        output[strip, :, :3] = color.to_uint8(color.combine_gray_ab(image.gray_levels(strip), ab_full))
     if image.alpha is not None:
         output[..., 3] = image.alpha
     return Image.fromarray(output, mode="RGB" if channels == 3 else "RGBA")
@@ -150,12 +178,13 @@ def colorize_many(
     temperature: float | None = None,
     vivid: bool = False,
     working_size: int | None = None,
+    vividness: float | None = None,
 ) -> list[Image.Image]:
     """Colorize several images (PIL images, arrays or paths) in shared network batches."""
     model = model if isinstance(model, ColorModel) else load_model(model)
     inputs = [image if isinstance(image, InputImage) else read_image(image) for image in images]
     working_size = working_size or model.working_size
-    decoding = Decoding(temperature, vivid)
+    decoding = Decoding(temperature, vivid, vividness)
     from huenet.models import output_stride
 
     stride = output_stride(model.settings)
@@ -169,6 +198,7 @@ def colorize(
     temperature: float | None = None,
     vivid: bool = False,
     working_size: int | None = None,
+    vividness: float | None = None,
 ) -> Image.Image:
     """Colorize one image.
 
@@ -177,11 +207,12 @@ def colorize(
             uint16 or float in [0, 1]) or a path.
         model: a loaded model, a bundled model name or a .keras path; default: the bundled model.
         temperature: annealed-mean temperature for ab-bin models (default: the model's).
-        vivid: use the model's recorded vivid temperature (more colorful, less faithful).
+        vivid: use the model's calibrated vivid settings (more colorful, less faithful).
         working_size: long side, in pixels, at which the network runs (default: the model's).
+        vividness: chroma-prior correction strength for ab-bin models, 0 (faithful) to 3.
     Returns:
         An RGB PIL image (RGBA when the input had alpha) of exactly the input's size.
     Raises:
         huenet.images.ImageError: unusable input; ValueError: bad settings.
     """
-    return colorize_many([image], model, temperature, vivid, working_size)[0]
+    return colorize_many([image], model, temperature, vivid, working_size, vividness)[0]

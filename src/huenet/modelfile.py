@@ -24,12 +24,15 @@ import numpy as np
 FORMAT_VERSION = 1
 METADATA_MEMBER = "huenet.json"
 
-# Bundled models: name -> (file under huenet/weights, sha256). The sha256 is checked by a
-# test, so a retrained model cannot land without its record being updated.
-BUNDLED_MODELS: dict[str, tuple[str, str]] = {
-    "default": ("default.keras", "PENDING"),
-}
+# Bundled models live in huenet/weights; models.json there records each one's file and
+# sha256 (written by experiments/publish_model.py, checked by a test).
 DEFAULT_MODEL = "default"
+
+
+def bundled_models() -> dict[str, dict[str, str]]:
+    """Name -> {"file", "sha256", ...} of the models shipped with the package."""
+    registry = importlib.resources.files("huenet") / "weights" / "models.json"
+    return json.loads(registry.read_text())
 
 
 class ModelFileError(ValueError):
@@ -108,18 +111,20 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
 
 def bundled_model_path(name: str) -> Path:
     """Path of a bundled model's file inside the installed package."""
-    if name not in BUNDLED_MODELS:
-        raise ModelFileError(f"unknown model {name!r}; bundled models: {', '.join(BUNDLED_MODELS)} (or give a .keras path)")
-    return Path(str(importlib.resources.files("huenet") / "weights" / BUNDLED_MODELS[name][0]))
+    registry = bundled_models()
+    if name not in registry:
+        raise ModelFileError(f"unknown model {name!r}; bundled models: {', '.join(registry)} (or give a .keras path)")
+    return Path(str(importlib.resources.files("huenet") / "weights" / registry[name]["file"]))
 
 
 def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
     text = str(name_or_path)
-    if text in BUNDLED_MODELS:
+    registry = bundled_models()
+    if text in registry:
         return bundled_model_path(text)
     path = Path(text)
     if not path.is_file():
-        raise ModelFileError(f"{text}: no such model file and not a bundled model ({', '.join(BUNDLED_MODELS)})")
+        raise ModelFileError(f"{text}: no such model file and not a bundled model ({', '.join(registry)})")
     return path
 
 

@@ -291,32 +291,13 @@ class LevelsAccuracy(keras.metrics.Mean):
         super().update_state(hits, sample_weight=sample_weight)
 
 
-def rebalancing_weights(bin_prior: np.ndarray, mix: float = 0.5, sigma: float = 5.0) -> np.ndarray:
-    """Zhang et al.'s class-rebalancing weights from an empirical ab-bin prior.
-
-    The prior is smoothed with a Gaussian (``sigma`` Lab units) over the bins, mixed with a
-    uniform distribution (``mix`` = lambda, 0.5 in the paper), inverted, and normalized so that
-    the expected weight under the prior is 1. ``mix=1`` gives all bins weight 1.
-    """
-    centers = color.ab_bins()
-    prior = np.asarray(bin_prior, dtype=np.float64)
-    prior = prior / max(prior.sum(), 1e-12)
-    distance2 = ((centers[:, None, :] - centers[None, :, :]) ** 2).sum(-1)
-    kernel = np.exp(-distance2 / (2 * sigma**2))
-    smoothed = kernel @ prior
-    smoothed /= smoothed.sum()
-    weights = 1.0 / ((1 - mix) * smoothed + mix / len(centers))
-    weights /= (smoothed * weights).sum()
-    return weights.astype(np.float32)
-
-
 def make_loss_and_metrics(settings: dict[str, Any], head: str, bin_prior: np.ndarray | None = None) -> tuple[Any, list]:
     """The training loss and metrics for a head with the given settings."""
     if head == "levels":
         return LevelsCrossEntropy(from_logits=settings.get("output_activation", "logits") == "logits"), [LevelsAccuracy()]
     if head == "ab_bins":
         prior = bin_prior if bin_prior is not None else np.ones(len(color.ab_bins()))
-        weights = rebalancing_weights(prior, mix=settings.get("rebalance_mix", 0.5))
+        weights = color.rebalancing_weights(prior, mix=settings.get("rebalance_mix", 0.5))
         return AbBinCrossEntropy(weights.tolist()), [AbError(head)]
     loss_name = settings.get("loss", "huber")
     losses = {"l1": keras.losses.MeanAbsoluteError(), "l2": keras.losses.MeanSquaredError(), "huber": keras.losses.Huber(delta=0.1)}

@@ -142,6 +142,7 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
     bin_prior = None
     if preset.head == "ab_bins":
         bin_prior = data.ab_bin_prior(train_set.images, models.output_stride(settings), seed=config.seed)
+        (run_dir / "bin_prior.json").write_text(json.dumps(bin_prior.tolist()))
     network = models.build_model(config.preset, **overrides)
     loss, metrics = models.make_loss_and_metrics(settings, preset.head, bin_prior)
     optimizer = keras.optimizers.AdamW(learning_rate=config.learning_rate, weight_decay=config.weight_decay)
@@ -290,3 +291,30 @@ def model_card(metadata: dict[str, Any]) -> str:
     if metadata.get("metrics"):
         lines += ["", "## Test metrics", "", "```", json.dumps(metadata["metrics"], indent=1), "```"]
     return "\n".join(lines) + "\n"
+
+
+def export_checkpoint(run_dir: str | Path, checkpoint: str | Path, output: str | Path, **metadata_updates: Any) -> Path:
+    """Turn one per-epoch checkpoint of a run into a huenet model file.
+
+    Used to score epochs other than the best one (choosing the epoch count on validation
+    data) and to publish a model with extra settings (``metadata_updates``).
+    """
+    import keras
+
+    import huenet.models  # noqa: F401  registers huenet's losses and metrics
+
+    run_dir = Path(run_dir)
+    config = json.loads((run_dir / "config.json").read_text())
+    prior_path = run_dir / "bin_prior.json"
+    metadata = {
+        "preset": config["preset"],
+        "head": config["head"],
+        "settings": config["settings"],
+        "bin_prior": json.loads(prior_path.read_text()) if prior_path.exists() else None,
+        "training": {"config": config, "checkpoint": Path(checkpoint).name},
+        "metrics": {},
+    }
+    for key, value in metadata_updates.items():
+        metadata[key] = {**metadata.get(key, {}), **value} if isinstance(value, dict) and isinstance(metadata.get(key), dict) else value
+    network = keras.saving.load_model(checkpoint, compile=False)
+    return save_model(network, output, metadata)

@@ -1,0 +1,30 @@
+# The two set-up commands of the README. Both create .venv and install into it.
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+
+.PHONY: demo test install install-dev bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+
+install-dev: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+
+# Colorize the sample images in examples/ with the bundled model.
+demo: install
+	$(BIN)/huenet colorize examples -o examples-colorized --overwrite
+	@echo "colorized images are in examples-colorized/"
+
+test: install-dev
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python benchmarks/bench_colorize.py
+
+clean:
+	rm -rf examples-colorized evaluation

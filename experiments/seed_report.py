@@ -1,0 +1,139 @@
+"""Regenerate the seed experiments beside huenet's presets and the trivial baselines.
+
+    python experiments/seed_report.py --train ../shared/data/cifar10-jpeg/train.tar.gz \
+        --test ../shared/data/cifar10-jpeg/test.tar.gz --runs runs/seed --report docs/seed-report.md
+
+Every run has its own directory under ``--runs``; a run that already has a model is not
+trained again, and an interrupted one is resumed, so the report can be built across
+several sessions. Each model is scored on the test split with ``huenet evaluate``'s code
+(grayscale truths left out) and the scores are cached in the run directory.
+
+Runs (the seed write-up's setups, then huenet's):
+- seed-dense, seed-conv, seed-conv2: 10 epochs each, RGB levels, as in the seed.
+- seed-conv2-long: up to ``--long-epochs`` epochs with early stopping (patience 3) on
+  validation accuracy; the best epoch on validation data is kept (the seed's "choose the
+  epoch count by cross-validation").
+- unet-regression and unet-classification: huenet presets, ``--epochs`` epochs.
+Extra finished models (e.g. the bundled one) can be added with ``--extra NAME=PATH``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from huenet.evaluate import METRIC_COLUMNS, evaluate
+from huenet.modelfile import read_metadata
+from huenet.train import TrainConfig, train
+
+
+def _runs(arguments: argparse.Namespace) -> list[tuple[str, TrainConfig]]:
+    common = dict(data=arguments.train, limit=arguments.limit, batch_size=arguments.batch_size, verbose=2, seed=0)
+    return [
+        ("seed-dense", TrainConfig(preset="seed-dense", epochs=10, **common)),
+        ("seed-conv", TrainConfig(preset="seed-conv", epochs=10, **common)),
+        ("seed-conv2", TrainConfig(preset="seed-conv2", epochs=10, **common)),
+        ("seed-conv2-long", TrainConfig(preset="seed-conv2", epochs=arguments.long_epochs, early_stopping_patience=3, **common)),
+        ("unet-regression", TrainConfig(preset="unet-regression", epochs=arguments.epochs, **common)),
+        ("unet-classification", TrainConfig(preset="unet-classification", epochs=arguments.epochs, **common)),
+    ]
+
+
+def _train_or_reuse(name: str, config: TrainConfig, runs: Path) -> Path:
+    run_dir = runs / name
+    model = run_dir / "model.keras"
+    if model.exists():
+        return model
+    resume = run_dir.exists() and any(run_dir.iterdir())
+    print(f"== training {name} ({'resuming' if resume else 'new'})", flush=True)
+    return train(dataclasses.replace(config, run_dir=str(run_dir), resume=resume))
+
+
+def _evaluate_cached(name: str, model: Path, arguments: argparse.Namespace) -> dict:
+    cache = model.parent / "test-evaluation.json"
+    if cache.exists():
+        return json.loads(cache.read_text())
+    started = time.time()
+    report, _, _ = evaluate([str(model)], arguments.test, split="test")
+    report["evaluation_seconds"] = time.time() - started
+    cache.write_text(json.dumps(report, indent=2))
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--train", required=True)
+    parser.add_argument("--test", required=True)
+    parser.add_argument("--runs", default="runs/seed")
+    parser.add_argument("--report", default="docs/seed-report.md")
+    parser.add_argument("--limit", type=int, help="train on the first N images only (say so in the report)")
+    parser.add_argument("--epochs", type=int, default=10, help="epochs of huenet's presets")
+    parser.add_argument("--long-epochs", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--only", nargs="*", help="train only these runs now (the report uses every finished run)")
+    parser.add_argument("--extra", nargs="*", default=[], help="NAME=PATH of finished models to add")
+    arguments = parser.parse_args()
+
+    runs = Path(arguments.runs)
+    rows, baselines, info = {}, None, {}
+    for name, config in _runs(arguments):
+        model = runs / name / "model.keras"
+        if arguments.only is None or name in arguments.only:
+            model = _train_or_reuse(name, config, runs)
+        if not model.exists():
+            print(f"-- {name}: not trained yet, left out of the report")
+            continue
+        info[name] = read_metadata(model)["training"]
+        report = _evaluate_cached(name, model, arguments)
+        baselines = baselines or {k: v for k, v in report["results"].items() if k in ("gray copy", "Lab, ab = 0", "Lab, mean ab")}
+        rows[name] = report["results"]["model"]
+        counts = (report["images"], report["left_out_grayscale"])
+    for item in arguments.extra:
+        name, path = item.split("=", 1)
+        metadata = read_metadata(path)
+        info[name] = metadata.get("training", {})
+        report = _evaluate_cached(name, Path(path), arguments) if not metadata.get("metrics", {}).get("results") else metadata["metrics"]
+        key = Path(path).stem if Path(path).stem in report["results"] else "model"
+        rows[name] = report["results"][key]
+        baselines = baselines or {k: v for k, v in report["results"].items() if k in ("gray copy", "Lab, ab = 0", "Lab, mean ab")}
+        counts = (report["images"], report["left_out_grayscale"])
+    if not rows:
+        raise SystemExit("no finished runs to report")
+
+    header = "| model | epochs (best) | train wall time | " + " | ".join(label for _, label, _ in METRIC_COLUMNS) + " |"
+    lines = [
+        "# Seed experiments, regenerated",
+        "",
+        f"Test split: {arguments.test}, {counts[0]} color images ({counts[1]} grayscale truths left out).",
+        f"Training data: {arguments.train}" + (f", first {arguments.limit} images" if arguments.limit else "") + ", 10% held out for validation.",
+        "",
+        "Command:",
+        "",
+        "```",
+        "python experiments/seed_report.py --train ../shared/data/cifar10-jpeg/train.tar.gz \\",
+        "    --test ../shared/data/cifar10-jpeg/test.tar.gz --runs runs/seed --report docs/seed-report.md"
+        + (f" --limit {arguments.limit}" if arguments.limit else ""),
+        "```",
+        "",
+        header,
+        "|" + "---|" * (len(METRIC_COLUMNS) + 3),
+    ]
+    for name, values in {**baselines, **rows}.items():
+        training = info.get(name, {})
+        epochs = f"{training.get('epochs_run', '')} ({training.get('best_epoch', '')})" if training else "-"
+        wall = f"{training['wall_time_seconds'] / 60:.1f} min" if training.get("wall_time_seconds") else "-"
+        cells = [fmt.format(values[key]) for key, _, fmt in METRIC_COLUMNS]
+        lines.append(f"| {name} | {epochs} | {wall} | " + " | ".join(cells) + " |")
+    Path(arguments.report).parent.mkdir(parents=True, exist_ok=True)
+    Path(arguments.report).write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

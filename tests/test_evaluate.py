@@ -1,0 +1,39 @@
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from huenet import cli, color, evaluate
+from huenet.modelfile import save_model
+
+from conftest import make_color_model
+
+
+def test_baselines(color_images):
+    baselines = evaluate.baseline_predictions(color_images)
+    gray = baselines["gray copy"]
+    assert np.array_equal(gray[..., 0], color.rgb_to_gray(color_images)) and np.array_equal(gray[..., 0], gray[..., 2])
+    no_chroma = color.rgb_to_lab(baselines["Lab, ab = 0"])
+    np.testing.assert_allclose(no_chroma[..., 0], color.rgb_to_lab(color_images)[..., 0], atol=0.5)
+    assert np.abs(no_chroma[..., 1:]).max() < 1.0
+    mean_ab = color.rgb_to_lab(color_images)[..., 1:].reshape(-1, 2).mean(0)
+    in_gamut = color.rgb_to_lab(baselines["Lab, mean ab"])[..., 1:].reshape(-1, 2)
+    assert np.abs(np.median(in_gamut, axis=0) - mean_ab).max() < 2.0
+
+
+@pytest.mark.parametrize("preset", ["unet-tiny", "seed-conv"])
+def test_evaluate_command_writes_report_and_grid(tmp_path, image_folder, preset, capsys):
+    model = make_color_model(preset, settings={**make_color_model(preset).settings, "working_size": 12})
+    model_path = save_model(model.network, tmp_path / f"{preset}.keras", model.metadata)
+    out = tmp_path / "report"
+    code = cli.main(["evaluate", str(model_path), "--data", str(image_folder), "--output-dir", str(out)])
+    assert code == 0
+    report = json.loads((out / "evaluation.json").read_text())
+    assert report["images"] == 16 and report["left_out_grayscale"] == 1
+    assert set(report["results"]) == {"gray copy", "Lab, ab = 0", "Lab, mean ab", preset}
+    assert report["results"]["gray copy"]["colorfulness"] == 0.0
+    with Image.open(out / "grid.png") as grid:
+        assert grid.width == 3 * 12 * 8  # gray | model | truth, 12 px images scaled 8x
+    table = capsys.readouterr().out
+    assert "| gray copy |" in table and f"| {preset} |" in table

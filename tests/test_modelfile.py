@@ -1,0 +1,79 @@
+"""The bundled model: its recorded hash, a golden output, and safe loading."""
+
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+import huenet
+from huenet import modelfile
+from huenet.modelfile import ModelFileError, bundled_model_path, bundled_models, load_model, save_model, sha256_of
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def _fixtures():
+    ramp = np.tile(np.linspace(0, 255, 20).astype(np.uint8), (14, 1))
+    y, x = np.mgrid[0:32, 0:32]
+    rings = (127 + 120 * np.sin(np.hypot(y - 16, x - 10) / 3)).astype(np.uint8)
+    return {"ramp": ramp, "rings": rings}
+
+
+@pytest.mark.parametrize("name", list(bundled_models()))
+def test_bundled_model_matches_its_recorded_sha256(name):
+    assert sha256_of(bundled_model_path(name)) == bundled_models()[name]["sha256"]
+
+
+@pytest.mark.parametrize("fixture", list(_fixtures()))
+def test_golden_output_of_the_bundled_model(fixture):
+    result = np.asarray(huenet.colorize(_fixtures()[fixture]), dtype=np.int16)
+    golden_path = GOLDEN / f"{fixture}.png"
+    if os.environ.get("HUENET_UPDATE_GOLDEN"):
+        Image.fromarray(result.astype(np.uint8)).save(golden_path)
+    expected = np.asarray(Image.open(golden_path), dtype=np.int16)
+    assert result.shape == expected.shape
+    difference = np.abs(result - expected)
+    assert difference.mean() < 0.5 and difference.max() <= 4
+
+
+def test_bundled_model_records_what_it_needs():
+    model = load_model()
+    assert model.head in ("ab_bins", "ab_regression", "levels")
+    assert model.working_size > 0
+    assert model.metadata["training"]["wall_time_seconds"] > 0
+    assert load_model("default") is model  # loaded once per process
+
+
+def test_save_and_load_round_trip(tmp_path):
+    from conftest import make_color_model
+
+    model = make_color_model("unet-tiny")
+    path = save_model(model.network, tmp_path / "m.keras", {**model.metadata, "note": "hello"})
+    loaded = load_model(path)
+    assert loaded.metadata["note"] == "hello" and loaded.metadata["format"] == modelfile.FORMAT_VERSION
+    x = np.random.default_rng(0).random((1, 8, 8, 1)).astype("float32")
+    np.testing.assert_allclose(np.asarray(loaded.network(x)), np.asarray(model.network(x)), atol=1e-6)
+
+
+def test_unusable_model_files(tmp_path):
+    plain = tmp_path / "plain.keras"
+    keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]).save(plain)
+    with pytest.raises(ModelFileError, match="without huenet settings"):
+        load_model(plain)
+    junk = tmp_path / "junk.keras"
+    junk.write_bytes(b"not a zip")
+    with pytest.raises(ModelFileError, match="not a readable"):
+        load_model(junk)
+    with pytest.raises(ModelFileError, match="no such model file"):
+        load_model(tmp_path / "missing.keras")
+
+
+def test_lambda_layers_are_refused_by_safe_mode(tmp_path):
+    inputs = keras.Input((None, None, 1))
+    network = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs))
+    path = save_model(network, tmp_path / "lambda.keras", {"preset": "x", "head": "ab_regression", "settings": {}})
+    with pytest.raises(ModelFileError, match="could not load"):
+        load_model(path)
