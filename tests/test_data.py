@@ -184,3 +184,16 @@ def test_download_server_gone(tmp_path, server):
     httpd.server_close()
     with pytest.raises(data.DatasetError, match="download failed.*resume"):
         data.download(f"http://127.0.0.1:{port}/x.tar.gz", "0" * 32, tmp_path / "x.tar.gz", timeout=5, progress=False)
+
+
+def test_dataset_alias_needs_cache_or_download(tmp_path, server, monkeypatch):
+    monkeypatch.setenv("HUENET_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(data.DatasetError, match="pass --download"):
+        data.resolve_source("cifar10-binary")
+    assert data.resolve_source("some/folder") == "some/folder"
+    httpd, root = server
+    payload = (root / "cifar-10-binary.tar.gz").read_bytes()
+    official_url, _ = data.CIFAR10_RELEASES["binary"]
+    monkeypatch.setitem(data.CIFAR10_RELEASES, "binary", (f"http://127.0.0.1:{httpd.server_port}/cifar-10-binary.tar.gz", hashlib.md5(payload).hexdigest()))
+    path = data.resolve_source("cifar10-binary", download=True)
+    assert path.endswith("cifar-10-binary.tar.gz") and data.resolve_source("cifar10-binary") == path

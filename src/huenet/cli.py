@@ -125,7 +125,7 @@ def command_colorize(arguments: argparse.Namespace) -> int:
     stride = output_stride(model.settings)
     written = 0
     with tqdm(total=len(runnable), unit="image", disable=len(runnable) < 2 or arguments.quiet, file=sys.stderr) as bar:
-        for chunk in _chunks(runnable, arguments.max_pixels):
+        for chunk in _chunks(runnable):
             loaded = []
             for job in chunk:
                 try:
@@ -156,16 +156,28 @@ def command_colorize(arguments: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _chunks(jobs: list[_Job], max_pixels: int | None, files_per_chunk: int = 256) -> Any:
-    """Groups of small files share network batches; big files are read one at a time."""
+def _pixel_count(path: Path) -> int:
+    """Pixels of an image from its header (no decoding); 0 when unreadable."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.width * image.height
+    except Exception:  # reported properly when the file is read
+        return 0
+
+
+def _chunks(jobs: list[_Job], files_per_chunk: int = 256, pixels_per_chunk: int = 16_000_000) -> Any:
+    """Groups of small files share network batches; a big image is read on its own, so
+    memory holds at most one large decoded image (plus its output) at a time."""
     chunk, budget = [], 0
     for job in jobs:
-        size = job.source.stat().st_size if job.source.exists() else 0
-        if chunk and (len(chunk) >= files_per_chunk or budget + size > 64 << 20):
+        pixels = _pixel_count(job.source)
+        if chunk and (len(chunk) >= files_per_chunk or budget + pixels > pixels_per_chunk):
             yield chunk
             chunk, budget = [], 0
         chunk.append(job)
-        budget += size
+        budget += pixels
     if chunk:
         yield chunk
 
@@ -201,12 +213,12 @@ def _add_dataclass_flags(parser: argparse.ArgumentParser, cls: Any, skip: Sequen
         flag = "--" + field.name.replace("_", "-")
         default = field.default
         if isinstance(default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=field.metadata.get("help"))
         else:
             kind = type(default) if default is not None else (float if "rate" in field.name else str)
             if field.name in ("limit", "crop_size"):
                 kind = int
-            parser.add_argument(flag, type=kind, default=default, metavar=field.name.upper())
+            parser.add_argument(flag, type=kind, default=default, metavar=field.name.upper(), help=field.metadata.get("help"))
 
 
 def command_train(arguments: argparse.Namespace) -> int:

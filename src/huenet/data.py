@@ -347,6 +347,26 @@ def _progress_bar(total: int | None, initial: int, description: str, enabled: bo
     return tqdm(total=total, initial=initial, unit="B", unit_scale=True, desc=description, disable=not enabled)
 
 
+DATASET_ALIASES = {"cifar10": "python", "cifar10-python": "python", "cifar10-binary": "binary"}
+
+
+def resolve_source(source: str, download: bool = False, cache_dir: str | os.PathLike | None = None) -> str:
+    """A dataset path, or for ``cifar10`` / ``cifar10-binary`` the cached official release.
+
+    Nothing is fetched unless ``download`` is true (no network by default).
+    """
+    if source not in DATASET_ALIASES:
+        return source
+    kind = DATASET_ALIASES[source]
+    official_url, md5 = CIFAR10_RELEASES[kind]
+    cached = Path(cache_dir or default_cache_dir()) / official_url.rsplit("/", 1)[-1]
+    if download:
+        return str(download_cifar10(kind, cache_dir))
+    if cached.exists():
+        return str(cached)
+    raise DatasetError(f"{source}: not in the cache ({cached}); pass --download to fetch it (needs internet) or give a path")
+
+
 def download_cifar10(kind: str = "python", cache_dir: str | os.PathLike | None = None, url: str | None = None, progress: bool = True) -> Path:
     """Download an official CIFAR-10 release into the cache and return its path.
 

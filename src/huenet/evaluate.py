@@ -156,7 +156,8 @@ def save_grid(predictions: dict[str, np.ndarray], truth: np.ndarray, path: str |
 
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("models", nargs="*", metavar="MODEL", help="bundled model names or .keras files (none: baselines only)")
-    parser.add_argument("--data", required=True, help="folder, tar(.gz) or CIFAR-10 release of color images")
+    parser.add_argument("--data", required=True, help="folder, tar(.gz) or CIFAR-10 release of color images, or cifar10 (cached release)")
+    parser.add_argument("--download", action="store_true", help="fetch --data cifar10 / cifar10-binary if it is not cached (needs internet)")
     parser.add_argument("--split", default="test", help="split of a CIFAR-10 release (default test)")
     parser.add_argument("--limit", type=int, help="evaluate only the first N images")
     parser.add_argument("--vivid", action="store_true", help="also score each model's vivid decoding")
@@ -167,7 +168,7 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
 
 def evaluate_command(arguments: argparse.Namespace) -> int:
     report, predictions, truth = evaluate(
-        arguments.models, arguments.data, arguments.split, arguments.limit, arguments.vivid, arguments.temperature, arguments.working_size
+        arguments.models, data.resolve_source(arguments.data, arguments.download), arguments.split, arguments.limit, arguments.vivid, arguments.temperature, arguments.working_size
     )
     output = Path(arguments.output_dir)
     output.mkdir(parents=True, exist_ok=True)

@@ -27,27 +27,28 @@ from huenet.modelfile import save_model
 class TrainConfig:
     """Settings of one training run; every CLI flag of ``huenet train`` maps to a field."""
 
-    preset: str = "unet-regression"
-    data: str = ""  # folder, tar(.gz) or CIFAR-10 release
-    validation_data: str | None = None  # a separate source; otherwise split off ``data``
-    validation_fraction: float = 0.1
-    limit: int | None = None  # use only the first N training images (quick runs, tests)
-    epochs: int = 10
-    batch_size: int = 128
-    learning_rate: float = 1e-3
-    schedule: str = "cosine"  # "cosine" (per epoch, resume-safe) or "constant"
-    weight_decay: float = 1e-4
-    early_stopping_patience: int = 0  # 0 disables early stopping
-    dropout_rate: float | None = None  # None keeps the preset's value
-    color_space: str | None = None  # seed presets only
-    loss: str | None = None  # regression presets only: l1, l2, huber
-    max_shift: int = 2  # random shift in pixels (augmentation)
-    crop_size: int | None = None  # random crops for large images
-    flip: bool = True
-    seed: int = 0
-    run_dir: str = ""
-    resume: bool = False
-    verbose: int = 1  # Keras: 1 progress bar, 2 one line per epoch
+    preset: str = dataclasses.field(default="unet-regression", metadata={"help": "model preset (see huenet models)"})
+    data: str = dataclasses.field(default="", metadata={"help": "training images: folder, tar(.gz), CIFAR-10 release, or cifar10 / cifar10-binary (cached release)"})
+    download: bool = dataclasses.field(default=False, metadata={"help": "fetch cifar10 / cifar10-binary into the cache if missing (needs internet)"})
+    validation_data: str | None = dataclasses.field(default=None, metadata={"help": "a separate validation source; default: split off --data"})
+    validation_fraction: float = dataclasses.field(default=0.1, metadata={"help": "share of --data held out for validation"})
+    limit: int | None = dataclasses.field(default=None, metadata={"help": "use only the first N training images (quick runs)"})
+    epochs: int = dataclasses.field(default=10, metadata={"help": "number of epochs"})
+    batch_size: int = dataclasses.field(default=128, metadata={"help": "images per batch"})
+    learning_rate: float = dataclasses.field(default=1e-3, metadata={"help": "peak learning rate (AdamW)"})
+    schedule: str = dataclasses.field(default="cosine", metadata={"help": "cosine (per epoch, resume-safe) or constant"})
+    weight_decay: float = dataclasses.field(default=1e-4, metadata={"help": "AdamW weight decay"})
+    early_stopping_patience: int = dataclasses.field(default=0, metadata={"help": "stop after this many epochs without a better validation metric (0: never)"})
+    dropout_rate: float | None = dataclasses.field(default=None, metadata={"help": "dropout rate (default: the preset's)"})
+    color_space: str | None = dataclasses.field(default=None, metadata={"help": "seed presets: rgb, hsv, lab or yuv"})
+    loss: str | None = dataclasses.field(default=None, metadata={"help": "regression presets: l1, l2 or huber"})
+    max_shift: int = dataclasses.field(default=2, metadata={"help": "random shift augmentation, pixels"})
+    crop_size: int | None = dataclasses.field(default=None, metadata={"help": "random crops of this size (needed for images of different sizes)"})
+    flip: bool = dataclasses.field(default=True, metadata={"help": "random horizontal flips"})
+    seed: int = dataclasses.field(default=0, metadata={"help": "random seed (split, shuffling, augmentation, initialization)"})
+    run_dir: str = dataclasses.field(default="", metadata={"help": "run directory (default runs/PRESET-TIMESTAMP)"})
+    resume: bool = dataclasses.field(default=False, metadata={"help": "continue a killed run in --run-dir from its last finished epoch"})
+    verbose: int = dataclasses.field(default=1, metadata={"help": "Keras output: 1 progress bar, 2 one line per epoch, 0 silent"})
 
     def preset_overrides(self) -> dict[str, Any]:
         from huenet import models
@@ -126,9 +127,10 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
 
-    images = data.load_images(config.data, split="train", limit=config.limit)
+    images = data.load_images(data.resolve_source(config.data, config.download), split="train", limit=config.limit)
     if config.validation_data:
-        train_set, validation_set = images, data.load_images(config.validation_data, split="test")
+        validation_source = data.resolve_source(config.validation_data, config.download)
+        train_set, validation_set = images, data.load_images(validation_source, split="test")
     else:
         train_set, validation_set = data.split_train_validation(images, config.validation_fraction, config.seed)
     if len(validation_set) == 0:
