@@ -51,7 +51,7 @@ def main() -> None:
     }
     network = keras.saving.load_model(arguments.model, compile=False, safe_mode=True)
     target = WEIGHTS / f"{arguments.name}.keras"
-    save_model(network, target, metadata)
+    save_model(network, target, metadata, weights_dtype="float16")  # keeps the package under 10 MB
     (WEIGHTS / f"{arguments.name}.md").write_text(model_card(metadata))
     registry_path = WEIGHTS / "models.json"
     registry = json.loads(registry_path.read_text()) if registry_path.exists() else {}

@@ -23,6 +23,7 @@ import argparse
 import dataclasses
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -66,6 +67,14 @@ def _evaluate_cached(name: str, model: Path, arguments: argparse.Namespace) -> d
     return report
 
 
+def _keep_results(run_dir: Path, target: Path) -> None:
+    """Copy what a report needs (not the weights) somewhere that outlives the session."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("config.json", "history.csv", "curves.png", "model-card.md", "test-evaluation.json", "wall_time.json"):
+        if (run_dir / name).exists():
+            shutil.copy2(run_dir / name, target / name)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train", required=True)
@@ -78,6 +87,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--only", nargs="*", help="train only these runs now (the report uses every finished run)")
     parser.add_argument("--extra", nargs="*", default=[], help="NAME=PATH of finished models to add")
+    parser.add_argument("--keep", default="docs/seed-runs", help="copy each run's small result files here (committed)")
     arguments = parser.parse_args()
 
     runs = Path(arguments.runs)
@@ -91,6 +101,7 @@ def main() -> None:
             continue
         info[name] = read_metadata(model)["training"]
         report = _evaluate_cached(name, model, arguments)
+        _keep_results(model.parent, Path(arguments.keep) / name)
         baselines = baselines or {k: v for k, v in report["results"].items() if k in ("gray copy", "Lab, ab = 0", "Lab, mean ab")}
         rows[name] = report["results"]["model"]
         counts = (report["images"], report["left_out_grayscale"])

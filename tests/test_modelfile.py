@@ -77,3 +77,15 @@ def test_lambda_layers_are_refused_by_safe_mode(tmp_path):
     path = save_model(network, tmp_path / "lambda.keras", {"preset": "x", "head": "ab_regression", "settings": {}})
     with pytest.raises(ModelFileError, match="could not load"):
         load_model(path)
+
+
+def test_float16_storage_loads_as_float32(tmp_path):
+    from conftest import make_color_model
+
+    model = make_color_model("unet-tiny")
+    path = save_model(model.network, tmp_path / "half.keras", model.metadata, weights_dtype="float16")
+    loaded = load_model(path)
+    assert loaded.metadata["weights_dtype"] == "float16"
+    assert all(weight.dtype == "float32" for weight in loaded.network.weights)
+    x = np.random.default_rng(0).random((1, 8, 8, 1)).astype("float32")
+    np.testing.assert_allclose(np.asarray(loaded.network(x)), np.asarray(model.network(x)), atol=2e-2)

@@ -115,12 +115,13 @@ def command_colorize(arguments: argparse.Namespace) -> int:
         _error("nothing to colorize")
         return 1
 
-    from huenet.inference import Decoding, compose, predict_ab
+    from huenet.inference import Decoding, compose, predict_ab, resolve_decoding
     from huenet.modelfile import load_model
     from huenet.models import output_stride
 
     model = load_model(arguments.model)
     decoding = Decoding(arguments.temperature, arguments.vivid, arguments.vividness)
+    resolve_decoding(model, decoding)  # a setting the model cannot use fails before any work
     working_size = arguments.working_size or model.working_size
     stride = output_stride(model.settings)
     written = 0
@@ -130,8 +131,8 @@ def command_colorize(arguments: argparse.Namespace) -> int:
             for job in chunk:
                 try:
                     image = read_image(job.source, max_pixels=arguments.max_pixels)
-                except ImageError as error:
-                    errors.append(f"{job.source}: {error}")
+                except (ImageError, MemoryError) as error:
+                    errors.append(f"{job.source}: {error or 'out of memory'}")
                     tqdm.write(f"{_PROGRAM}: error: {errors[-1]}", file=sys.stderr)
                     bar.update(1)
                     continue
@@ -146,8 +147,8 @@ def command_colorize(arguments: argparse.Namespace) -> int:
                         _warn(f"{job.source}: {job.target.suffix} cannot hold transparency; alpha dropped")
                     write_image(result, job.target, overwrite=arguments.overwrite)
                     written += 1
-                except (OSError, ValueError) as error:
-                    errors.append(f"{job.source}: cannot write {job.target} ({error})")
+                except (OSError, ValueError, MemoryError) as error:
+                    errors.append(f"{job.source}: cannot colorize or write {job.target} ({error or 'out of memory'})")
                     tqdm.write(f"{_PROGRAM}: error: {errors[-1]}", file=sys.stderr)
                 bar.update(1)
     failed = len(errors)

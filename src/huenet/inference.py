@@ -39,7 +39,7 @@ class Decoding:
     vividness: float | None = None
 
 
-def _resolve(model: ColorModel, decoding: Decoding) -> tuple[float, float]:
+def resolve_decoding(model: ColorModel, decoding: Decoding) -> tuple[float, float]:
     """(temperature, vividness) for this model, with the user's overrides checked."""
     settings = model.settings
     if model.head != "ab_bins":
@@ -52,7 +52,7 @@ def _resolve(model: ColorModel, decoding: Decoding) -> tuple[float, float]:
         raise ValueError(f"{model.source} has no vivid setting (the model was not calibrated)")
     preset = settings.get("vivid", {}) if decoding.vivid else {}
     temperature = decoding.temperature if decoding.temperature is not None else preset.get("temperature", settings.get("temperature", 1.0))
-    vividness = decoding.vividness if decoding.vividness is not None else preset.get("vividness", 0.0)
+    vividness = decoding.vividness if decoding.vividness is not None else preset.get("vividness", settings.get("vividness", 0.0))
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     if not 0 <= vividness <= 3:
@@ -64,10 +64,10 @@ def decode_ab(model: ColorModel, outputs: np.ndarray, decoding: Decoding = Decod
     """Network outputs (batch, h, w, channels) -> ab in Lab units (batch, h, w, 2)."""
     outputs = np.asarray(outputs, dtype=np.float32)
     if model.head == "ab_regression":
-        _resolve(model, decoding)
+        resolve_decoding(model, decoding)
         return color.denormalize_ab(outputs)
     if model.head == "ab_bins":
-        temperature, vividness = _resolve(model, decoding)
+        temperature, vividness = resolve_decoding(model, decoding)
         logits = outputs / temperature
         if vividness:
             prior = model.bin_prior if model.bin_prior is not None else np.ones(outputs.shape[-1])
@@ -110,7 +110,7 @@ def predict_ab(model: ColorModel, inputs: Sequence[InputImage], decoding: Decodi
     """
     from huenet.models import output_stride, pad_multiple
 
-    _resolve(model, decoding)  # fail early on settings the model cannot use
+    resolve_decoding(model, decoding)  # fail early on settings the model cannot use
     working_size = working_size or model.working_size
     stride = output_stride(model.settings)
     multiple = max(pad_multiple(model.settings), stride)

@@ -9,6 +9,7 @@ with ``safe_mode=True`` and without their training configuration.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import importlib.resources
@@ -73,14 +74,23 @@ def sha256_of(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def save_model(network: Any, path: str | os.PathLike, metadata: dict[str, Any]) -> Path:
-    """Write ``network`` and ``metadata`` to ``path`` atomically (temp file, then rename)."""
+def save_model(network: Any, path: str | os.PathLike, metadata: dict[str, Any], weights_dtype: str = "float32") -> Path:
+    """Write ``network`` and ``metadata`` to ``path`` atomically (temp file, then rename).
+
+    ``weights_dtype="float16"`` halves the file (the bundled model ships this way); loading
+    turns the network back into float32, so computation is unchanged but for rounding of the
+    weights (logits move by about 0.005 on the default model).
+    """
+    if weights_dtype not in ("float32", "float16"):
+        raise ValueError(f"weights_dtype must be float32 or float16, got {weights_dtype!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(suffix=".keras", dir=path.parent)
     os.close(handle)
+    os.chmod(temporary, 0o644)
+    metadata = {**metadata, "weights_dtype": weights_dtype}
     try:
-        network.save(temporary)
+        (network if weights_dtype == "float32" else _with_dtype(network, "float16")).save(temporary)
         with zipfile.ZipFile(temporary, "a") as archive:
             archive.writestr(METADATA_MEMBER, json.dumps({"format": FORMAT_VERSION, **metadata}, indent=1, default=_json_default))
         os.replace(temporary, path)
@@ -128,6 +138,55 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Any:
+    """Point the process's stderr (fd 2) at /dev/null; Python exceptions still propagate.
+
+    TensorFlow writes notices such as "oneDNN custom operations are on" from C++ before its
+    logging is configured, so TF_CPP_MIN_LOG_LEVEL cannot stop them.
+    """
+    try:
+        saved = os.dup(2)
+    except OSError:  # no usable stderr: nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def import_keras_quietly() -> Any:
+    """Import Keras (and TensorFlow) without TensorFlow's native start-up lines on stderr."""
+    import sys
+
+    if "keras" in sys.modules:
+        return sys.modules["keras"]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with _native_stderr_silenced():
+        import keras
+        import keras.ops
+
+        keras.ops.convert_to_numpy(keras.ops.zeros((1,)))  # some notices come at first use
+    return keras
+
+
+def _with_dtype(network: Any, dtype: str) -> Any:
+    """A copy of ``network`` whose layers compute and store weights in ``dtype``."""
+    keras = import_keras_quietly()
+
+    def rebuild(layer: Any) -> Any:
+        return layer.__class__.from_config({**layer.get_config(), "dtype": dtype})
+
+    with _native_stderr_silenced():
+        copy = keras.models.clone_model(network, clone_function=rebuild)
+        copy.set_weights([weight.astype(dtype) for weight in network.get_weights()])
+    return copy
+
+
 _CACHE: dict[str, ColorModel] = {}
 
 
@@ -145,14 +204,15 @@ def load_model(name_or_path: str | os.PathLike | None = None) -> ColorModel:
     if key in _CACHE:
         return _CACHE[key]
     metadata = read_metadata(path)
-    import keras
-
+    keras = import_keras_quietly()
     import huenet.models  # noqa: F401  registers huenet's serializable layers and losses
 
     try:
         network = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as error:
         raise ModelFileError(f"{path}: Keras could not load the network ({error})") from None
+    if metadata.get("weights_dtype", "float32") != "float32":
+        network = _with_dtype(network, "float32")
     model = ColorModel(network, metadata, source=str(path))
     _CACHE[key] = model
     return model

@@ -19,11 +19,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable
 
-import keras
 import numpy as np
-from keras import layers, ops
 
 from huenet import color
+from huenet.modelfile import import_keras_quietly
+
+keras = import_keras_quietly()
+from keras import layers, ops  # noqa: E402  (after the quiet import above)
 
 HEADS = ("levels", "ab_bins", "ab_regression")
 
