@@ -18,10 +18,29 @@ from huenet.train import model_card
 WEIGHTS = Path(__file__).resolve().parents[1] / "src" / "huenet" / "weights"
 
 
+def _metrics(evaluation: dict, name: str) -> dict:
+    """The evaluation of the bundled model (its row is named after the bundle)."""
+    if name not in evaluation["results"]:
+        raise SystemExit(f"no row named {name!r} in the evaluation; run huenet evaluate {name} first")
+    faithful = evaluation["results"][name]
+    return {
+        "dataset": evaluation["dataset"],
+        "images": evaluation["images"],
+        "left_out_grayscale": evaluation["left_out_grayscale"],
+        "results": evaluation["results"],
+        "summary": {
+            "PSNR": round(faithful["psnr_mean"], 2),
+            "exact": f"{faithful['exact_match']:.2%}",
+            "AuC": f"{faithful['auc']:.1%}",
+            "colorfulness ratio": round(faithful["colorfulness_ratio"], 2),
+        },
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model")
-    parser.add_argument("--evaluation", required=True, help="evaluation.json written by huenet evaluate")
+    parser.add_argument("--evaluation", help="evaluation.json written by huenet evaluate (omit on the first pass)")
     parser.add_argument("--name", default="default")
     parser.add_argument("--command", required=True, help="the command that trained the model")
     arguments = parser.parse_args()
@@ -32,23 +51,11 @@ def main() -> None:
 
     metadata = read_metadata(arguments.model)
     metadata.pop("format", None)
-    evaluation = json.loads(Path(arguments.evaluation).read_text())
-    stem = Path(arguments.model).stem
-    rows = {name: values for name, values in evaluation["results"].items() if name.startswith(stem)}
-    faithful = rows.get(stem, {})
     metadata["name"] = arguments.name
     metadata["command"] = arguments.command
-    metadata["metrics"] = {
-        "dataset": evaluation["dataset"],
-        "images": evaluation["images"],
-        "left_out_grayscale": evaluation["left_out_grayscale"],
-        "results": evaluation["results"],
-        "summary": {
-            "PSNR": round(faithful.get("psnr_mean", float("nan")), 2),
-            "exact": f"{faithful.get('exact_match', float('nan')):.2%}",
-            "AuC": f"{faithful.get('auc', float('nan')):.1%}",
-        },
-    }
+    metadata["metrics"] = {}
+    if arguments.evaluation:
+        metadata["metrics"] = _metrics(json.loads(Path(arguments.evaluation).read_text()), arguments.name)
     network = keras.saving.load_model(arguments.model, compile=False, safe_mode=True)
     target = WEIGHTS / f"{arguments.name}.keras"
     save_model(network, target, metadata, weights_dtype="float16")  # keeps the package under 10 MB
