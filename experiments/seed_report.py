@@ -129,7 +129,9 @@ def main() -> None:
         "```",
         "python experiments/seed_report.py --train ../shared/data/cifar10-jpeg/train.tar.gz \\",
         "    --test ../shared/data/cifar10-jpeg/test.tar.gz --runs runs/seed --report docs/seed-report.md"
-        + (f" --limit {arguments.limit}" if arguments.limit else ""),
+        + (f" --limit {arguments.limit}" if arguments.limit else "")
+        + (f" --long-epochs {arguments.long_epochs}" if arguments.long_epochs != 30 else "")
+        + "".join(f" --extra {item}" for item in arguments.extra),
         "```",
         "",
         header,
@@ -141,6 +143,26 @@ def main() -> None:
         wall = f"{training['wall_time_seconds'] / 60:.1f} min" if training.get("wall_time_seconds") else "-"
         cells = [fmt.format(values[key]) for key, _, fmt in METRIC_COLUMNS]
         lines.append(f"| {name} | {epochs} | {wall} | " + " | ".join(cells) + " |")
+    trained = set(rows) - {item.split("=", 1)[0] for item in arguments.extra}
+    missing = [name for name, _ in _runs(arguments) if name not in trained]
+    lines += [
+        "",
+        "Notes:",
+        "",
+        "- Seed presets predict 3 x 256 classes per pixel (RGB levels) with cross-entropy, as the",
+        "  seed did; their interpretations of the write-up are in the presets' docstrings",
+        "  (`src/huenet/models.py`). Their \"exact\" column is the seed's Keras accuracy, measured",
+        "  on the test split with grayscale truths left out.",
+        "- huenet presets predict ab and keep the input's luma; `unet-classification` is trained",
+        "  with Zhang et al.'s class rebalancing (lambda 0.5) and decoded at temperature 0.38.",
+        "- Wall time is training only, on this project's 2-core machine; other work shared the",
+        "  machine during some runs.",
+    ]
+    if arguments.extra:
+        lines.append(f"- Rows from finished models ({', '.join(item.split('=', 1)[0] for item in arguments.extra)}) "
+                     "keep their own training data and epochs (see their model cards), not the settings above.")
+    if missing:
+        lines.append(f"- Not run yet: {', '.join(missing)}; rerun the command to train them (finished runs are reused).")
     Path(arguments.report).parent.mkdir(parents=True, exist_ok=True)
     Path(arguments.report).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
