@@ -17,6 +17,7 @@ builds under the TensorFlow, JAX and PyTorch backends.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from typing import Any, Callable
 
 import numpy as np
@@ -89,7 +90,7 @@ def build_model(name: str, **overrides: Any) -> keras.Model:
 
 
 def _builder_parameters(builder: Callable[..., Any]) -> set[str]:
-    return set(builder.__code__.co_varnames[: builder.__code__.co_argcount + builder.__code__.co_kwonlyargcount])
+    return set(inspect.signature(builder).parameters)
 
 
 def output_stride(settings: dict[str, Any]) -> int:
