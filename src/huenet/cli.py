@@ -48,7 +48,7 @@ def _image_extensions() -> set[str]:
 
 def collect_jobs(inputs: Sequence[str], output: str | None, image_format: str) -> tuple[list[_Job], list[str]]:
     """Map inputs (files, folders, globs) to output paths; returns (jobs, error lines)."""
-    from huenet.images import format_for
+    from huenet.images import OUTPUT_EXTENSIONS, format_for
 
     extensions = _image_extensions()
     pairs: list[tuple[Path, Path]] = []  # (source, path relative to the output folder)
@@ -69,7 +69,7 @@ def collect_jobs(inputs: Sequence[str], output: str | None, image_format: str) -
             pairs += [(m, Path(m.name)) for m in matches]
     suffix = "." + image_format.lower().lstrip(".")
     format_for(f"x{suffix}")  # raises ImageError for an unknown --format
-    single_file_target = output is not None and Path(output).suffix.lower() in {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
+    single_file_target = output is not None and Path(output).suffix.lower() in OUTPUT_EXTENSIONS
     if single_file_target and len(pairs) > 1:
         raise UsageError(f"-o {output} names one file but {len(pairs)} inputs were given; give a folder")
     out_dir = Path(output or "colorized")

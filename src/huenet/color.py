@@ -158,6 +158,14 @@ def normalize_lightness(lightness: np.ndarray) -> np.ndarray:
     )
 
 
+def network_input(gray: np.ndarray) -> np.ndarray:
+    """sRGB-encoded gray levels in [0, 1], (...) -> normalized lightness, (..., 1).
+
+    This is everything a network sees, at training and at inference alike.
+    """
+    return normalize_lightness(gray_to_lightness(gray))[..., None]
+
+
 def normalize_ab(ab: np.ndarray) -> np.ndarray:
     """ab in Lab units -> network target, about [-1, 1]."""
     return (np.asarray(ab, dtype=np.float32) / AB_SCALE).astype(np.float32)
@@ -200,7 +208,6 @@ def rebalancing_weights(bin_prior: np.ndarray, mix: float = 0.5, sigma: float = 
     weights = 1.0 / ((1 - mix) * smoothed + mix / len(centers))
     weights /= (smoothed * weights).sum()
     return weights.astype(np.float32)
-
 
 
 # --- 8-bit color spaces for the seed presets -----------------------------------------

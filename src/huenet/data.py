@@ -347,6 +347,11 @@ def _progress_bar(total: int | None, initial: int, description: str, enabled: bo
     return tqdm(total=total, initial=initial, unit="B", unit_scale=True, desc=description, disable=not enabled)
 
 
+def _release_cache_path(kind: str, cache_dir: str | os.PathLike | None) -> Path:
+    """Where an official CIFAR-10 release lives in the cache (its published file name)."""
+    return Path(cache_dir or default_cache_dir()) / CIFAR10_RELEASES[kind][0].rsplit("/", 1)[-1]
+
+
 DATASET_ALIASES = {"cifar10": "python", "cifar10-python": "python", "cifar10-binary": "binary"}
 
 
@@ -358,8 +363,7 @@ def resolve_source(source: str, download: bool = False, cache_dir: str | os.Path
     if source not in DATASET_ALIASES:
         return source
     kind = DATASET_ALIASES[source]
-    official_url, md5 = CIFAR10_RELEASES[kind]
-    cached = Path(cache_dir or default_cache_dir()) / official_url.rsplit("/", 1)[-1]
+    cached = _release_cache_path(kind, cache_dir)
     if download:
         return str(download_cifar10(kind, cache_dir))
     if cached.exists():
@@ -376,8 +380,7 @@ def download_cifar10(kind: str = "python", cache_dir: str | os.PathLike | None =
     if kind not in CIFAR10_RELEASES:
         raise ValueError(f"unknown CIFAR-10 release {kind!r}; choose one of {', '.join(CIFAR10_RELEASES)}")
     official_url, md5 = CIFAR10_RELEASES[kind]
-    target = Path(cache_dir or default_cache_dir()) / official_url.rsplit("/", 1)[-1]
-    return download(url or official_url, md5, target, progress=progress)
+    return download(url or official_url, md5, _release_cache_path(kind, cache_dir), progress=progress)
 
 
 # --- batches ---------------------------------------------------------------------------------
@@ -431,8 +434,7 @@ def make_batch(rgb: np.ndarray, head: str, stride: int = 1, color_space: str = "
     # The network sees exactly what inference computes from a grayscale file: Pillow's luma
     # of the color image, read as a gray level. (Lab L of the color image would differ for
     # saturated colors, and the network would learn cues that real inputs do not have.)
-    gray = color.rgb_to_gray(rgb).astype(np.float32) / 255.0
-    inputs = color.normalize_lightness(color.gray_to_lightness(gray)[..., None])
+    inputs = color.network_input(color.rgb_to_gray(rgb).astype(np.float32) / 255.0)
     lab = color.rgb_to_lab(rgb)
     if head == "levels":
         return inputs, color.rgb_to_levels(rgb, color_space)

@@ -70,8 +70,7 @@ def predict_rgb(
     if model.head == "levels" and max(gray.shape[1:3]) == working_size:
         outputs = []
         for start in range(0, len(gray), 256):
-            lightness = color.gray_to_lightness(gray[start : start + 256].astype(np.float32) / 255.0)
-            raw = run_network(model, color.normalize_lightness(lightness)[..., None])
+            raw = run_network(model, color.network_input(gray[start : start + 256].astype(np.float32) / 255.0))
             outputs.append(decode_levels(model, raw))
         return np.concatenate(outputs)
     inputs = [read_image(image) for image in gray]

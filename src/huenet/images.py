@@ -197,6 +197,7 @@ def _from_array(array: np.ndarray) -> InputImage:
 # --- output -------------------------------------------------------------------------------
 
 _FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
+OUTPUT_EXTENSIONS = frozenset(_FORMATS)
 
 
 def format_for(path: str | os.PathLike) -> str:
