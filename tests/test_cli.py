@@ -1,6 +1,7 @@
 """The huenet command end to end, on the bundled model."""
 
 import io
+import os
 import subprocess
 import sys
 
@@ -113,6 +114,19 @@ def test_missing_input_and_unknown_model(tmp_path, good_png, capsys):
     assert code == 1 and "nope.png" in err
     code, _, err = _run(["colorize", good_png, "-o", tmp_path / "o", "--model", "no-such-model"], capsys)
     assert code == 1 and "no-such-model" in err and "Traceback" not in err
+
+
+def test_broken_link_and_written_files_are_readable(tmp_path, good_png, capsys):
+    link = tmp_path / "link.png"
+    link.symlink_to(tmp_path / "gone.png")
+    code, _, err = _run(["colorize", link, "-o", tmp_path / "o"], capsys)
+    assert code == 1 and "link.png: broken symbolic link" in err
+    previous = os.umask(0o022)
+    try:
+        code, _, _ = _run(["colorize", good_png, "-o", tmp_path / "o", "-q"], capsys)
+    finally:
+        os.umask(previous)
+    assert code == 0 and (tmp_path / "o" / "good.png").stat().st_mode & 0o044 == 0o044  # readable by others too
 
 
 def test_models_lists_the_bundled_model(capsys):

@@ -1,6 +1,8 @@
 """Every input mode the CLI promises, normalized at the edge."""
 
 import io
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -151,3 +153,26 @@ def test_write_is_atomic_and_respects_existing(tmp_path, monkeypatch):
     assert not fresh.exists()
     assert target.read_bytes() == b"precious"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
+
+
+def test_write_gives_normal_permissions_and_never_replaces_a_late_file(tmp_path, monkeypatch):
+    previous = os.umask(0o022)
+    try:
+        written = write_image(Image.new("RGB", (4, 4)), tmp_path / "shared.png")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(written.stat().st_mode) == 0o644  # not mkstemp's private 0600
+
+    # Another process creates the target after our existence check, before our rename.
+    target = tmp_path / "raced.png"
+    real_save = Image.Image.save
+
+    def save_then_race(self, stream, *args, **kwargs):
+        real_save(self, stream, *args, **kwargs)
+        target.write_bytes(b"theirs")
+
+    monkeypatch.setattr(Image.Image, "save", save_then_race)
+    with pytest.raises(FileExistsError):
+        write_image(Image.new("RGB", (4, 4)), target)
+    assert target.read_bytes() == b"theirs"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["raced.png", "shared.png"]

@@ -61,3 +61,13 @@ def test_bad_settings_are_refused(image_folder, tmp_path):
         train(_config(image_folder, tmp_path, "unet-tiny", color_space="hsv"))
     with pytest.raises(ValueError, match="multiple of 4"):
         train(TrainConfig(preset="unet-tiny", data=str(image_folder), crop_size=6, run_dir=str(tmp_path / "r2")))
+
+
+def test_mixed_precision_trains_and_saves_a_float32_model(image_folder, tmp_path):
+    model = load_model(train(_config(image_folder, tmp_path, "unet-tiny", precision="bfloat16")))
+    assert keras.mixed_precision.global_policy().name == "float32"  # not leaked to the process
+    checkpoint = keras.saving.load_model(tmp_path / "run" / "checkpoints" / "epoch-001.keras", compile=False)
+    assert {layer.dtype_policy.name for layer in checkpoint.layers if layer.weights} == {"mixed_bfloat16"}
+    assert {layer.dtype_policy.name for layer in model.network.layers} == {"float32"}
+    with pytest.raises(ValueError, match="unknown precision"):
+        train(_config(image_folder, tmp_path, "unet-tiny", precision="int8", run_dir=str(tmp_path / "r3")))

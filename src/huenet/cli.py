@@ -64,7 +64,9 @@ def collect_jobs(inputs: Sequence[str], output: str | None, image_format: str) -
             pairs.append((path, Path(path.name)))
         else:
             matches = sorted(Path(m) for m in glob.glob(argument, recursive=True) if Path(m).is_file())
-            if not matches:
+            if not matches and path.is_symlink():
+                errors.append(f"{argument}: broken symbolic link (its target is missing or a loop)")
+            elif not matches:
                 errors.append(f"{argument}: no such file, folder or matching files")
             pairs += [(m, Path(m.name)) for m in matches]
     suffix = "." + image_format.lower().lstrip(".")

@@ -223,12 +223,39 @@ def write_image(image: Image.Image, path: str | os.PathLike, overwrite: bool = F
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     try:
+        # mkstemp makes the file private (0600); an output image gets the permissions any
+        # new file would get under the user's umask.
+        os.chmod(temporary, 0o666 & ~_current_umask())
         with os.fdopen(handle, "wb") as stream:
             image.save(stream, format=image_format, **({"quality": 95} if image_format in ("JPEG", "WEBP") else {}))
-        if not overwrite and path.exists():
-            raise FileExistsError(f"{path} exists (pass --overwrite to replace it)")
-        os.replace(temporary, path)
+        if overwrite:
+            os.replace(temporary, path)
+        else:
+            _publish_without_overwriting(temporary, path)
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
     return path
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask
+
+
+def _publish_without_overwriting(temporary: str, path: Path) -> None:
+    """Rename ``temporary`` to ``path`` unless ``path`` exists, with no window in between.
+
+    A hard link fails atomically when the target exists, so a file that appears after the
+    caller's check (another process writing the same name) is never replaced. Filesystems
+    without hard links fall back to check-then-rename.
+    """
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        raise FileExistsError(f"{path} exists (pass --overwrite to replace it)") from None
+    except OSError:
+        if path.exists():
+            raise FileExistsError(f"{path} exists (pass --overwrite to replace it)") from None
+        os.replace(temporary, path)

@@ -79,7 +79,9 @@ def save_model(network: Any, path: str | os.PathLike, metadata: dict[str, Any], 
 
     ``weights_dtype="float16"`` halves the file (the bundled model ships this way); loading
     turns the network back into float32, so computation is unchanged but for rounding of the
-    weights (logits move by about 0.005 on the default model).
+    weights (logits move by about 0.005 on the default model). A network trained in mixed
+    precision is stored with plain ``weights_dtype`` layers too, so that every huenet model
+    file computes the same way on any machine.
     """
     if weights_dtype not in ("float32", "float16"):
         raise ValueError(f"weights_dtype must be float32 or float16, got {weights_dtype!r}")
@@ -90,7 +92,8 @@ def save_model(network: Any, path: str | os.PathLike, metadata: dict[str, Any], 
     os.chmod(temporary, 0o644)
     metadata = {**metadata, "weights_dtype": weights_dtype}
     try:
-        (network if weights_dtype == "float32" else _with_dtype(network, "float16")).save(temporary)
+        uniform = all(layer.dtype_policy.name == weights_dtype for layer in network.layers)
+        (network if uniform else _with_dtype(network, weights_dtype)).save(temporary)
         with zipfile.ZipFile(temporary, "a") as archive:
             archive.writestr(METADATA_MEMBER, json.dumps({"format": FORMAT_VERSION, **metadata}, indent=1, default=_json_default))
         os.replace(temporary, path)

@@ -8,6 +8,7 @@ the validation metric, with huenet's settings embedded) and ``model-card.md``.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
@@ -45,6 +46,7 @@ class TrainConfig:
     max_shift: int = dataclasses.field(default=2, metadata={"help": "random shift augmentation, pixels"})
     crop_size: int | None = dataclasses.field(default=None, metadata={"help": "random crops of this size (needed for images of different sizes)"})
     flip: bool = dataclasses.field(default=True, metadata={"help": "random horizontal flips"})
+    precision: str = dataclasses.field(default="float32", metadata={"help": "float32, or bfloat16 (mixed precision: faster on CPUs with AVX512-BF16 or AMX; the saved model is float32)"})
     seed: int = dataclasses.field(default=0, metadata={"help": "random seed (split, shuffling, augmentation, initialization)"})
     run_dir: str = dataclasses.field(default="", metadata={"help": "run directory (default runs/PRESET-TIMESTAMP)"})
     resume: bool = dataclasses.field(default=False, metadata={"help": "continue a killed run in --run-dir from its last finished epoch"})
@@ -121,6 +123,8 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
     settings = models.resolve_settings(config.preset, **overrides)
     if not config.data:
         raise ValueError("no training data given")
+    if config.precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {config.precision!r}; choose {' or '.join(PRECISIONS)}")
     run_dir = Path(config.run_dir or f"runs/{config.preset}-{time.strftime('%Y%m%d-%H%M%S')}")
     if run_dir.exists() and any(run_dir.iterdir()) and not config.resume:
         raise ValueError(f"{run_dir}: run directory is not empty; pass --resume to continue it or pick another")
@@ -145,7 +149,8 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
     if preset.head == "ab_bins":
         bin_prior = data.ab_bin_prior(train_set.images, models.output_stride(settings), seed=config.seed)
         (run_dir / "bin_prior.json").write_text(json.dumps(bin_prior.tolist()))
-    network = models.build_model(config.preset, **overrides)
+    with _dtype_policy(PRECISIONS[config.precision]):
+        network = models.build_model(config.preset, **overrides)
     loss, metrics = models.make_loss_and_metrics(settings, preset.head, bin_prior)
     optimizer = keras.optimizers.AdamW(learning_rate=config.learning_rate, weight_decay=config.weight_decay)
     network.compile(optimizer=optimizer, loss=loss, metrics=metrics)
@@ -212,6 +217,22 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
     (run_dir / "model-card.md").write_text(model_card(metadata))
     print(f"best epoch {metadata['training']['best_epoch']} ({monitor} {best_row[monitor]}); model: {model_path}")
     return model_path
+
+
+PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16"}  # --precision -> Keras dtype policy
+
+
+@contextlib.contextmanager
+def _dtype_policy(name: str) -> Any:
+    """Build layers under a Keras dtype policy without leaking it to the rest of the process."""
+    import keras
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 def _fit_crop_to_network(config: TrainConfig, images: Any, multiple: int) -> TrainConfig:
