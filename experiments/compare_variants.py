@@ -19,7 +19,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from huenet import models
-from huenet.train import TrainConfig, train
+from huenet.train import TrainConfig, read_history, train
 
 VARIANTS = {
     "base": {},
@@ -43,6 +43,7 @@ def main() -> None:
     summary = {}
     for name in arguments.variants:
         preset = f"huenet-base-{name}"
+        # Registered in this process only: variants are experiments, not presets users see.
         models._register(preset, base.builder, base.head, f"huenet-base variant {name}", **{**base.settings, **VARIANTS[name]})
         run_dir = Path(arguments.runs) / name
         if not (run_dir / "model.keras").exists():
@@ -50,9 +51,7 @@ def main() -> None:
                               precision=arguments.precision, run_dir=str(run_dir), verbose=2, resume=run_dir.exists()))
         card = json.loads((run_dir / "config.json").read_text())
         wall = json.loads((run_dir / "wall_time.json").read_text())["seconds"]
-        history = (run_dir / "history.csv").read_text().splitlines()
-        header = history[0].split(",")
-        errors = [float(row.split(",")[header.index("val_ab_error")]) for row in history[1:]]
+        errors = [float(row["val_ab_error"]) for row in read_history(run_dir / "history.csv")]
         summary[name] = {"settings": VARIANTS[name], "val_ab_error_by_epoch": errors, "best_val_ab_error": min(errors),
                          "wall_time_seconds": round(wall, 1), "parameters": models.build_model(preset).count_params(),
                          "limit": card["limit"], "epochs": card["epochs"]}

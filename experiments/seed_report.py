@@ -116,8 +116,8 @@ def main() -> None:
         # A published model's card holds its own rows (e.g. "default" and "default (vivid)").
         for key, result in report["results"].items():
             if key not in BASELINES:
-                rows[name + key.removeprefix(Path(path).stem).removeprefix("model")] = result
-                info[name + key.removeprefix(Path(path).stem).removeprefix("model")] = info[name]
+                row = name + key.removeprefix(Path(path).stem).removeprefix("model")
+                rows[row], info[row] = result, info[name]
         baselines = baselines or {k: v for k, v in report["results"].items() if k in BASELINES}
         counts = (report["images"], report["left_out_grayscale"])
     if not rows:

@@ -190,7 +190,7 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
     wall_time = previous_wall_time + time.time() - started
     (run_dir / "wall_time.json").write_text(json.dumps({"seconds": wall_time}))
 
-    history = _read_history(run_dir / "history.csv")
+    history = read_history(run_dir / "history.csv")
     best_row = (min if mode == "min" else max)(history, key=lambda row: float(row[monitor]))
     best = keras.saving.load_model(run_dir / "best.keras", compile=False)
     metadata = {
@@ -264,7 +264,8 @@ def _previous_wall_time(run_dir: Path) -> float:
     return json.loads(path.read_text())["seconds"] if path.exists() else 0.0
 
 
-def _read_history(path: Path) -> list[dict[str, str]]:
+def read_history(path: Path) -> list[dict[str, str]]:
+    """A run's history.csv as one row per epoch (what report scripts read too)."""
     with open(path, newline="") as handle:
         rows = [row for row in csv.DictReader(handle) if row.get("epoch", "") != "epoch"]
     # A resumed run appends; keep the last row written for each epoch.
