@@ -217,7 +217,7 @@ def write_image(image: Image.Image, path: str | os.PathLike, overwrite: bool = F
     path = Path(path)
     image_format = format_for(path)
     if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists (pass --overwrite to replace it)")
+        raise _exists_error(path)
     if image.mode == "RGBA" and image_format not in ALPHA_FORMATS:
         image = image.convert("RGB")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -238,6 +238,10 @@ def write_image(image: Image.Image, path: str | os.PathLike, overwrite: bool = F
     return path
 
 
+def _exists_error(path: Path) -> FileExistsError:
+    return FileExistsError(f"{path} exists (pass --overwrite to replace it)")
+
+
 def _current_umask() -> int:
     mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
     os.umask(mask)
@@ -254,8 +258,8 @@ def _publish_without_overwriting(temporary: str, path: Path) -> None:
     try:
         os.link(temporary, path)
     except FileExistsError:
-        raise FileExistsError(f"{path} exists (pass --overwrite to replace it)") from None
+        raise _exists_error(path) from None
     except OSError:
         if path.exists():
-            raise FileExistsError(f"{path} exists (pass --overwrite to replace it)") from None
+            raise _exists_error(path) from None
         os.replace(temporary, path)
