@@ -208,7 +208,7 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
             "monitor": monitor,
             "best_value": float(best_row[monitor]),
             "wall_time_seconds": round(wall_time, 1),
-            "machine": f"{platform.machine()}, {_cpu_count()} CPU cores, Keras {keras.__version__} on {keras.backend.backend()}",
+            "machine": f"{platform.machine()}, {_cpu_count()} CPU cores{_accelerator()}, Keras {keras.__version__} on {keras.backend.backend()}",
         },
         "metrics": {},
     }
@@ -257,6 +257,28 @@ def _cpu_count() -> int:
     import os
 
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _accelerator() -> str:
+    """', GPU NAME' when the Keras backend trains on a GPU, else '' (the model card's machine line)."""
+    import keras
+
+    backend = keras.backend.backend()
+    with contextlib.suppress(Exception):  # a card line is not worth failing a finished run for
+        if backend == "jax":
+            import jax
+
+            device = jax.devices()[0]
+            return f", GPU {device.device_kind}" if device.platform == "gpu" else ""
+        if backend == "torch":
+            import torch
+
+            return f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            return ", GPU" if tf.config.list_physical_devices("GPU") else ""
+    return ""
 
 
 def _previous_wall_time(run_dir: Path) -> float:

@@ -1,0 +1,138 @@
+"""Train within a wall-clock budget on a lent GPU machine, and bring the run back whole.
+
+A GPU machine is lent for minutes, in one call, so the number of epochs cannot be tried
+out first. This script measures the two costs of a step on the machine at hand (the batch
+pipeline on the CPU, the training step on the accelerator), picks the largest epoch count
+that fits ``--budget`` seconds, and then runs the ordinary ``huenet train`` code path with
+it, so the run is the same as ``huenet train ... --epochs N`` on any machine. A watchdog
+stops training after the epoch that crosses ``--deadline`` (the run then keeps its best
+epoch so far). The run's small files and the model, split into parts under 16 MB, are
+copied to ``--out``; join the parts with ``cat model.keras.part-* > model.keras``.
+
+    KERAS_BACKEND=jax python experiments/gpu_train.py --data train.tar.gz --budget 420 \\
+        --deadline 480 --max-epochs 60 --run-dir /tmp/run --out "$OUT"
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+STARTED = time.time()
+
+
+def measure_step_seconds(config, steps: int = 30) -> tuple[float, float]:
+    """(training step, batch pipeline) seconds per batch of the run's preset and precision."""
+    import keras
+
+    from huenet import data, models, train
+
+    settings = models.resolve_settings(config.preset)
+    preset = models.get_preset(config.preset)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (4 * config.batch_size, 32, 32, 3), dtype=np.uint8)
+    stride = models.output_stride(settings)
+    pipeline_started = time.perf_counter()
+    for index in range(steps):
+        batch = data.augment(images, rng.permutation(len(images))[: config.batch_size], rng, crop_size=None,
+                             max_shift=config.max_shift, flip=config.flip)
+        inputs, targets = data.make_batch(batch, preset.head, stride, settings.get("color_space", "rgb"))
+    pipeline = (time.perf_counter() - pipeline_started) / steps
+
+    with train._dtype_policy(train.PRECISIONS[config.precision]):
+        network = models.build_model(config.preset)
+    loss, metrics = models.make_loss_and_metrics(settings, preset.head, None)
+    network.compile(optimizer=keras.optimizers.AdamW(1e-3), loss=loss, metrics=metrics)
+    for _ in range(5):  # compile and warm up
+        network.train_on_batch(inputs, targets)
+    step_started = time.perf_counter()
+    for _ in range(steps):
+        network.train_on_batch(inputs, targets)
+    step = (time.perf_counter() - step_started) / steps
+    return step, pipeline
+
+
+def derive_preset(name: str, assignments: list[str]) -> str:
+    """Register PRESET+KEY=VALUE,... in this process (the saved model needs no registry to load)."""
+    import json
+
+    from huenet import models
+
+    base = models.get_preset(name)
+    overrides = {}
+    for assignment in assignments:
+        key, _, value = assignment.partition("=")
+        if key not in base.settings:
+            raise SystemExit(f"--set {assignment}: preset {name} has no setting {key!r}")
+        overrides[key] = json.loads(value)
+    derived = f"{name}+" + ",".join(assignments)
+    models._register(derived, base.builder, base.head, f"{name} variant {derived}", **{**base.settings, **overrides})
+    return derived
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--preset", default="huenet-base")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="variant: override preset settings (integers, floats, true/false), as compare_variants.py does")
+    parser.add_argument("--precision", default="bfloat16")
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--budget", type=float, required=True, help="seconds the training run may take")
+    parser.add_argument("--deadline", type=float, required=True, help="seconds after start when training stops regardless")
+    parser.add_argument("--started", type=float, default=None, help="unix time the budget counts from (default: now)")
+    parser.add_argument("--max-epochs", type=int, default=60)
+    parser.add_argument("--startup-seconds", type=float, default=45.0, help="data loading and compilation, guessed")
+    parser.add_argument("--run-dir", required=True)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    global STARTED
+    STARTED = args.started or STARTED
+
+    import keras
+
+    from huenet import train
+
+    if args.set:
+        args.preset = derive_preset(args.preset, args.set)
+    config = train.TrainConfig(preset=args.preset, data=args.data, limit=args.limit, precision=args.precision,
+                               run_dir=args.run_dir, verbose=2, epochs=1)
+    step, pipeline = measure_step_seconds(config)
+    train_images = (args.limit or 50_000) * (1 - config.validation_fraction)
+    batches = math.ceil(train_images / config.batch_size)
+    validation_batches = math.ceil(train_images / 9 / config.batch_size)
+    # The pipeline runs in the same thread as the step dispatch, so the costs add up.
+    epoch_seconds = batches * (step + pipeline) + validation_batches * (step / 3 + pipeline) + 1.0
+    left = args.budget - (time.time() - STARTED) - args.startup_seconds
+    epochs = max(1, min(args.max_epochs, int(left / epoch_seconds)))
+    print(f"step {step * 1000:.1f} ms, pipeline {pipeline * 1000:.1f} ms per batch; "
+          f"about {epoch_seconds:.1f} s per epoch; {left:.0f} s left: {epochs} epochs", flush=True)
+
+    class Deadline(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if time.time() - STARTED > args.deadline:
+                print(f"deadline reached after epoch {epoch + 1}; stopping", flush=True)
+                self.model.stop_training = True
+
+    config = train.TrainConfig(**{**config.__dict__, "epochs": epochs})
+    model_path = train.train(config, extra_callbacks=[Deadline()])
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("history.csv", "config.json", "wall_time.json", "model-card.md"):
+        if (Path(args.run_dir) / name).exists():
+            shutil.copy(Path(args.run_dir) / name, out / name)
+    blob = model_path.read_bytes()
+    part_size = 15_000_000
+    for index in range(0, len(blob), part_size):
+        (out / f"model.keras.part-{index // part_size}").write_bytes(blob[index : index + part_size])
+    print(f"done in {time.time() - STARTED:.0f} s; model {len(blob)} bytes in {math.ceil(len(blob) / part_size)} parts", flush=True)
+
+
+if __name__ == "__main__":
+    main()
