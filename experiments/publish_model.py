@@ -43,6 +43,7 @@ def main() -> None:
     parser.add_argument("--evaluation", help="evaluation.json written by huenet evaluate (omit on the first pass)")
     parser.add_argument("--name", default="default")
     parser.add_argument("--command", required=True, help="the command that trained the model")
+    parser.add_argument("--notes", help="a markdown file for the card's Notes section (how else to reproduce it, caveats)")
     arguments = parser.parse_args()
 
     import keras
@@ -54,6 +55,9 @@ def main() -> None:
     metadata["name"] = arguments.name
     metadata["command"] = arguments.command
     metadata["metrics"] = {}
+    metadata.pop("notes", None)
+    if arguments.notes:
+        metadata["notes"] = Path(arguments.notes).read_text()
     if arguments.evaluation:
         metadata["metrics"] = _metrics(json.loads(Path(arguments.evaluation).read_text()), arguments.name)
     network = keras.saving.load_model(arguments.model, compile=False, safe_mode=True)

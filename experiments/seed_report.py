@@ -147,6 +147,9 @@ def main() -> None:
         training = info.get(name, {})
         epochs = f"{training.get('epochs_run', '')} ({training.get('best_epoch', '')})" if training else "-"
         wall = f"{training['wall_time_seconds'] / 60:.1f} min" if training.get("wall_time_seconds") else "-"
+        gpu = training.get("machine", "").partition(", GPU ")[2].split(",")[0]
+        if gpu and wall != "-":
+            wall += f" on {gpu}"  # a GPU's minutes are not the 2-core machine's
         cells = [fmt.format(values[key]) for key, _, fmt in METRIC_COLUMNS]
         lines.append(f"| {name} | {epochs} | {wall} | " + " | ".join(cells) + " |")
     trained = set(rows) - {item.split("=", 1)[0] for item in arguments.extra}
@@ -166,8 +169,8 @@ def main() -> None:
         f"  `seed-conv2-long` may run {arguments.long_epochs} epochs and stops early after 3 epochs without a",
         "  better validation accuracy, so its epoch count is chosen on validation data, as the",
         "  write-up's future work asks.",
-        "- Wall time is training only, on this project's 2-core machine; other work shared the",
-        "  machine during some runs.",
+        "- Wall time is training only, on this project's 2-core machine unless the cell names a",
+        "  GPU; other work shared the machine during some runs.",
     ]
     if arguments.limit:
         lines += [

@@ -71,3 +71,13 @@ def test_mixed_precision_trains_and_saves_a_float32_model(image_folder, tmp_path
     assert {layer.dtype_policy.name for layer in model.network.layers} == {"float32"}
     with pytest.raises(ValueError, match="unknown precision"):
         train(_config(image_folder, tmp_path, "unet-tiny", precision="int8", run_dir=str(tmp_path / "r3")))
+
+
+def test_model_card_shows_notes_only_when_given():
+    from huenet.train import model_card
+
+    metadata = {"preset": "huenet-base", "head": "ab_bins", "settings": {}, "training": {"machine": "x86_64, 2 CPU cores, GPU NVIDIA H200"}}
+    plain = model_card(metadata)
+    assert "## Notes" not in plain and "GPU NVIDIA H200" in plain
+    noted = model_card({**metadata, "notes": "Reproduce in 60 minutes with `huenet train --epochs 15`.\n"})
+    assert "## Notes\n\nReproduce in 60 minutes with `huenet train --epochs 15`." in noted

@@ -334,6 +334,8 @@ def model_card(metadata: dict[str, Any]) -> str:
     ]
     if metadata.get("command"):
         lines.append(f"- Command: `{metadata['command']}`")
+    if metadata.get("notes"):
+        lines += ["", "## Notes", "", metadata["notes"].strip()]
     if metadata.get("metrics"):
         lines += ["", "## Test metrics", "", "```", json.dumps(metadata["metrics"], indent=1), "```"]
     return "\n".join(lines) + "\n"
