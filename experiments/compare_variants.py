@@ -39,12 +39,10 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     arguments = parser.parse_args()
 
-    base = models.get_preset("huenet-base")
     summary = {}
     for name in arguments.variants:
         preset = f"huenet-base-{name}"
-        # Registered in this process only: variants are experiments, not presets users see.
-        models._register(preset, base.builder, base.head, f"huenet-base variant {name}", **{**base.settings, **VARIANTS[name]})
+        models.derive_preset("huenet-base", preset, **VARIANTS[name])  # this process only
         run_dir = Path(arguments.runs) / name
         if not (run_dir / "model.keras").exists():
             train(TrainConfig(preset=preset, data=arguments.data, limit=arguments.limit, epochs=arguments.epochs,

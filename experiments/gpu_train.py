@@ -63,15 +63,15 @@ def derive_preset(name: str, assignments: list[str]) -> str:
 
     from huenet import models
 
-    base = models.get_preset(name)
-    overrides = {}
-    for assignment in assignments:
-        key, _, value = assignment.partition("=")
-        if key not in base.settings:
-            raise SystemExit(f"--set {assignment}: preset {name} has no setting {key!r}")
-        overrides[key] = json.loads(value)
+    try:
+        overrides = {key: json.loads(value) for key, _, value in (item.partition("=") for item in assignments)}
+    except json.JSONDecodeError as error:
+        raise SystemExit(f"--set {' '.join(assignments)}: values must be numbers or true/false ({error})") from None
     derived = f"{name}+" + ",".join(assignments)
-    models._register(derived, base.builder, base.head, f"{name} variant {derived}", **{**base.settings, **overrides})
+    try:
+        models.derive_preset(name, derived, **overrides)
+    except ValueError as error:
+        raise SystemExit(f"--set: {error}") from None
     return derived
 
 

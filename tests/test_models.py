@@ -100,3 +100,15 @@ def test_presets_build_under_other_backends(backend):
     shapes = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(shapes) == set(PRESETS)
     assert shapes["unet-tiny"] == [1, 8, 8, 2]
+
+
+def test_derived_preset_changes_only_the_given_settings():
+    preset = models.derive_preset("unet-tiny", "unet-tiny-test-wide", base_filters=12)
+    base = models.get_preset("unet-tiny")
+    assert preset.settings == {**base.settings, "base_filters": 12} and preset.head == base.head
+    assert models.build_model("unet-tiny-test-wide").count_params() > models.build_model("unet-tiny").count_params()
+    assert models.derive_preset("unet-tiny", "unet-tiny-test-wide", base_filters=12) is preset  # same again: fine
+    with pytest.raises(ValueError, match="already exists"):
+        models.derive_preset("unet-tiny", "unet-tiny-test-wide", base_filters=16)
+    with pytest.raises(ValueError, match="no setting"):
+        models.derive_preset("unet-tiny", "unet-tiny-test-bad", widht=3)

@@ -49,6 +49,25 @@ def _register(name: str, builder: Callable[..., keras.Model], head: str, descrip
     _REGISTRY[name] = Preset(name, builder, head, description, settings)
 
 
+def derive_preset(base: str, name: str, **overrides: Any) -> Preset:
+    """Register ``name``: preset ``base`` with some settings changed, in this process only.
+
+    For experiments (variant runs) that train through ``train()`` by preset name. A model
+    saved from it loads without the entry: the file holds its architecture and settings.
+    Deriving the same name again with the same settings returns the existing entry.
+    """
+    parent = get_preset(base)
+    settings = resolve_settings(base, **overrides)
+    existing = _REGISTRY.get(name)
+    if existing is not None:
+        if existing.settings == settings and existing.builder is parent.builder:
+            return existing
+        raise ValueError(f"preset {name!r} already exists with other settings; pick another name")
+    changes = ", ".join(f"{key}={value}" for key, value in overrides.items())
+    _register(name, parent.builder, parent.head, f"{base} with {changes}", **settings)
+    return _REGISTRY[name]
+
+
 def preset_names() -> list[str]:
     """Names of all registered presets, in registration order."""
     return list(_REGISTRY)
