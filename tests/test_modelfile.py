@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 import huenet
-from huenet import modelfile
+from huenet import modelfile, models
 from huenet.modelfile import ModelFileError, bundled_model_path, bundled_models, load_model, save_model, sha256_of
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -89,3 +89,29 @@ def test_float16_storage_loads_as_float32(tmp_path):
     assert all(weight.dtype == "float32" for weight in loaded.network.weights)
     x = np.random.default_rng(0).random((1, 8, 8, 1)).astype("float32")
     np.testing.assert_allclose(np.asarray(loaded.network(x)), np.asarray(model.network(x)), atol=2e-2)
+
+
+def test_saving_follows_the_umask_and_a_failed_save_leaves_the_old_file(tmp_path, monkeypatch):
+    import stat
+
+    network = models.build_model("unet-tiny")
+    metadata = {"preset": "unet-tiny", "head": "ab_regression", "settings": models.get_preset("unet-tiny").settings}
+    previous = os.umask(0o077)
+    try:
+        private = save_model(network, tmp_path / "private.keras", metadata)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600  # a user's private umask is kept
+
+    target = tmp_path / "model.keras"
+    save_model(network, target, metadata)
+    before = target.read_bytes()
+
+    def broken_save(self, *args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(keras.Model, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        save_model(network, target, metadata)
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras", "private.keras"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from huenet import color
+from huenet.files import atomic_path, exists_error
 
 # Pillow refuses images above 2 x its MAX_IMAGE_PIXELS (about 179 MP); we keep that guard
 # and let users raise it explicitly (``max_pixels`` / ``--max-pixels``).
@@ -217,49 +217,12 @@ def write_image(image: Image.Image, path: str | os.PathLike, overwrite: bool = F
     path = Path(path)
     image_format = format_for(path)
     if path.exists() and not overwrite:
-        raise _exists_error(path)
+        raise exists_error(path)
     if image.mode == "RGBA" and image_format not in ALPHA_FORMATS:
         image = image.convert("RGB")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        # mkstemp makes the file private (0600); an output image gets the permissions any
-        # new file would get under the user's umask.
-        os.chmod(temporary, 0o666 & ~_current_umask())
-        with os.fdopen(handle, "wb") as stream:
+    with atomic_path(path, overwrite) as temporary:
+        with open(temporary, "wb") as stream:
             image.save(stream, format=image_format, **({"quality": 95} if image_format in ("JPEG", "WEBP") else {}))
-        if overwrite:
-            os.replace(temporary, path)
-        else:
-            _publish_without_overwriting(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
     return path
 
 
-def _exists_error(path: Path) -> FileExistsError:
-    return FileExistsError(f"{path} exists (pass --overwrite to replace it)")
-
-
-def _current_umask() -> int:
-    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
-    os.umask(mask)
-    return mask
-
-
-def _publish_without_overwriting(temporary: str, path: Path) -> None:
-    """Rename ``temporary`` to ``path`` unless ``path`` exists, with no window in between.
-
-    A hard link fails atomically when the target exists, so a file that appears after the
-    caller's check (another process writing the same name) is never replaced. Filesystems
-    without hard links fall back to check-then-rename.
-    """
-    try:
-        os.link(temporary, path)
-    except FileExistsError:
-        raise _exists_error(path) from None
-    except OSError:
-        if path.exists():
-            raise _exists_error(path) from None
-        os.replace(temporary, path)

@@ -15,12 +15,13 @@ import hashlib
 import importlib.resources
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from huenet.files import atomic_path
 
 FORMAT_VERSION = 1
 METADATA_MEMBER = "huenet.json"
@@ -86,20 +87,12 @@ def save_model(network: Any, path: str | os.PathLike, metadata: dict[str, Any], 
     if weights_dtype not in ("float32", "float16"):
         raise ValueError(f"weights_dtype must be float32 or float16, got {weights_dtype!r}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(suffix=".keras", dir=path.parent)
-    os.close(handle)
-    os.chmod(temporary, 0o644)
     metadata = {**metadata, "weights_dtype": weights_dtype}
-    try:
+    with atomic_path(path, overwrite=True, suffix=".keras") as temporary:
         uniform = all(layer.dtype_policy.name == weights_dtype for layer in network.layers)
         (network if uniform else _with_dtype(network, weights_dtype)).save(temporary)
         with zipfile.ZipFile(temporary, "a") as archive:
             archive.writestr(METADATA_MEMBER, json.dumps({"format": FORMAT_VERSION, **metadata}, indent=1, default=_json_default))
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
     return path
 
 
