@@ -13,6 +13,12 @@ def test_lab_matches_scikit_image(rng):
     np.testing.assert_allclose(color.lab_to_rgb(lab), skimage_color.lab2rgb(lab), atol=1e-4)
 
 
+def test_uint8_lab_equals_the_float_path_exactly(rng):
+    rgb = np.stack(np.meshgrid(np.arange(256), rng.integers(0, 256, 7), rng.integers(0, 256, 7)), -1).reshape(-1, 3)
+    rgb = rgb.astype(np.uint8)  # every level in the red channel
+    assert np.array_equal(color.rgb_to_lab(rgb), color.rgb_to_lab(rgb.astype(np.float32) / 255.0))
+
+
 def test_lab_round_trip_is_exact_in_uint8(rng):
     rgb = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
     assert np.array_equal(color.to_uint8(color.lab_to_rgb(color.rgb_to_lab(rgb))), rgb)

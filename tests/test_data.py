@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from huenet import data
+from huenet import color, data
 
 
 def _add(archive, name, payload):
@@ -131,6 +131,9 @@ def test_make_batch_targets(color_images):
     inputs, ab = data.make_batch(color_images, "ab_regression", stride=2)
     assert inputs.shape == (16, 12, 12, 1) and ab.shape == (16, 6, 6, 2)
     assert -1.0 <= inputs.min() and inputs.max() <= 1.0
+    full_ab = color.rgb_to_lab(color_images)[..., 1:]
+    block_mean = full_ab.reshape(16, 6, 2, 6, 2, 2).mean(axis=(2, 4))  # each output pixel: its 2x2 block
+    np.testing.assert_allclose(ab, color.normalize_ab(block_mean), atol=1e-6)
     _, levels = data.make_batch(color_images, "levels", color_space="rgb")
     assert np.array_equal(levels, color_images)
 

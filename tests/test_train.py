@@ -81,3 +81,14 @@ def test_model_card_shows_notes_only_when_given():
     assert "## Notes" not in plain and "GPU NVIDIA H200" in plain
     noted = model_card({**metadata, "notes": "Reproduce in 60 minutes with `huenet train --epochs 15`.\n"})
     assert "## Notes\n\nReproduce in 60 minutes with `huenet train --epochs 15`." in noted
+
+
+def test_batch_workers_change_speed_not_results(image_folder, tmp_path):
+    def losses(workers):
+        run = tmp_path / f"run-{workers}"
+        train(_config(image_folder, tmp_path, "unet-tiny", epochs=2, workers=workers, run_dir=str(run)))
+        return [float(row["loss"]) for row in csv.DictReader(open(run / "history.csv"))]
+
+    np.testing.assert_allclose(losses(2), losses(1), rtol=1e-5)
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        train(_config(image_folder, tmp_path, "unet-tiny", workers=0, run_dir=str(tmp_path / "bad")))

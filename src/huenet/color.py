@@ -74,9 +74,15 @@ def _f_inverse(t: np.ndarray) -> np.ndarray:
     return np.where(t**3 > _EPSILON, t**3, (116.0 * t - 16.0) / _KAPPA)
 
 
+_LINEAR_OF_LEVEL = srgb_to_linear(np.arange(256, dtype=np.float32) / 255.0)  # uint8 level -> linear
+
+
 def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     """sRGB (uint8 or float in [0, 1]), shape (..., 3) -> Lab float32, shape (..., 3)."""
-    linear = srgb_to_linear(as_float_rgb(rgb))
+    rgb = np.asarray(rgb)
+    # uint8 (every training batch): a 256-entry table gives the same values as the curve,
+    # without a power per pixel.
+    linear = _LINEAR_OF_LEVEL[rgb] if rgb.dtype == np.uint8 else srgb_to_linear(as_float_rgb(rgb))
     xyz = linear @ (_RGB_TO_XYZ / WHITE_D65[:, None]).T.astype(np.float32)
     fx, fy, fz = (_f(xyz[..., i]) for i in range(3))
     lab = np.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], axis=-1)

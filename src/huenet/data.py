@@ -442,7 +442,9 @@ def make_batch(rgb: np.ndarray, head: str, stride: int = 1, color_space: str = "
     if stride > 1:
         count, height, width, _ = ab.shape
         ab = ab[:, : height - height % stride, : width - width % stride]
-        ab = ab.reshape(count, height // stride, stride, width // stride, stride, 2).mean(axis=(2, 4))
+        # The block mean as a sum of stride**2 strided views: numpy's mean over two axes of
+        # a 6-d reshape was a third of the batch pipeline's time.
+        ab = sum(ab[:, row::stride, col::stride] for row in range(stride) for col in range(stride)) / (stride * stride)
     return inputs, color.normalize_ab(ab)
 
 

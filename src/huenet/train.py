@@ -46,6 +46,7 @@ class TrainConfig:
     max_shift: int = dataclasses.field(default=2, metadata={"help": "random shift augmentation, pixels"})
     crop_size: int | None = dataclasses.field(default=None, metadata={"help": "random crops of this size (needed for images of different sizes)"})
     flip: bool = dataclasses.field(default=True, metadata={"help": "random horizontal flips"})
+    workers: int = dataclasses.field(default=1, metadata={"help": "threads preparing batches; more help where the accelerator waits on them (results do not depend on it)"})
     precision: str = dataclasses.field(default="float32", metadata={"help": "float32, or bfloat16 (mixed precision: faster on CPUs with AVX512-BF16 or AMX; the saved model is float32)"})
     seed: int = dataclasses.field(default=0, metadata={"help": "random seed (split, shuffling, augmentation, initialization)"})
     run_dir: str = dataclasses.field(default="", metadata={"help": "run directory (default runs/PRESET-TIMESTAMP)"})
@@ -76,7 +77,10 @@ def _make_sequence(images: Any, config: TrainConfig, head: str, settings: dict[s
         """Shuffled, augmented batches, rebuilt each epoch from a seeded generator."""
 
         def __init__(self) -> None:
-            super().__init__()
+            # Each batch draws from its own generator seeded by (seed, epoch, index), and Keras
+            # runs the workers of one epoch between on_epoch_begin and on_epoch_end, so threads
+            # change only the speed, never the batches.
+            super().__init__(workers=config.workers, use_multiprocessing=False)
             self.epoch = 0
             self.order = self._order()
 
@@ -123,6 +127,8 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
     settings = models.resolve_settings(config.preset, **overrides)
     if not config.data:
         raise ValueError("no training data given")
+    if config.workers < 1:
+        raise ValueError(f"workers must be at least 1, got {config.workers}")
     if config.precision not in PRECISIONS:
         raise ValueError(f"unknown precision {config.precision!r}; choose {' or '.join(PRECISIONS)}")
     run_dir = Path(config.run_dir or f"runs/{config.preset}-{time.strftime('%Y%m%d-%H%M%S')}")
