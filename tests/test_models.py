@@ -112,3 +112,12 @@ def test_derived_preset_changes_only_the_given_settings():
         models.derive_preset("unet-tiny", "unet-tiny-test-wide", base_filters=16)
     with pytest.raises(ValueError, match="no setting"):
         models.derive_preset("unet-tiny", "unet-tiny-test-bad", widht=3)
+
+
+def test_skip_squeeze_slims_the_decoder_and_keeps_the_output_shape():
+    plain = models.build_model("unet-tiny")
+    squeezed = models.build_model("unet-tiny", skip_squeeze=True)
+    assert squeezed.count_params() < plain.count_params()
+    x = np.zeros((1, 16, 16, 1), "float32")
+    assert squeezed(x).shape == plain(x).shape == (1, 8, 8, 2)
+    assert any(layer.__class__.__name__ == "Conv2D" and layer.kernel_size == (1, 1) for layer in squeezed.layers[:-1])
