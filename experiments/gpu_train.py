@@ -66,7 +66,7 @@ def measure_step_seconds(config, steps: int = 30) -> tuple[float, float]:
 
 
 def derive_preset(name: str, assignments: list[str]) -> str:
-    """Register PRESET+KEY=VALUE,... in this process (the saved model needs no registry to load)."""
+    """Register PRESET-KEY-VALUE... in this process (the saved model needs no registry to load)."""
     import json
 
     from huenet import models
@@ -75,7 +75,7 @@ def derive_preset(name: str, assignments: list[str]) -> str:
         overrides = {key: json.loads(value) for key, _, value in (item.partition("=") for item in assignments)}
     except json.JSONDecodeError as error:
         raise SystemExit(f"--set {' '.join(assignments)}: values must be numbers or true/false ({error})") from None
-    derived = f"{name}+" + ",".join(assignments)
+    derived = name + "".join(f"-{key}-{str(value).lower()}" for key, value in overrides.items())
     try:
         models.derive_preset(name, derived, **overrides)
     except ValueError as error:

@@ -112,6 +112,8 @@ def test_derived_preset_changes_only_the_given_settings():
         models.derive_preset("unet-tiny", "unet-tiny-test-wide", base_filters=16)
     with pytest.raises(ValueError, match="no setting"):
         models.derive_preset("unet-tiny", "unet-tiny-test-bad", widht=3)
+    with pytest.raises(ValueError, match="letters, digits"):
+        models.derive_preset("unet-tiny", "unet-tiny+base_filters=12", base_filters=12)
 
 
 def test_skip_squeeze_slims_the_decoder_and_keeps_the_output_shape():

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 from typing import Any, Callable
 
 import numpy as np
@@ -56,6 +57,9 @@ def derive_preset(base: str, name: str, **overrides: Any) -> Preset:
     saved from it loads without the entry: the file holds its architecture and settings.
     Deriving the same name again with the same settings returns the existing entry.
     """
+    if not re.fullmatch(r"[A-Za-z0-9.][A-Za-z0-9_.-]*", name):
+        # The preset name becomes the Keras model name, which TensorFlow uses as a scope.
+        raise ValueError(f"preset name {name!r}: use letters, digits, '.', '_' and '-' only")
     parent = get_preset(base)
     settings = resolve_settings(base, **overrides)
     existing = _REGISTRY.get(name)
