@@ -12,6 +12,7 @@ it writes a model that `experiments/calibrate.py` can score against the original
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import time
@@ -68,7 +69,7 @@ def main() -> None:
     optimizer = keras.optimizers.AdamW(learning_rate=arguments.learning_rate, weight_decay=config["weight_decay"])
     network.compile(optimizer=optimizer, loss=loss, metrics=[models.AbError("ab_bins")])
     run_config = train.TrainConfig(**{k: v for k, v in config.items() if k in train.TrainConfig.__dataclass_fields__})
-    run_config = train.TrainConfig(**{**run_config.__dict__, "seed": run_config.seed + 1})  # fresh augmentation draws
+    run_config = dataclasses.replace(run_config, seed=run_config.seed + 1)  # fresh augmentation draws
 
     def learning_rate(epoch, _current):
         return 0.5 * arguments.learning_rate * (1 + math.cos(math.pi * epoch / arguments.epochs))

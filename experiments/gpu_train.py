@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import dataclasses
 import math
 import shutil
 import time
@@ -112,6 +113,7 @@ def main() -> None:
     config = train.TrainConfig(preset=args.preset, data=args.data, limit=args.limit, precision=args.precision,
                                run_dir=args.run_dir, verbose=2, epochs=1, workers=args.workers)
     step, pipeline = measure_step_seconds(config)
+    # CIFAR-10's 50,000 unless --limit says otherwise; for other data the deadline still holds.
     train_images = (args.limit or 50_000) * (1 - config.validation_fraction)
     batches = math.ceil(train_images / config.batch_size)
     validation_batches = math.ceil(train_images / 9 / config.batch_size)
@@ -129,7 +131,7 @@ def main() -> None:
                 print(f"deadline reached after epoch {epoch + 1}; stopping", flush=True)
                 self.model.stop_training = True
 
-    config = train.TrainConfig(**{**config.__dict__, "epochs": epochs})
+    config = dataclasses.replace(config, epochs=epochs)
     model_path = train.train(config, extra_callbacks=[Deadline()])
 
     out = Path(args.out)
