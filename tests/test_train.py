@@ -7,7 +7,7 @@ import pytest
 
 from huenet import models
 from huenet.modelfile import load_model, read_metadata
-from huenet.train import TrainConfig, train
+from huenet.train import TrainConfig, read_history, train
 
 
 def _config(image_folder, tmp_path, preset, **overrides):
@@ -87,7 +87,7 @@ def test_batch_workers_change_speed_not_results(image_folder, tmp_path):
     def losses(workers):
         run = tmp_path / f"run-{workers}"
         train(_config(image_folder, tmp_path, "unet-tiny", epochs=2, workers=workers, run_dir=str(run)))
-        return [float(row["loss"]) for row in csv.DictReader(open(run / "history.csv"))]
+        return [float(row["loss"]) for row in read_history(run / "history.csv")]
 
     np.testing.assert_allclose(losses(2), losses(1), rtol=1e-5)
     with pytest.raises(ValueError, match="workers must be at least 1"):
