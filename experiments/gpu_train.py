@@ -30,11 +30,9 @@ STARTED = time.time()
 
 def measure_step_seconds(config, steps: int = 30) -> tuple[float, float]:
     """(training step, batch pipeline with the run's worker threads) seconds per batch."""
-    import keras
-
     from huenet import data, models, train
 
-    settings = models.resolve_settings(config.preset)
+    settings = models.resolve_settings(config.preset, **config.preset_overrides())
     preset = models.get_preset(config.preset)
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (4 * config.batch_size, 32, 32, 3), dtype=np.uint8)
@@ -53,10 +51,7 @@ def measure_step_seconds(config, steps: int = 30) -> tuple[float, float]:
         list(pool.map(one_batch, range(batches)))
     pipeline = (time.perf_counter() - pipeline_started) / batches  # seconds per batch, all threads together
 
-    with train._dtype_policy(train.PRECISIONS[config.precision]):
-        network = models.build_model(config.preset)
-    loss, metrics = models.make_loss_and_metrics(settings, preset.head, None)
-    network.compile(optimizer=keras.optimizers.AdamW(1e-3), loss=loss, metrics=metrics)
+    network = train.compile_network(config)  # the network train() will fit, untrained prior
     for _ in range(5):  # compile and warm up
         network.train_on_batch(inputs, targets)
     step_started = time.perf_counter()

@@ -26,6 +26,8 @@ def test_every_preset_trains_and_writes_a_run(image_folder, tmp_path, preset):
         assert (run / name).is_file(), name
     metadata = read_metadata(model_path)
     assert metadata["preset"] == preset and metadata["training"]["epochs_run"] == 1
+    training = metadata["training"]  # the GPU's name, if any, is its own field and in the machine line
+    assert "accelerator" in training and (training["accelerator"] is None) == (", GPU " not in training["machine"])
     assert json.loads((run / "config.json").read_text())["preset"] == preset
     model = load_model(model_path)
     assert model.network.count_params() == models.build_model(preset).count_params()

@@ -155,11 +155,7 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
     if preset.head == "ab_bins":
         bin_prior = data.ab_bin_prior(train_set.images, models.output_stride(settings), seed=config.seed)
         (run_dir / "bin_prior.json").write_text(json.dumps(bin_prior.tolist()))
-    with _dtype_policy(PRECISIONS[config.precision]):
-        network = models.build_model(config.preset, **overrides)
-    loss, metrics = models.make_loss_and_metrics(settings, preset.head, bin_prior)
-    optimizer = keras.optimizers.AdamW(learning_rate=config.learning_rate, weight_decay=config.weight_decay)
-    network.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+    network = compile_network(config, bin_prior)
 
     monitor, mode = _monitor(preset.head)
     (run_dir / "checkpoints").mkdir(exist_ok=True)
@@ -199,6 +195,7 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
     history = read_history(run_dir / "history.csv")
     best_row = (min if mode == "min" else max)(history, key=lambda row: float(row[monitor]))
     best = keras.saving.load_model(run_dir / "best.keras", compile=False)
+    accelerator = _accelerator()
     metadata = {
         "preset": config.preset,
         "head": preset.head,
@@ -214,7 +211,9 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
             "monitor": monitor,
             "best_value": float(best_row[monitor]),
             "wall_time_seconds": round(wall_time, 1),
-            "machine": f"{platform.machine()}, {_cpu_count()} CPU cores{_accelerator()}, Keras {keras.__version__} on {keras.backend.backend()}",
+            "machine": f"{platform.machine()}, {_cpu_count()} CPU cores{f', GPU {accelerator}' if accelerator else ''}, "
+            f"Keras {keras.__version__} on {keras.backend.backend()}",
+            "accelerator": accelerator,  # GPU name or None: a GPU's minutes are not a CPU's
         },
         "metrics": {},
     }
@@ -223,6 +222,27 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
     (run_dir / "model-card.md").write_text(model_card(metadata))
     print(f"best epoch {metadata['training']['best_epoch']} ({monitor} {best_row[monitor]}); model: {model_path}")
     return model_path
+
+
+def compile_network(config: TrainConfig, bin_prior: np.ndarray | None = None) -> Any:
+    """The run's network, built under its precision and compiled with its loss, metrics and AdamW.
+
+    ``train`` uses it, and so do tools that time a training step, so both measure one network.
+    """
+    import keras
+
+    from huenet import models
+
+    overrides = config.preset_overrides()
+    settings = models.resolve_settings(config.preset, **overrides)
+    if config.precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {config.precision!r}; choose {' or '.join(PRECISIONS)}")
+    with _dtype_policy(PRECISIONS[config.precision]):
+        network = models.build_model(config.preset, **overrides)
+    loss, metrics = models.make_loss_and_metrics(settings, models.get_preset(config.preset).head, bin_prior)
+    optimizer = keras.optimizers.AdamW(learning_rate=config.learning_rate, weight_decay=config.weight_decay)
+    network.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+    return network
 
 
 PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16"}  # --precision -> Keras dtype policy
@@ -265,8 +285,8 @@ def _cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _accelerator() -> str:
-    """', GPU NAME' when the Keras backend trains on a GPU, else '' (the model card's machine line)."""
+def _accelerator() -> str | None:
+    """The GPU's name when the Keras backend trains on one, else None (recorded in the model card)."""
     import keras
 
     backend = keras.backend.backend()
@@ -275,16 +295,18 @@ def _accelerator() -> str:
             import jax
 
             device = jax.devices()[0]
-            return f", GPU {device.device_kind}" if device.platform == "gpu" else ""
+            return device.device_kind if device.platform == "gpu" else None
         if backend == "torch":
             import torch
 
-            return f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
+            return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
         if backend == "tensorflow":
             import tensorflow as tf
 
-            return ", GPU" if tf.config.list_physical_devices("GPU") else ""
-    return ""
+            gpus = tf.config.list_physical_devices("GPU")
+            if gpus:
+                return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
+    return None
 
 
 def _previous_wall_time(run_dir: Path) -> float:
