@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from huenet import cli
+from huenet.modelfile import bundled_model_path, read_metadata
 
 
 @pytest.fixture
@@ -132,6 +133,9 @@ def test_broken_link_and_written_files_are_readable(tmp_path, good_png, capsys):
 def test_models_lists_the_bundled_model(capsys):
     code, out, _ = _run(["models"], capsys)
     assert code == 0 and "default" in out and "unet-tiny" in out
+    settings = read_metadata(bundled_model_path("default"))["settings"]  # the decoding the defaults use is shown
+    assert f"temperature {settings['temperature']}, vividness {settings['vividness']}" in out
+    assert f"--vivid: temperature {settings['vivid']['temperature']}, vividness {settings['vivid']['vividness']}" in out
 
 
 def test_help_is_fast_and_imports_no_keras():

@@ -197,7 +197,13 @@ def command_models(arguments: argparse.Namespace) -> int:
         metadata = read_metadata(bundled_model_path(name))
         metrics = metadata.get("metrics", {})
         summary = ", ".join(f"{key} {value}" for key, value in metrics.get("summary", {}).items()) or "no recorded metrics"
-        print(f"  {name:10s} preset {metadata['preset']}, working size {metadata['settings'].get('working_size')}: {summary}")
+        settings = metadata["settings"]
+        print(f"  {name:10s} preset {metadata['preset']}, working size {settings.get('working_size')}: {summary}")
+        if "temperature" in settings:  # ab-bin models: the decoding the defaults and --vivid use
+            vivid = settings.get("vivid", {})
+            print(f"  {'':10s} decoding: temperature {settings['temperature']}, vividness {settings.get('vividness', 0.0)}"
+                  + (f"; --vivid: temperature {vivid.get('temperature', settings['temperature'])}, vividness {vivid['vividness']}"
+                     if "vividness" in vivid else ""))
     print("\nPresets (use with huenet train --preset NAME):")
     for name in preset_names():
         preset = get_preset(name)
@@ -255,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     colorize.add_argument("--format", default="png", help="output format for folder outputs: png (default), jpg, webp, tiff")
     colorize.add_argument("-m", "--model", default=None, help="bundled model name or .keras file (default: the bundled model)")
     colorize.add_argument("--vivid", action="store_true", help="more colorful, less faithful colors (the model's calibrated vivid setting)")
-    colorize.add_argument("--vividness", type=float, help="chroma strength for ab-bin models: 0 faithful (default) to 3; --vivid picks a calibrated value")
+    colorize.add_argument("--vividness", type=float, help="chroma strength for ab-bin models, 0 to 3 (default: the model's calibrated faithful value; --vivid picks its vivid one; huenet models shows both)")
     colorize.add_argument("--temperature", type=float, help="annealed-mean temperature for ab-bin models (advanced; default: the model's)")
     colorize.add_argument("--working-size", type=int, help="long side in pixels at which the network runs (default: the model's)")
     colorize.add_argument("--overwrite", action="store_true", help="replace existing output files (never inputs)")

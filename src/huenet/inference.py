@@ -209,7 +209,8 @@ def colorize(
         temperature: annealed-mean temperature for ab-bin models (default: the model's).
         vivid: use the model's calibrated vivid settings (more colorful, less faithful).
         working_size: long side, in pixels, at which the network runs (default: the model's).
-        vividness: chroma-prior correction strength for ab-bin models, 0 (faithful) to 3.
+        vividness: chroma-prior correction strength for ab-bin models, 0 (plain annealed mean)
+            to 3 (default: the model's calibrated faithful value).
     Returns:
         An RGB PIL image (RGBA when the input had alpha) of exactly the input's size.
     Raises:
