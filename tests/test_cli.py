@@ -117,6 +117,14 @@ def test_missing_input_and_unknown_model(tmp_path, good_png, capsys):
     assert code == 1 and "no-such-model" in err and "Traceback" not in err
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_pipes_and_devices_are_refused_not_read(tmp_path, capsys):
+    pipe = tmp_path / "pipe.png"
+    os.mkfifo(pipe)  # opening it for reading would block forever
+    code, _, err = _run(["colorize", pipe, "-o", tmp_path / "out.png"], capsys)
+    assert code == 1 and f"{pipe}: not a regular file or folder" in err
+
+
 def test_broken_link_and_written_files_are_readable(tmp_path, good_png, capsys):
     link = tmp_path / "link.png"
     link.symlink_to(tmp_path / "gone.png")

@@ -66,6 +66,8 @@ def collect_jobs(inputs: Sequence[str], output: str | None, image_format: str) -
             matches = sorted(Path(m) for m in glob.glob(argument, recursive=True) if Path(m).is_file())
             if not matches and path.is_symlink():
                 errors.append(f"{argument}: broken symbolic link (its target is missing or a loop)")
+            elif not matches and path.exists():  # a pipe or device: reading it could block forever
+                errors.append(f"{argument}: not a regular file or folder")
             elif not matches:
                 errors.append(f"{argument}: no such file, folder or matching files")
             pairs += [(m, Path(m.name)) for m in matches]
