@@ -11,6 +11,10 @@ copied to ``--out``; join the parts with ``cat model.keras.part-* > model.keras`
 
     KERAS_BACKEND=jax python experiments/gpu_train.py --data train.tar.gz --budget 420 \\
         --deadline 480 --max-epochs 60 --run-dir /tmp/run --out "$OUT"
+
+Variants: ``--set KEY=VALUE`` changes preset settings (the network, e.g. dropout_rate,
+skip_squeeze) and names the run's preset after them; ``--train KEY=VALUE`` changes training
+settings (TrainConfig fields, e.g. max_shift, weight_decay, seed).
 """
 
 from __future__ import annotations
@@ -79,12 +83,54 @@ def derive_preset(name: str, assignments: list[str]) -> str:
     return derived
 
 
+# Fields gpu_train sets itself; --train may change any other TrainConfig field.
+OWN_FIELDS = {"preset", "data", "limit", "precision", "run_dir", "verbose", "epochs", "workers", "resume"}
+
+
+def train_overrides(assignments: list[str]) -> dict:
+    """KEY=VALUE strings -> TrainConfig fields, typed from each field's default (regularization variants)."""
+    from huenet import train
+
+    fields = {field.name: field for field in dataclasses.fields(train.TrainConfig)}
+    overrides = {}
+    for assignment in assignments:
+        key, _, value = assignment.partition("=")
+        key = key.replace("-", "_")
+        if key not in fields or key in OWN_FIELDS or not value:
+            raise SystemExit(f"--train {assignment}: expected KEY=VALUE with KEY one of "
+                             f"{', '.join(sorted(set(fields) - OWN_FIELDS))}")
+        default = fields[key].default
+        try:
+            if isinstance(default, bool):
+                if value.lower() not in ("true", "false"):
+                    raise ValueError(value)
+                overrides[key] = value.lower() == "true"
+            elif isinstance(default, (int, float)):
+                overrides[key] = type(default)(value)
+            else:  # None or text defaults: an int or float if it reads as one, else the text
+                overrides[key] = _number_or_text(value)
+        except ValueError:
+            raise SystemExit(f"--train {assignment}: {value!r} is not a valid {key}") from None
+    return overrides
+
+
+def _number_or_text(value: str) -> int | float | str:
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True)
     parser.add_argument("--preset", default="huenet-base")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="variant: override preset settings (integers, floats, true/false), as compare_variants.py does")
+    parser.add_argument("--train", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="training settings (TrainConfig fields such as max_shift, weight_decay, learning_rate, seed)")
     parser.add_argument("--precision", default="bfloat16")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--workers", type=int, default=8, help="batch-pipeline threads (the pipeline, not the GPU, set the pace)")
@@ -106,7 +152,8 @@ def main() -> None:
     if args.set:
         args.preset = derive_preset(args.preset, args.set)
     config = train.TrainConfig(preset=args.preset, data=args.data, limit=args.limit, precision=args.precision,
-                               run_dir=args.run_dir, verbose=2, epochs=1, workers=args.workers)
+                               run_dir=args.run_dir, verbose=2, epochs=1, workers=args.workers,
+                               **train_overrides(args.train))
     step, pipeline = measure_step_seconds(config)
     # CIFAR-10's 50,000 unless --limit says otherwise; for other data the deadline still holds.
     train_images = (args.limit or 50_000) * (1 - config.validation_fraction)
