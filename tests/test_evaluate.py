@@ -35,5 +35,9 @@ def test_evaluate_command_writes_report_and_grid(tmp_path, image_folder, preset,
     assert report["results"]["gray copy"]["colorfulness"] == 0.0
     with Image.open(out / "grid.png") as grid:
         assert grid.width == 3 * 12 * 8  # gray | model | truth, 12 px images scaled 8x
-    table = capsys.readouterr().out
-    assert "| gray copy |" in table and f"| {preset} |" in table
+    captured = capsys.readouterr()
+    assert "| gray copy |" in captured.out and f"| {preset} |" in captured.out
+    assert f"huenet: colorizing 16 images with {preset}" in captured.err  # says what the long part is doing
+    assert sorted(path.name for path in out.iterdir()) == ["evaluation.json", "grid.png"]  # no temporary files left
+    assert cli.main(["evaluate", "--data", str(image_folder), "--output-dir", str(out), "--quiet"]) == 0
+    assert capsys.readouterr().err == ""

@@ -17,7 +17,7 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -87,10 +87,17 @@ def evaluate(
     vivid: bool = False,
     temperature: float | None = None,
     working_size: int | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray], np.ndarray]:
-    """Score baselines and models; returns (report, predictions by row name, truths)."""
+    """Score baselines and models; returns (report, predictions by row name, truths).
+
+    ``progress``, when given, receives one line per stage (a 10,000-image test split takes
+    minutes on a CPU, so the command says what it is doing).
+    """
     from huenet.modelfile import load_model
 
+    say = progress or (lambda line: None)
+    say(f"reading {dataset}")
     image_set = data.load_images(dataset, split=split, skip_gray=False, limit=limit)
     if not isinstance(image_set.images, np.ndarray):
         raise data.DatasetError(f"{dataset}: evaluation needs images of one size; crop or resize them first")
@@ -101,11 +108,14 @@ def evaluate(
     for path in model_paths:
         model = load_model(path)
         name = Path(str(path)).stem if str(path).endswith(".keras") else str(path)
+        say(f"colorizing {len(truth)} images with {name}")
         started = time.time()
         predictions[name] = predict_rgb(model, color.rgb_to_gray(truth), temperature, False, working_size)
         timings[name] = time.time() - started
         if vivid and "vivid" in model.settings:
+            say(f"colorizing {len(truth)} images with {name} (vivid)")
             predictions[f"{name} (vivid)"] = predict_rgb(model, color.rgb_to_gray(truth), None, True, working_size)
+    say(f"scoring {len(predictions)} rows")
     report = {
         "dataset": str(dataset),
         "split": split,
@@ -163,16 +173,27 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--temperature", type=float, help="annealed-mean temperature for ab-bin models")
     parser.add_argument("--working-size", type=int, help="long side at which the network runs (default: the model's)")
     parser.add_argument("--output-dir", default="evaluation", help="where evaluation.json and grid.png go (default ./evaluation)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
 
 
 def evaluate_command(arguments: argparse.Namespace) -> int:
+    import sys
+
+    from huenet.files import atomic_path
+
+    def progress(line: str) -> None:
+        print(f"huenet: {line}", file=sys.stderr, flush=True)
+
     report, predictions, truth = evaluate(
-        arguments.models, data.resolve_source(arguments.data, arguments.download), arguments.split, arguments.limit, arguments.vivid, arguments.temperature, arguments.working_size
+        arguments.models, data.resolve_source(arguments.data, arguments.download), arguments.split, arguments.limit,
+        arguments.vivid, arguments.temperature, arguments.working_size, progress=None if arguments.quiet else progress,
     )
     output = Path(arguments.output_dir)
-    output.mkdir(parents=True, exist_ok=True)
-    (output / "evaluation.json").write_text(json.dumps(report, indent=2))
-    save_grid(predictions, truth, output / "grid.png")
+    # A report is replaced whole or not at all: a crash mid-write must not leave half a JSON.
+    with atomic_path(output / "evaluation.json", overwrite=True) as temporary:
+        Path(temporary).write_text(json.dumps(report, indent=2))
+    with atomic_path(output / "grid.png", overwrite=True, suffix=".png") as temporary:
+        save_grid(predictions, truth, temporary)
     print(f"{report['images']} color images of {report['dataset']} ({report['left_out_grayscale']} grayscale truths left out)")
     print(format_table(report))
     print(f"wrote {output / 'evaluation.json'} and {output / 'grid.png'}")
