@@ -110,6 +110,9 @@ def test_decoding_settings_are_checked(tiny_model):
         colorize(np.zeros((4, 4), np.uint8), model=classifier, temperature=0)
     with pytest.raises(ValueError, match="not calibrated"):
         colorize(np.zeros((4, 4), np.uint8), model=classifier, vivid=True)
+    for bad_size in (0, -5, 2.5):  # refused, not silently replaced by the model's own
+        with pytest.raises(ValueError, match="working size must be"):
+            colorize(np.zeros((4, 4), np.uint8), model=tiny_model, working_size=bad_size)
 
 
 def test_vividness_moves_toward_rare_saturated_bins():

@@ -107,6 +107,8 @@ def test_missing_and_bad_sources(tmp_path):
     bad.write_bytes(b"not a tar")
     with pytest.raises(data.DatasetError, match="bad.tar.gz"):
         data.load_images(bad)
+    with pytest.raises(ValueError, match="limit must be at least 1"):  # not read as "no limit"
+        data.load_images(tmp_path / "nothing", limit=0)
 
 
 def test_split_is_seeded_and_disjoint(image_folder):

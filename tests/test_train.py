@@ -65,6 +65,27 @@ def test_bad_settings_are_refused(image_folder, tmp_path):
         train(TrainConfig(preset="unet-tiny", data=str(image_folder), crop_size=6, run_dir=str(tmp_path / "r2")))
 
 
+@pytest.mark.parametrize("field, value, message", [
+    ("epochs", 0, "epochs must be at least 1"),
+    ("batch_size", 0, "batch size must be at least 1"),
+    ("learning_rate", -1.0, "learning rate must be positive"),
+    ("learning_rate", float("nan"), "learning rate must be positive"),
+    ("weight_decay", -1.0, "weight decay must be 0 or more"),
+    ("limit", 0, "limit must be at least 1"),
+    ("max_shift", -1, "max shift must be 0 or more"),
+    ("crop_size", -8, "crop size must be at least 1"),
+    ("early_stopping_patience", -2, "early stopping patience"),
+    ("dropout_rate", 1.5, "dropout rate must be in"),
+    ("schedule", "linear", "unknown schedule"),
+    ("verbose", 3, "verbose must be 0, 1 or 2"),
+])
+def test_impossible_settings_are_refused_before_reading_data(tmp_path, field, value, message):
+    config = TrainConfig(preset="unet-tiny", data=str(tmp_path / "not-read"), run_dir=str(tmp_path / "run"), **{field: value})
+    with pytest.raises(ValueError, match=message):
+        train(config)  # the data path does not exist: the setting is refused first
+    assert not (tmp_path / "run").exists()
+
+
 def test_mixed_precision_trains_and_saves_a_float32_model(image_folder, tmp_path):
     model = load_model(train(_config(image_folder, tmp_path, "unet-tiny", precision="bfloat16")))
     assert keras.mixed_precision.global_policy().name == "float32"  # not leaked to the process

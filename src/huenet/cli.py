@@ -119,14 +119,14 @@ def command_colorize(arguments: argparse.Namespace) -> int:
         _error("nothing to colorize")
         return 1
 
-    from huenet.inference import Decoding, compose, predict_ab, resolve_decoding
+    from huenet.inference import Decoding, compose, predict_ab, resolve_decoding, resolve_working_size
     from huenet.modelfile import load_model
     from huenet.models import output_stride
 
     model = load_model(arguments.model)
     decoding = Decoding(arguments.temperature, arguments.vivid, arguments.vividness)
     resolve_decoding(model, decoding)  # a setting the model cannot use fails before any work
-    working_size = arguments.working_size or model.working_size
+    working_size = resolve_working_size(model, arguments.working_size)
     stride = output_stride(model.settings)
     written = 0
     with tqdm(total=len(runnable), unit="image", disable=len(runnable) < 2 or arguments.quiet, file=sys.stderr) as bar:

@@ -227,6 +227,8 @@ def load_images(source: str | os.PathLike, split: str = "train", skip_gray: bool
     official CIFAR-10 releases. ``limit`` keeps the first N images (for quick runs and tests).
     """
     path = Path(source)
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be at least 1 image, got {limit}")
     if not path.exists():
         raise DatasetError(f"{path}: no such file or folder")
     if _is_tar(path) and _cifar_release_kind(path) is not None:

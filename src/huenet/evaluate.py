@@ -62,11 +62,11 @@ def predict_rgb(
     Seed models (``levels`` head) at their native size return their own RGB, as the seed
     scored them; ab models go through the same path as ``huenet colorize``.
     """
-    from huenet.inference import Decoding, compose, decode_levels, predict_ab, run_network
+    from huenet.inference import Decoding, compose, decode_levels, predict_ab, resolve_working_size, run_network
     from huenet.images import read_image
     from huenet.models import output_stride
 
-    working_size = working_size or model.working_size
+    working_size = resolve_working_size(model, working_size)
     if model.head == "levels" and max(gray.shape[1:3]) == working_size:
         outputs = []
         for start in range(0, len(gray), 256):

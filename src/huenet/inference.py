@@ -85,6 +85,15 @@ def decode_levels(model: ColorModel, outputs: np.ndarray) -> np.ndarray:
     return color.levels_to_rgb(levels, model.settings.get("color_space", "rgb"))
 
 
+def resolve_working_size(model: ColorModel, working_size: int | None) -> int:
+    """The user's working size, checked, or the model's own (0 and negatives are refused, not defaulted)."""
+    if working_size is None:
+        return model.working_size
+    if not isinstance(working_size, (int, np.integer)) or isinstance(working_size, bool) or working_size < 1:
+        raise ValueError(f"working size must be a whole number of pixels, at least 1, got {working_size!r}")
+    return int(working_size)
+
+
 def working_shape(size: tuple[int, int], working_size: int) -> tuple[int, int]:
     """(height, width) with the long side at most ``working_size``, aspect ratio kept.
 
@@ -111,7 +120,7 @@ def predict_ab(model: ColorModel, inputs: Sequence[InputImage], decoding: Decodi
     from huenet.models import output_stride, pad_multiple
 
     resolve_decoding(model, decoding)  # fail early on settings the model cannot use
-    working_size = working_size or model.working_size
+    working_size = resolve_working_size(model, working_size)
     stride = output_stride(model.settings)
     multiple = max(pad_multiple(model.settings), stride)
     groups: dict[tuple[int, int], list[int]] = {}
@@ -183,7 +192,7 @@ def colorize_many(
     """Colorize several images (PIL images, arrays or paths) in shared network batches."""
     model = model if isinstance(model, ColorModel) else load_model(model)
     inputs = [image if isinstance(image, InputImage) else read_image(image) for image in images]
-    working_size = working_size or model.working_size
+    working_size = resolve_working_size(model, working_size)
     decoding = Decoding(temperature, vivid, vividness)
     from huenet.models import output_stride
 

@@ -53,6 +53,28 @@ class TrainConfig:
     resume: bool = dataclasses.field(default=False, metadata={"help": "continue a killed run in --run-dir from its last finished epoch"})
     verbose: int = dataclasses.field(default=1, metadata={"help": "Keras output: 1 progress bar, 2 one line per epoch, 0 silent"})
 
+    def check(self) -> None:
+        """Refuse settings no run can use, before any data is read (one clear ValueError)."""
+        problems = [
+            (self.epochs < 1, f"epochs must be at least 1, got {self.epochs}"),
+            (self.batch_size < 1, f"batch size must be at least 1, got {self.batch_size}"),
+            (not self.learning_rate > 0, f"learning rate must be positive, got {self.learning_rate}"),
+            (not self.weight_decay >= 0, f"weight decay must be 0 or more, got {self.weight_decay}"),
+            (self.limit is not None and self.limit < 1, f"limit must be at least 1 image, got {self.limit}"),
+            (not 0 <= self.validation_fraction < 1, f"validation fraction must be in [0, 1), got {self.validation_fraction}"),
+            (self.early_stopping_patience < 0, f"early stopping patience must be 0 (off) or more, got {self.early_stopping_patience}"),
+            (self.dropout_rate is not None and not 0 <= self.dropout_rate < 1, f"dropout rate must be in [0, 1), got {self.dropout_rate}"),
+            (self.max_shift < 0, f"max shift must be 0 or more pixels, got {self.max_shift}"),
+            (self.crop_size is not None and self.crop_size < 1, f"crop size must be at least 1 pixel, got {self.crop_size}"),
+            (self.workers < 1, f"workers must be at least 1, got {self.workers}"),
+            (self.schedule not in ("cosine", "constant"), f"unknown schedule {self.schedule!r}; choose cosine or constant"),
+            (self.precision not in PRECISIONS, f"unknown precision {self.precision!r}; choose {' or '.join(PRECISIONS)}"),
+            (self.verbose not in (0, 1, 2), f"verbose must be 0, 1 or 2, got {self.verbose}"),
+        ]
+        for failed, message in problems:
+            if failed:
+                raise ValueError(message)
+
     def preset_overrides(self) -> dict[str, Any]:
         from huenet import models
 
@@ -127,10 +149,7 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
     settings = models.resolve_settings(config.preset, **overrides)
     if not config.data:
         raise ValueError("no training data given")
-    if config.workers < 1:
-        raise ValueError(f"workers must be at least 1, got {config.workers}")
-    if config.precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {config.precision!r}; choose {' or '.join(PRECISIONS)}")
+    config.check()
     run_dir = Path(config.run_dir or f"runs/{config.preset}-{time.strftime('%Y%m%d-%H%M%S')}")
     if run_dir.exists() and any(run_dir.iterdir()) and not config.resume:
         raise ValueError(f"{run_dir}: run directory is not empty; pass --resume to continue it or pick another")
@@ -167,8 +186,6 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
             return config.learning_rate
         return 0.5 * config.learning_rate * (1 + math.cos(math.pi * epoch / max(config.epochs, 1)))
 
-    if config.schedule not in ("cosine", "constant"):
-        raise ValueError(f"unknown schedule {config.schedule!r}; choose cosine or constant")
     callbacks = [
         keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
         keras.callbacks.LearningRateScheduler(learning_rate),
