@@ -130,6 +130,11 @@ def test_arrays_are_accepted():
         read_image(np.zeros((5, 7, 2), np.uint8))
     with pytest.raises(ImageError, match="NaN"):
         read_image(np.full((2, 2), np.nan, np.float32))
+    with pytest.raises(ImageError, match=r"span \[0, 255\]; expected \[0, 1\]"):  # not clipped to white
+        read_image(np.array([[0.0, 255.0]]))
+    with pytest.raises(ImageError, match="expected"):
+        read_image(np.array([[-0.5, 0.5]]))
+    assert read_image(np.array([[1.0 + 1e-6, 0.5]])).gray.max() == 1.0  # rounding noise is clipped
 
 
 def test_write_is_atomic_and_respects_existing(tmp_path, monkeypatch):

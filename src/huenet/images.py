@@ -180,6 +180,10 @@ def _from_array(array: np.ndarray) -> InputImage:
     if array.dtype.kind == "f":
         if not np.isfinite(array).all():
             raise ImageError("array holds NaN or infinite values")
+        low, high = float(array.min()), float(array.max())
+        # Clipping 0..255 floats to [0, 1] would silently give a white image; allow only rounding noise.
+        if low < -1e-3 or high > 1 + 1e-3:
+            raise ImageError(f"float array values span [{low:g}, {high:g}]; expected [0, 1] (divide 8-bit levels by 255)")
         array = np.clip(array, 0.0, 1.0).astype(np.float32)
     elif array.dtype not in (np.uint8, np.uint16):
         raise ImageError(f"array dtype {array.dtype} is not supported (use uint8, uint16 or float in [0, 1])")
