@@ -137,6 +137,19 @@ def test_arrays_are_accepted():
     assert read_image(np.array([[1.0 + 1e-6, 0.5]])).gray.max() == 1.0  # rounding noise is clipped
 
 
+def test_file_bytes_are_decoded_and_other_types_refused(tmp_path):
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((3, 5), 77, np.uint8)).save(buffer, format="PNG")
+    image = read_image(buffer.getvalue())
+    assert image.size == (3, 5) and int(image.gray[0, 0]) == 77
+    with pytest.raises(ImageError, match="empty file"):
+        read_image(b"")
+    with pytest.raises(ImageError, match="not an image"):
+        read_image(b"definitely not an image")
+    with pytest.raises(ImageError, match="cannot read a int"):
+        read_image(5)
+
+
 def test_write_is_atomic_and_respects_existing(tmp_path, monkeypatch):
     target = tmp_path / "out.png"
     target.write_bytes(b"precious")

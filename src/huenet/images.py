@@ -10,6 +10,7 @@ copy.
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import warnings
 from pathlib import Path
@@ -72,7 +73,7 @@ class InputImage:
 
 
 def read_image(source: Any, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> InputImage:
-    """Open and normalize a path, PIL image or array.
+    """Open and normalize a path, the bytes of an image file, a PIL image or an array.
 
     Arrays: (h, w) or (h, w, 1) gray, (h, w, 3) RGB, (h, w, 4) RGBA; uint8, uint16 or
     float in [0, 1].
@@ -84,17 +85,28 @@ def read_image(source: Any, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Inpu
         return _from_array(source)
     if isinstance(source, Image.Image):
         return _from_pil(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):  # a file's content, e.g. from an upload
+        if len(source) == 0:
+            raise ImageError("empty file")
+        return _open(io.BytesIO(source), max_pixels)
+    if not isinstance(source, (str, os.PathLike)):
+        raise ImageError(f"cannot read a {type(source).__name__}: give a path, file bytes, a PIL image or a NumPy array")
     path = Path(source)
     if not path.is_file():
         raise ImageError("no such file" if not path.exists() else "not a file")
     if path.stat().st_size == 0:
         raise ImageError("empty file")
+    return _open(path, max_pixels)
+
+
+def _open(file: Path | io.BytesIO, max_pixels: int | None) -> InputImage:
+    """Decode with Pillow's decompression-bomb guard at ``max_pixels``; every failure is an ImageError."""
     previous = Image.MAX_IMAGE_PIXELS
     try:
         Image.MAX_IMAGE_PIXELS = max_pixels
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(file) as image:
                 return _from_pil(image)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ImageError(f"too large ({error}); raise the limit with --max-pixels if you trust it") from None

@@ -213,7 +213,7 @@ def colorize(
 
     Args:
         image: a PIL image, a NumPy array ((h, w) gray, (h, w, 3) RGB, (h, w, 4) RGBA; uint8,
-            uint16 or float in [0, 1]) or a path.
+            uint16 or float in [0, 1]), a path, or the bytes of an image file.
         model: a loaded model, a bundled model name or a .keras path; default: the bundled model.
         temperature: annealed-mean temperature for ab-bin models (default: the model's).
         vivid: use the model's calibrated vivid settings (more colorful, less faithful).
