@@ -58,6 +58,12 @@ def test_output_tree_mirrors_input_tree(tmp_path, good_png, capsys):
     assert (out / "good.png").is_file() and (out / "a" / "b" / "deep.png").is_file()
 
 
+def test_an_output_name_in_a_format_we_cannot_write_is_refused(tmp_path, good_png, capsys):
+    code, _, err = _run(["colorize", good_png, "-o", tmp_path / "out.gif"], capsys)
+    assert code != 0 and "cannot write .gif files" in err
+    assert not (tmp_path / "out.gif").exists()  # not turned into a folder of that name
+
+
 def test_no_overwrite_without_flag(tmp_path, good_png, capsys):
     target = tmp_path / "result.png"
     target.write_bytes(b"keep me")

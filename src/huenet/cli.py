@@ -74,6 +74,10 @@ def collect_jobs(inputs: Sequence[str], output: str | None, image_format: str) -
     suffix = "." + image_format.lower().lstrip(".")
     format_for(f"x{suffix}")  # raises ImageError for an unknown --format
     single_file_target = output is not None and Path(output).suffix.lower() in OUTPUT_EXTENSIONS
+    output_suffix = Path(output).suffix.lower() if output else ""
+    if output_suffix in extensions and not single_file_target and not Path(output).is_dir():
+        # An image name huenet cannot write (.gif, .ico...) would otherwise become a folder of that name.
+        raise UsageError(f"-o {output}: cannot write {output_suffix} files; use {', '.join(sorted(OUTPUT_EXTENSIONS))} or a folder")
     if single_file_target and len(pairs) > 1:
         raise UsageError(f"-o {output} names one file but {len(pairs)} inputs were given; give a folder")
     out_dir = Path(output or "colorized")
