@@ -41,3 +41,11 @@ def test_evaluate_command_writes_report_and_grid(tmp_path, image_folder, preset,
     assert sorted(path.name for path in out.iterdir()) == ["evaluation.json", "grid.png"]  # no temporary files left
     assert cli.main(["evaluate", "--data", str(image_folder), "--output-dir", str(out), "--quiet"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_an_output_folder_that_cannot_be_made_is_one_error_line(tmp_path, image_folder, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code = cli.main(["evaluate", "--data", str(image_folder), "--output-dir", str(blocker / "report"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "Not a directory" in err and "Traceback" not in err

@@ -306,8 +306,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         _error(str(error))
         return 2
-    except (ImageError, ModelFileError, DatasetError, ValueError, FileExistsError, FileNotFoundError) as error:
+    except (ImageError, ModelFileError, DatasetError, ValueError, FileExistsError) as error:
         _error(str(error))
+        return 1
+    except OSError as error:  # an output folder that is a file, a full disk, no permission...
+        _error(f"{error.filename}: {error.strerror}" if error.filename and error.strerror else str(error))
         return 1
     except KeyboardInterrupt:
         _error("interrupted")
