@@ -250,10 +250,9 @@ def compile_network(config: TrainConfig, bin_prior: np.ndarray | None = None) ->
 
     from huenet import models
 
+    config.check()
     overrides = config.preset_overrides()
     settings = models.resolve_settings(config.preset, **overrides)
-    if config.precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {config.precision!r}; choose {' or '.join(PRECISIONS)}")
     with _dtype_policy(PRECISIONS[config.precision]):
         network = models.build_model(config.preset, **overrides)
     loss, metrics = models.make_loss_and_metrics(settings, models.get_preset(config.preset).head, bin_prior)
