@@ -91,6 +91,26 @@ def test_folder_and_tar_readers_skip_gray_and_junk(tmp_path, image_folder, color
     assert from_tar.images.shape == (16, 12, 12, 3)
 
 
+def test_files_over_the_size_cap_are_skipped_unread(tmp_path, image_folder, monkeypatch):
+    archive = tmp_path / "images.tar"
+    with tarfile.open(archive, "w") as handle:
+        handle.add(image_folder, arcname="images")
+    largest = max(path.stat().st_size for path in image_folder.rglob("*.png"))
+    monkeypatch.setattr(data, "MAX_FILE_BYTES", largest - 1)  # at least one image is now "too big"
+    over = sum(path.stat().st_size > largest - 1 for path in image_folder.rglob("*") if path.is_file())
+    for source in (image_folder, archive):
+        image_set = data.load_images(source, skip_gray=False)
+        assert image_set.skipped_unreadable == 1 + over  # notes.txt and the oversized files
+        assert len(image_set) == 17 - over
+
+
+def test_a_huge_sparse_file_in_a_folder_is_not_read(tmp_path, image_folder):
+    with open(image_folder / "huge.jpg", "wb") as handle:  # 4 GiB of nothing, no disk used
+        handle.truncate(4 << 30)
+    image_set = data.load_images(image_folder)
+    assert len(image_set) == 16 and image_set.skipped_unreadable == 2
+
+
 def test_differently_sized_images_come_back_as_a_list(tmp_path):
     for index, size in enumerate([(10, 12), (20, 8)]):
         Image.fromarray(np.random.default_rng(index).integers(0, 256, (*size, 3), dtype=np.uint8)).save(tmp_path / f"{index}.png")
@@ -202,3 +222,20 @@ def test_dataset_alias_needs_cache_or_download(tmp_path, server, monkeypatch):
     monkeypatch.setitem(data.CIFAR10_RELEASES, "binary", (f"http://127.0.0.1:{httpd.server_port}/cifar-10-binary.tar.gz", hashlib.md5(payload).hexdigest()))
     path = data.resolve_source("cifar10-binary", download=True)
     assert path.endswith("cifar-10-binary.tar.gz") and data.resolve_source("cifar10-binary") == path
+
+
+def test_labels_come_from_class_folders_and_the_cifar_release(tmp_path, image_folder):
+    from_folder = data.load_images(image_folder)  # gray.png is dropped with its label
+    assert len(from_folder.labels) == len(from_folder.names)
+    assert all(label == ("sub" if name.startswith("sub/") else "") for name, label in zip(from_folder.names, from_folder.labels))
+    release = data.load_images(make_cifar_binary(tmp_path / "cifar-10-binary.tar.gz"), skip_gray=False, limit=2)
+    _, labels = _cifar_arrays(3, 0)
+    assert release.labels == [data.CIFAR10_CLASSES[label] for label in labels[:2]]
+
+
+def test_labels_follow_their_images_through_the_split(image_folder):
+    images = data.load_images(image_folder)
+    train, validation = data.split_train_validation(images, 0.25, seed=3)
+    for subset in (train, validation):
+        assert subset.labels == [data.folder_label(name) for name in subset.names]
+    assert sorted(train.labels + validation.labels) == sorted(images.labels)

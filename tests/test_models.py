@@ -123,3 +123,15 @@ def test_skip_squeeze_slims_the_decoder_and_keeps_the_output_shape():
     x = np.zeros((1, 16, 16, 1), "float32")
     assert squeezed(x).shape == plain(x).shape == (1, 8, 8, 2)
     assert any(layer.__class__.__name__ == "Conv2D" and layer.kernel_size == (1, 1) for layer in squeezed.layers[:-1])
+
+
+def test_class_head_is_for_training_only():
+    models.derive_preset("unet-classification", "test-class-head", base_filters=8, depth=2, global_context=True, class_loss_weight=0.5)
+    network = models.build_model("test-class-head", num_classes=3)
+    outputs = network(np.zeros((2, 8, 8, 1), np.float32))
+    assert set(outputs) == {"ab_bins", models.CLASS_OUTPUT} and outputs[models.CLASS_OUTPUT].shape == (2, 3)
+    colors_only = models.inference_network(network)
+    assert np.allclose(colors_only(np.ones((1, 8, 8, 1), np.float32)), network(np.ones((1, 8, 8, 1), np.float32))["ab_bins"], atol=1e-5)
+    assert models.inference_network(colors_only) is colors_only
+    with pytest.raises(ValueError, match="no class head"):
+        models.build_model("huenet-base", num_classes=3)  # its class_loss_weight is 0

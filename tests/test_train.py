@@ -115,3 +115,24 @@ def test_batch_workers_change_speed_not_results(image_folder, tmp_path):
     np.testing.assert_allclose(losses(2), losses(1), rtol=1e-5)
     with pytest.raises(ValueError, match="workers must be at least 1"):
         train(_config(image_folder, tmp_path, "unet-tiny", workers=0, run_dir=str(tmp_path / "bad")))
+
+
+def test_class_loss_trains_on_folder_classes_and_saves_colors_only(image_folder, tmp_path):
+    models.derive_preset("unet-classification", "test-train-class", base_filters=8, depth=2, global_context=True, class_loss_weight=0.5)
+    model_path = train(_config(image_folder, tmp_path, "test-train-class"))
+    run = tmp_path / "run"
+    assert json.loads((run / "config.json").read_text())["classes"] == ["", "sub"]  # top level and sub/
+    (row,) = read_history(run / "history.csv")
+    assert "val_class_accuracy" in row and "val_ab_bins_ab_error" in row
+    network = load_model(model_path).network
+    assert len(network.outputs) == 1 and network.outputs[0].shape[-1] == network.get_layer("ab_bins").output.shape[-1]
+
+
+def test_class_loss_needs_two_classes(image_folder, tmp_path):
+    models.derive_preset("unet-classification", "test-train-class", base_filters=8, depth=2, global_context=True, class_loss_weight=0.5)
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for path in (image_folder / "sub").iterdir():
+        (flat / path.name).write_bytes(path.read_bytes())
+    with pytest.raises(ValueError, match="at least two classes"):
+        train(_config(flat, tmp_path, "test-train-class"))

@@ -30,6 +30,10 @@ CIFAR10_RELEASES = {
 }
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
+# Dataset files larger than this are skipped as unreadable without being read: no training
+# image comes near it, and reading a stray multi-gigabyte file whole would exhaust memory.
+MAX_FILE_BYTES = 1 << 30
+
 # An image is treated as grayscale when 95% of its pixels have Lab chroma below this.
 GRAY_CHROMA_THRESHOLD = 3.0
 
@@ -43,13 +47,21 @@ class ImageSet:
     """Images read from one source.
 
     ``images`` is a uint8 array (count, height, width, 3) when all images share a size,
-    otherwise a list of (height, width, 3) arrays. ``names`` identify each image.
+    otherwise a list of (height, width, 3) arrays. ``names`` identify each image, and
+    ``labels`` give its class: the CIFAR-10 class of the official releases, else the name
+    of the folder the file sits in ("" at the top level). Only the auxiliary class loss of
+    training uses them.
     """
 
     images: Any
     names: list[str]
     skipped_gray: int = 0
     skipped_unreadable: int = 0
+    labels: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.labels is None:
+            self.labels = [folder_label(name) for name in self.names]
 
     def __len__(self) -> int:
         return len(self.names)
@@ -76,25 +88,46 @@ def is_grayscale(rgb: np.ndarray) -> np.ndarray:
 # --- decoding -------------------------------------------------------------------------------
 
 
-def _decode_rgb(payload: bytes, name: str) -> np.ndarray:
+def _decode_rgb(payload: bytes | Path | None, name: str) -> np.ndarray:
+    """Decode a file's bytes, or the file at a path (Pillow then reads only what it needs).
+
+    ``None`` stands for a file over ``MAX_FILE_BYTES``.
+    """
+    if payload is None:
+        raise DatasetError(f"{name}: larger than {MAX_FILE_BYTES} bytes")
     try:
-        with Image.open(io.BytesIO(payload)) as image:
+        with Image.open(payload if isinstance(payload, Path) else io.BytesIO(payload)) as image:
             image.load()
             return np.asarray(image.convert("RGB"))
     except Exception as error:  # Pillow raises many types for bad files
         raise DatasetError(f"{name}: not a readable image ({error})") from None
 
 
-def _iter_folder(folder: Path) -> Iterator[tuple[str, bytes]]:
+def folder_label(name: str) -> str:
+    """The class of an image named ``name`` inside a dataset: its folder's name ("" if none)."""
+    parts = name.replace("\\", "/").split("/")
+    return parts[-2] if len(parts) > 1 else ""
+
+
+def _iter_folder(folder: Path) -> Iterator[tuple[str, Path | None]]:
+    """(name, path) of each file, None for files over the size cap; nothing is read yet."""
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        yield str(path.relative_to(folder)), path.read_bytes()
+        try:
+            too_big = path.stat().st_size > MAX_FILE_BYTES
+        except OSError:
+            too_big = False  # vanished or unreadable: decoding reports it
+        yield str(path.relative_to(folder)), None if too_big else path
 
 
-def _iter_tar(path: Path) -> Iterator[tuple[str, bytes]]:
+def _iter_tar(path: Path) -> Iterator[tuple[str, bytes | None]]:
+    """(name, bytes) of each member file, None for members over the size cap (not read)."""
     try:
         with tarfile.open(path) as archive:
             for member in archive:
                 if member.isfile():
+                    if member.size > MAX_FILE_BYTES:
+                        yield member.name, None
+                        continue
                     handle = archive.extractfile(member)
                     if handle is not None:
                         yield member.name, handle.read()
@@ -200,20 +233,24 @@ def read_cifar10_release(path: str | os.PathLike, split: str = "train") -> Image
     kind = _cifar_release_kind(path)
     if kind is None:
         raise DatasetError(f"{path}: no cifar-10-batches-py/ or cifar-10-batches-bin/ inside")
-    images, names = [], []
+    images, names, classes = [], [], []
     for member_name, payload in _iter_tar(path):
         base = member_name.rsplit("/", 1)[-1]
         is_test = base.startswith("test_batch")
         is_train = base.startswith("data_batch")
         if not (is_train or is_test) or (split == "train" and is_test) or (split == "test" and is_train):
             continue
+        if payload is None:
+            raise DatasetError(f"{path}:{member_name}: larger than {MAX_FILE_BYTES} bytes, not a CIFAR-10 batch")
         reader = _load_cifar_pickle if kind == "python" else _load_cifar_binary
         batch_images, labels = reader(payload, f"{path}:{member_name}")
         images.append(batch_images)
-        names += [f"{base}/{i:05d}-{CIFAR10_CLASSES[label] if 0 <= label < 10 else label}" for i, label in enumerate(labels)]
+        batch_classes = [CIFAR10_CLASSES[label] if 0 <= label < 10 else str(label) for label in labels]
+        names += [f"{base}/{i:05d}-{label}" for i, label in enumerate(batch_classes)]
+        classes += batch_classes
     if not images:
         raise DatasetError(f"{path}: no {split} batches found")
-    return ImageSet(np.ascontiguousarray(np.concatenate(images)), names)
+    return ImageSet(np.ascontiguousarray(np.concatenate(images)), names, labels=classes)
 
 
 # --- generic loading ------------------------------------------------------------------------
@@ -234,7 +271,7 @@ def load_images(source: str | os.PathLike, split: str = "train", skip_gray: bool
     if _is_tar(path) and _cifar_release_kind(path) is not None:
         image_set = read_cifar10_release(path, split)
         if limit:
-            image_set = ImageSet(image_set.images[:limit], image_set.names[:limit])
+            image_set = ImageSet(image_set.images[:limit], image_set.names[:limit], labels=image_set.labels[:limit])
     else:
         if path.is_dir():
             entries = _iter_folder(path)
@@ -256,7 +293,7 @@ def load_images(source: str | os.PathLike, split: str = "train", skip_gray: bool
             raise DatasetError(f"{path}: no readable images")
         if len({image.shape for image in images}) == 1:
             images = np.stack(images)
-        image_set = ImageSet(images, names, skipped_unreadable=unreadable)
+        image_set = ImageSet(images, names, skipped_unreadable=unreadable)  # labels: the folders
     if skip_gray:
         image_set = drop_gray(image_set)
     return image_set
@@ -271,7 +308,10 @@ def drop_gray(image_set: ImageSet) -> ImageSet:
         gray = np.array([bool(is_grayscale(image[None])[0]) for image in image_set.images])
         images = [image for image, g in zip(image_set.images, gray) if not g]
     names = [name for name, g in zip(image_set.names, gray) if not g]
-    return dataclasses.replace(image_set, images=images, names=names, skipped_gray=image_set.skipped_gray + int(gray.sum()))
+    labels = [label for label, g in zip(image_set.labels, gray) if not g]
+    return dataclasses.replace(
+        image_set, images=images, names=names, labels=labels, skipped_gray=image_set.skipped_gray + int(gray.sum())
+    )
 
 
 def split_train_validation(image_set: ImageSet, validation_fraction: float, seed: int) -> tuple[ImageSet, ImageSet]:
@@ -288,7 +328,8 @@ def _subset(image_set: ImageSet, indices: np.ndarray) -> ImageSet:
         images = image_set.images[np.sort(indices)]
     else:
         images = [image_set.images[i] for i in np.sort(indices)]
-    return ImageSet(images, [image_set.names[i] for i in np.sort(indices)])
+    kept = np.sort(indices)
+    return ImageSet(images, [image_set.names[i] for i in kept], labels=[image_set.labels[i] for i in kept])
 
 
 # --- download -------------------------------------------------------------------------------

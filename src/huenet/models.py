@@ -99,12 +99,20 @@ def resolve_settings(name: str, **overrides: Any) -> dict[str, Any]:
     return settings
 
 
-def build_model(name: str, **overrides: Any) -> keras.Model:
-    """Build preset ``name`` with optional setting overrides (e.g. ``dropout_rate=0.2``)."""
+def build_model(name: str, num_classes: int = 0, **overrides: Any) -> keras.Model:
+    """Build preset ``name`` with optional setting overrides (e.g. ``dropout_rate=0.2``).
+
+    ``num_classes`` > 0 adds the training-only class head of presets with a
+    ``class_loss_weight`` (see ``build_unet``); the network then has two named outputs.
+    """
     preset = get_preset(name)
     settings = resolve_settings(name, **overrides)
     parameters = _builder_parameters(preset.builder)
     builder_arguments = {k: v for k, v in settings.items() if k in parameters}
+    if num_classes:
+        if "num_classes" not in parameters or not settings.get("class_loss_weight"):
+            raise ValueError(f"preset {name!r} has no class head (it needs a class_loss_weight above 0)")
+        builder_arguments["num_classes"] = num_classes
     if "head" in parameters:
         builder_arguments["head"] = preset.head
     if "num_bins" in parameters:
@@ -194,6 +202,7 @@ def build_unet(
     global_context: bool = False,
     skip_squeeze: bool = False,
     num_bins: int = 0,
+    num_classes: int = 0,
 ) -> keras.Model:
     """A U-Net from normalized lightness to ab (regression) or ab-bin logits.
 
@@ -205,6 +214,10 @@ def build_unet(
     ``skip_squeeze`` maps each decoder level's concatenated input (upsampled + skip, three
     times the level's width) to the level's width with a 1x1 convolution before its 3x3
     convolutions: those first 3x3 convolutions are over 40% of huenet-base's compute.
+    ``num_classes`` > 0 (training only) adds Iizuka et al.'s auxiliary classification: a
+    dense layer from the global context features to class logits, so that those features
+    are pushed to encode what the scene is. The network's outputs are then a dict
+    ``{head: ab, "class": logits}``; ``inference_network`` drops the class head again.
     """
     if head not in ("ab_bins", "ab_regression"):
         raise ValueError(f"U-Net head must be 'ab_bins' or 'ab_regression', got {head!r}")
@@ -219,10 +232,14 @@ def build_unet(
         x = layers.MaxPooling2D(2)(x)
     bottleneck_filters = base_filters * 2**depth
     x = _conv_block(x, bottleneck_filters, dropout_rate)
+    if num_classes and not global_context:
+        raise ValueError("the class head reads the global context features: set global_context")
     if global_context:
         context = layers.GlobalAveragePooling2D(keepdims=True)(x)  # (batch, 1, 1, filters)
         context = layers.Dense(bottleneck_filters, activation="relu")(context)
         x = layers.Add()([x, context])
+        if num_classes:
+            class_logits = layers.Dense(num_classes, dtype="float32", name=CLASS_OUTPUT)(layers.Flatten()(context))
     for level in reversed(range(depth)):
         if output_stride == 2 and level == 0:
             break
@@ -233,7 +250,23 @@ def build_unet(
         x = _conv_block(x, base_filters * 2**level, dropout_rate if level > 0 else 0.0)
     channels = num_bins if head == "ab_bins" else 2
     outputs = layers.Conv2D(channels, 1, name=head)(x)  # (batch, h / stride, w / stride, channels)
+    if num_classes:
+        return keras.Model(inputs, {head: outputs, CLASS_OUTPUT: class_logits}, name=name)
     return keras.Model(inputs, outputs, name=name)
+
+
+CLASS_OUTPUT = "class"  # name of the training-only class head's output
+
+
+def inference_network(network: keras.Model) -> keras.Model:
+    """The network without its training-only class head (unchanged if it has none).
+
+    A huenet model file holds one output, the colors; the class head only shaped training.
+    """
+    if not isinstance(network.output, dict):
+        return network
+    (head,) = [name for name in network.output if name != CLASS_OUTPUT]
+    return keras.Model(network.input, network.output[head], name=network.name)
 
 
 # --- losses and metrics -----------------------------------------------------------------
@@ -347,7 +380,8 @@ _register("seed-conv", build_seed_conv, "levels", "seed: one 3x3 conv, 256-class
           output_activation="logits", **_SEED_SETTINGS)
 _register("seed-conv2", build_seed_conv2, "levels", "seed: two 3x3 convs + batch norm, ReLU then sigmoid",
           output_activation="sigmoid", filters=64, **_SEED_SETTINGS)
-_UNET = dict(base_filters=32, depth=3, output_stride=2, dropout_rate=0.0, global_context=False, skip_squeeze=False, working_size=32)
+_UNET = dict(base_filters=32, depth=3, output_stride=2, dropout_rate=0.0, global_context=False, skip_squeeze=False,
+             class_loss_weight=0.0, working_size=32)
 _register("unet-tiny", build_unet, "ab_regression", "tiny U-Net for tests (regression, 8 filters)",
           **{**_UNET, "base_filters": 8, "depth": 2}, loss="huber")
 _register("unet-regression", build_unet, "ab_regression", "U-Net regressing ab (Huber by default; L1, L2)",

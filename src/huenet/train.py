@@ -86,11 +86,36 @@ class TrainConfig:
         return {k: v for k, v in candidates.items() if v is not None}
 
 
-def _monitor(head: str) -> tuple[str, str]:
-    return ("val_accuracy", "max") if head == "levels" else ("val_ab_error", "min")
+def _monitor(head: str, with_classes: bool = False) -> tuple[str, str]:
+    if head == "levels":
+        return "val_accuracy", "max"
+    # With a class head Keras prefixes each output's metrics with the output's name.
+    return (f"val_{head}_ab_error" if with_classes else "val_ab_error"), "min"
 
 
-def _make_sequence(images: Any, config: TrainConfig, head: str, settings: dict[str, Any], training: bool) -> Any:
+def _class_ids(settings: dict[str, Any], train_set: Any, validation_set: Any) -> tuple[list[str], Any, Any]:
+    """(class names, training ids, validation ids) for the auxiliary class loss, or ([], None, None)."""
+    if not settings.get("class_loss_weight"):
+        return [], None, None
+    classes = sorted(set(train_set.labels))
+    if len(classes) < 2:
+        raise ValueError(
+            "class_loss_weight needs images of at least two classes: a CIFAR-10 release, or class folders (CLASS/IMAGE.jpg)"
+        )
+    unknown = sorted(set(validation_set.labels) - set(classes))
+    if unknown:
+        raise ValueError(f"validation images of classes the training images lack: {', '.join(unknown[:5])}")
+    index = {name: i for i, name in enumerate(classes)}
+    return (
+        classes,
+        np.array([index[label] for label in train_set.labels], np.int32),
+        np.array([index[label] for label in validation_set.labels], np.int32),
+    )
+
+
+def _make_sequence(
+    images: Any, config: TrainConfig, head: str, settings: dict[str, Any], training: bool, class_ids: np.ndarray | None = None
+) -> Any:
     import keras
 
     from huenet import models
@@ -123,7 +148,10 @@ def _make_sequence(images: Any, config: TrainConfig, head: str, settings: dict[s
                 max_shift=config.max_shift if training else 0,
                 flip=config.flip and training,
             )
-            return data.make_batch(batch, head, models.output_stride(settings), settings.get("color_space", "rgb"))
+            inputs, targets = data.make_batch(batch, head, models.output_stride(settings), settings.get("color_space", "rgb"))
+            if class_ids is None:
+                return inputs, targets
+            return inputs, {head: targets, models.CLASS_OUTPUT: class_ids[indices]}
 
         def on_epoch_end(self) -> None:
             self.epoch += 1
@@ -174,11 +202,14 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
     if preset.head == "ab_bins":
         bin_prior = data.ab_bin_prior(train_set.images, models.output_stride(settings), seed=config.seed)
         (run_dir / "bin_prior.json").write_text(json.dumps(bin_prior.tolist()))
-    network = compile_network(config, bin_prior)
+    classes, train_class_ids, validation_class_ids = _class_ids(settings, train_set, validation_set)
+    network = compile_network(config, bin_prior, num_classes=len(classes))
 
-    monitor, mode = _monitor(preset.head)
+    monitor, mode = _monitor(preset.head, with_classes=bool(classes))
     (run_dir / "checkpoints").mkdir(exist_ok=True)
     resolved = {**dataclasses.asdict(config), "run_dir": str(run_dir), "settings": settings, "head": preset.head}
+    if classes:
+        resolved["classes"] = classes
     (run_dir / "config.json").write_text(json.dumps(resolved, indent=2))
 
     def learning_rate(epoch: int, _current: float) -> float:
@@ -200,8 +231,8 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
     started = time.time()
     previous_wall_time = _previous_wall_time(run_dir)
     network.fit(
-        _make_sequence(train_set.images, config, preset.head, settings, training=True),
-        validation_data=_make_sequence(validation_set.images, config, preset.head, settings, training=False),
+        _make_sequence(train_set.images, config, preset.head, settings, training=True, class_ids=train_class_ids),
+        validation_data=_make_sequence(validation_set.images, config, preset.head, settings, training=False, class_ids=validation_class_ids),
         epochs=config.epochs,
         callbacks=callbacks,
         verbose=config.verbose,
@@ -211,7 +242,7 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
 
     history = read_history(run_dir / "history.csv")
     best_row = (min if mode == "min" else max)(history, key=lambda row: float(row[monitor]))
-    best = keras.saving.load_model(run_dir / "best.keras", compile=False)
+    best = models.inference_network(keras.saving.load_model(run_dir / "best.keras", compile=False))
     accelerator = _accelerator()
     metadata = {
         "preset": config.preset,
@@ -241,10 +272,12 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
     return model_path
 
 
-def compile_network(config: TrainConfig, bin_prior: np.ndarray | None = None) -> Any:
+def compile_network(config: TrainConfig, bin_prior: np.ndarray | None = None, num_classes: int = 0) -> Any:
     """The run's network, built under its precision and compiled with its loss, metrics and AdamW.
 
     ``train`` uses it, and so do tools that time a training step, so both measure one network.
+    ``num_classes`` > 0 adds the class head and its cross-entropy, weighted by the preset's
+    ``class_loss_weight``.
     """
     import keras
 
@@ -253,11 +286,21 @@ def compile_network(config: TrainConfig, bin_prior: np.ndarray | None = None) ->
     config.check()
     overrides = config.preset_overrides()
     settings = models.resolve_settings(config.preset, **overrides)
+    head = models.get_preset(config.preset).head
     with _dtype_policy(PRECISIONS[config.precision]):
-        network = models.build_model(config.preset, **overrides)
-    loss, metrics = models.make_loss_and_metrics(settings, models.get_preset(config.preset).head, bin_prior)
+        network = models.build_model(config.preset, num_classes=num_classes, **overrides)
+    loss, metrics = models.make_loss_and_metrics(settings, head, bin_prior)
     optimizer = keras.optimizers.AdamW(learning_rate=config.learning_rate, weight_decay=config.weight_decay)
-    network.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+    if num_classes:
+        class_output = models.CLASS_OUTPUT
+        network.compile(
+            optimizer=optimizer,
+            loss={head: loss, class_output: keras.losses.SparseCategoricalCrossentropy(from_logits=True)},
+            loss_weights={head: 1.0, class_output: float(settings["class_loss_weight"])},
+            metrics={head: metrics, class_output: [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]},
+        )
+    else:
+        network.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     return network
 
 
@@ -408,5 +451,5 @@ def export_checkpoint(run_dir: str | Path, checkpoint: str | Path, output: str |
     }
     for key, value in metadata_updates.items():
         metadata[key] = {**metadata.get(key, {}), **value} if isinstance(value, dict) and isinstance(metadata.get(key), dict) else value
-    network = keras.saving.load_model(checkpoint, compile=False)
+    network = huenet.models.inference_network(keras.saving.load_model(checkpoint, compile=False))
     return save_model(network, output, metadata)
