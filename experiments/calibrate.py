@@ -10,7 +10,7 @@
    the colorfulness closest to ``--vivid-target`` while PSNR and AuC stay above the
    gray-copy baseline measured on the same images (plus a margin).
 3. Scores working sizes (long side at which the network runs) on full-size photos and keeps
-   the best PSNR.
+   the best mean PSNR over all of them.
 4. Writes the model with those settings and a ``calibration`` record (every number scored).
 """
 
@@ -44,7 +44,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model")
     parser.add_argument("--data", required=True, help="the training source (its validation split is rebuilt)")
-    parser.add_argument("--photos", help="full-size photos (folder or tar) for choosing the working size")
+    parser.add_argument("--photos", nargs="+", default=[],
+                        help="full-size photos (folders or tars) for choosing the working size; 100 photos cannot "
+                        "separate sizes closer than about 0.2 dB, so give all you have (none of them training data)")
     parser.add_argument("--limit", type=int, default=3000, help="validation images to score")
     parser.add_argument("--temperatures", type=float, nargs="+", default=[1.0, 0.6, 0.4, 0.3])
     parser.add_argument("--vividness", type=float, nargs="+", default=[0.5, 0.75, 1.0, 1.5, 1.75, 2.0, 2.25])
@@ -87,10 +89,10 @@ def main() -> None:
 
     by_working_size = {}
     if arguments.photos:
-        photos = data.load_images(arguments.photos, skip_gray=True)
+        photos = [image for source in arguments.photos for image in data.load_images(source, skip_gray=True).images]
         for size in arguments.working_sizes:
             photo_scores = []
-            for image in photos.images:
+            for image in photos:
                 prediction = predict_rgb(model, color.rgb_to_gray(image)[None], temperature=faithful[0], working_size=size, vividness=faithful[1])
                 photo_scores.append(metrics.psnr_per_image(prediction, image[None]))
             by_working_size[size] = float(np.mean(photo_scores))

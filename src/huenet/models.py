@@ -388,5 +388,9 @@ _register("unet-regression", build_unet, "ab_regression", "U-Net regressing ab (
           **_UNET, loss="huber")
 _register("unet-classification", build_unet, "ab_bins", "U-Net over ab bins, rebalanced, annealed mean",
           **_UNET, rebalance_mix=0.5, temperature=0.38)
-_register("huenet-base", build_unet, "ab_bins", "default model: wide U-Net with global context over ab bins",
-          **{**_UNET, "base_filters": 48, "global_context": True, "dropout_rate": 0.1}, rebalance_mix=1.0, temperature=1.0)
+_HUENET_BASE = {**_UNET, "base_filters": 48, "global_context": True, "dropout_rate": 0.1}
+_register("huenet-base", build_unet, "ab_bins", "wide U-Net with global context over ab bins (bundled before v4)",
+          **_HUENET_BASE, rebalance_mix=1.0, temperature=1.0)
+# The auxiliary class loss needs class labels: a CIFAR-10 release or class folders.
+_register("huenet-class", build_unet, "ab_bins", "default model: huenet-base, squeezed decoder, trained with an auxiliary class loss",
+          **{**_HUENET_BASE, "skip_squeeze": True, "class_loss_weight": 0.1}, rebalance_mix=1.0, temperature=1.0)

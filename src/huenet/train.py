@@ -99,8 +99,10 @@ def _class_ids(settings: dict[str, Any], train_set: Any, validation_set: Any) ->
         return [], None, None
     classes = sorted(set(train_set.labels))
     if len(classes) < 2:
+        found = f"only {classes[0]!r}" if classes else "none"
         raise ValueError(
-            "class_loss_weight needs images of at least two classes: a CIFAR-10 release, or class folders (CLASS/IMAGE.jpg)"
+            f"class_loss_weight needs training images of at least two classes (a CIFAR-10 release, or CLASS/IMAGE "
+            f"folders), found {found}; note that --limit keeps the first images, which may all be of one class"
         )
     unknown = sorted(set(validation_set.labels) - set(classes))
     if unknown:
