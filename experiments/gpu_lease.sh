@@ -4,7 +4,7 @@
 # Here, once:   bash experiments/gpu_lease.sh prepare
 #   puts the keras/namex/optree wheels for the device's Python 3.12 and a copy of the
 #   CIFAR-10 train archive into .gpu/ (ignored by git; about 19 MB; carry it).
-# There:        BUDGET=470 DEADLINE=505 EXTRA="--set skip_squeeze=true --train max_shift=4" bash experiments/gpu_lease.sh run
+# There:        BUDGET=470 DEADLINE=505 EXTRA="--preset huenet-class --train max_shift=4" bash experiments/gpu_lease.sh run
 #   with carry [".gpu"] and timeout_s about DEADLINE + 60. BUDGET and DEADLINE are seconds
 #   from the start of the command (see experiments/gpu_train.py). The run's small files
 #   and the model in parts under 16 MB land in $OUT; join the parts here with
