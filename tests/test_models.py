@@ -135,3 +135,6 @@ def test_class_head_is_for_training_only():
     assert models.inference_network(colors_only) is colors_only
     with pytest.raises(ValueError, match="no class head"):
         models.build_model("huenet-base", num_classes=3)  # its class_loss_weight is 0
+    for bad in (-0.1, float("nan"), "0.1"):
+        with pytest.raises(ValueError, match="class_loss_weight must be"):
+            models.resolve_settings("huenet-class", class_loss_weight=bad)

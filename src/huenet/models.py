@@ -94,6 +94,9 @@ def resolve_settings(name: str, **overrides: Any) -> dict[str, Any]:
             f"preset {name!r} has no setting {', '.join(unknown)}; its settings are {', '.join(preset.settings)}"
         )
     settings = {**preset.settings, **{k: v for k, v in overrides.items() if v is not None}}
+    weight = settings.get("class_loss_weight", 0.0)
+    if not (isinstance(weight, (int, float)) and not isinstance(weight, bool) and 0 <= weight < float("inf")):
+        raise ValueError(f"class_loss_weight must be a number, 0 (off) or more, got {weight!r}")
     if "color_space" in settings and settings["color_space"] not in color.COLOR_SPACES:
         raise ValueError(f"unknown color space {settings['color_space']!r}; choose one of {', '.join(color.COLOR_SPACES)}")
     return settings
