@@ -138,6 +138,9 @@ def main() -> None:
     parser.add_argument("--deadline", type=float, required=True, help="seconds after start when training stops regardless")
     parser.add_argument("--started", type=float, default=None, help="unix time the budget counts from (default: now)")
     parser.add_argument("--max-epochs", type=int, default=60)
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="train exactly this many epochs, no timing (the deadline still holds). On a shared CPU the "
+                        "timing is skewed by whatever else runs: in session 5 a busy machine made it pick 6 epochs, not 17")
     parser.add_argument("--startup-seconds", type=float, default=45.0, help="data loading and compilation, guessed")
     parser.add_argument("--run-dir", required=True)
     parser.add_argument("--out", required=True)
@@ -154,18 +157,11 @@ def main() -> None:
     config = train.TrainConfig(preset=args.preset, data=args.data, limit=args.limit, precision=args.precision,
                                run_dir=args.run_dir, verbose=2, epochs=1, workers=args.workers,
                                **train_overrides(args.train))
-    step, pipeline = measure_step_seconds(config)
-    # CIFAR-10's 50,000 unless --limit says otherwise; for other data the deadline still holds.
-    train_images = (args.limit or 50_000) * (1 - config.validation_fraction)
-    batches = math.ceil(train_images / config.batch_size)
-    validation_batches = math.ceil(train_images / 9 / config.batch_size)
-    # Counted as if the pipeline's threads did not overlap the step at all (the safe side).
-    # In session 3 one thread took 18-22 ms per batch against a 7 ms step on an H200.
-    epoch_seconds = batches * (step + pipeline) + validation_batches * (step / 3 + pipeline) + 1.0
-    left = args.budget - (time.time() - STARTED) - args.startup_seconds
-    epochs = max(1, min(args.max_epochs, int(left / epoch_seconds)))
-    print(f"step {step * 1000:.1f} ms, pipeline {pipeline * 1000:.1f} ms per batch; "
-          f"about {epoch_seconds:.1f} s per epoch; {left:.0f} s left: {epochs} epochs", flush=True)
+    if args.epochs is not None:
+        epochs = args.epochs
+        print(f"{epochs} epochs, as given", flush=True)
+    else:
+        epochs = pick_epochs(args, config)
 
     class Deadline(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -186,6 +182,23 @@ def main() -> None:
     for index in range(0, len(blob), part_size):
         (out / f"model.keras.part-{index // part_size}").write_bytes(blob[index : index + part_size])
     print(f"done in {time.time() - STARTED:.0f} s; model {len(blob)} bytes in {math.ceil(len(blob) / part_size)} parts", flush=True)
+
+
+def pick_epochs(args: argparse.Namespace, config) -> int:
+    """The largest epoch count whose measured cost fits what is left of --budget."""
+    step, pipeline = measure_step_seconds(config)
+    # CIFAR-10's 50,000 unless --limit says otherwise; for other data the deadline still holds.
+    train_images = (args.limit or 50_000) * (1 - config.validation_fraction)
+    batches = math.ceil(train_images / config.batch_size)
+    validation_batches = math.ceil(train_images / 9 / config.batch_size)
+    # Counted as if the pipeline's threads did not overlap the step at all (the safe side).
+    # In session 3 one thread took 18-22 ms per batch against a 7 ms step on an H200.
+    epoch_seconds = batches * (step + pipeline) + validation_batches * (step / 3 + pipeline) + 1.0
+    left = args.budget - (time.time() - STARTED) - args.startup_seconds
+    epochs = max(1, min(args.max_epochs, int(left / epoch_seconds)))
+    print(f"step {step * 1000:.1f} ms, pipeline {pipeline * 1000:.1f} ms per batch; "
+          f"about {epoch_seconds:.1f} s per epoch; {left:.0f} s left: {epochs} epochs", flush=True)
+    return epochs
 
 
 if __name__ == "__main__":
