@@ -99,7 +99,7 @@ def _class_ids(settings: dict[str, Any], train_set: Any, validation_set: Any) ->
         return [], None, None
     classes = sorted(set(train_set.labels))
     if len(classes) < 2:
-        found = f"only {classes[0]!r}" if classes else "none"
+        found = "images outside class folders only" if classes == [""] else f"only {classes[0]!r}"
         raise ValueError(
             f"class_loss_weight needs training images of at least two classes (a CIFAR-10 release, or CLASS/IMAGE "
             f"folders), found {found}; note that --limit keeps the first images, which may all be of one class"
@@ -199,12 +199,13 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
         f"({images.skipped_gray} grayscale and {images.skipped_unreadable} unreadable files skipped)"
     )
 
+    # Checked before anything is written, so a refused run leaves its directory empty.
+    classes, train_class_ids, validation_class_ids = _class_ids(settings, train_set, validation_set)
     config = _fit_crop_to_network(config, train_set.images, max(models.pad_multiple(settings), models.output_stride(settings)))
     bin_prior = None
     if preset.head == "ab_bins":
         bin_prior = data.ab_bin_prior(train_set.images, models.output_stride(settings), seed=config.seed)
         (run_dir / "bin_prior.json").write_text(json.dumps(bin_prior.tolist()))
-    classes, train_class_ids, validation_class_ids = _class_ids(settings, train_set, validation_set)
     network = compile_network(config, bin_prior, num_classes=len(classes))
 
     monitor, mode = _monitor(preset.head, with_classes=bool(classes))
