@@ -324,11 +324,11 @@ def split_train_validation(image_set: ImageSet, validation_fraction: float, seed
 
 
 def _subset(image_set: ImageSet, indices: np.ndarray) -> ImageSet:
-    if isinstance(image_set.images, np.ndarray):
-        images = image_set.images[np.sort(indices)]
-    else:
-        images = [image_set.images[i] for i in np.sort(indices)]
     kept = np.sort(indices)
+    if isinstance(image_set.images, np.ndarray):
+        images = image_set.images[kept]
+    else:
+        images = [image_set.images[i] for i in kept]
     return ImageSet(images, [image_set.names[i] for i in kept], labels=[image_set.labels[i] for i in kept])
 
 
