@@ -40,7 +40,7 @@ run)
         mkdir -p "$out"
         KERAS_BACKEND=$backend "$PY" experiments/gpu_train.py --data "${DATA:-.gpu/train.tar.gz}" --started "$START" \
             --budget "${BUDGET:?}" --deadline "${DEADLINE:?}" --max-epochs "${MAX_EPOCHS:-60}" "$@" \
-            --run-dir "/tmp/run-$backend-$(basename "$out")" --out "$out"
+            --run-dir "/tmp/run-$backend-$(basename "$out")-$START" --out "$out"  # $START: fresh on a warm machine too
     }
     if [ -n "${EXTRA_B:-}" ]; then
         # Two variants side by side: in session 3 one run left the GPU waiting on the batch
@@ -53,6 +53,13 @@ run)
         # shellcheck disable=SC2086
         train jax "$OUT/b" ${EXTRA_B} > "$OUT/b.log" 2>&1 &
         wait
+        # Only about 8 files come back from a call (session 6 lost run b's whole output to
+        # that), so each run's small files go into its log: two logs and two models' parts.
+        for run in a b; do
+            for name in config.json history.csv wall_time.json model-card.md; do
+                [ -f "$OUT/$run/$name" ] && { echo "=== $name"; cat "$OUT/$run/$name"; rm "$OUT/$run/$name"; } >> "$OUT/$run.log"
+            done
+        done
         tail -n 25 "$OUT/a.log" "$OUT/b.log"
         ls -la "$OUT" "$OUT/a" "$OUT/b"
         exit 0
