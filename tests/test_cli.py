@@ -48,6 +48,19 @@ def test_folder_with_bad_files(tmp_path, good_png, capsys):
         assert result.size == (30, 20) and result.mode == "RGB"
 
 
+def test_control_characters_in_names_keep_each_message_on_one_line(tmp_path, good_png, capsys):
+    folder = good_png.parent
+    (folder / "bad\nname.png").write_text("not a picture")
+    (folder / "tab\tname.jpg").write_bytes(b"")
+    code, _, err = _run(["colorize", folder, "-o", tmp_path / "out", "-q"], capsys)
+    assert code == 1
+    lines = err.splitlines()
+    assert len(lines) == 3, err  # two errors and the summary, nothing split across lines
+    assert any(line.endswith("bad\\nname.png: not an image Pillow can read") for line in lines), err
+    assert any("tab\\tname.jpg: empty file" in line for line in lines), err
+    assert (tmp_path / "out" / "good.png").exists()
+
+
 def test_output_tree_mirrors_input_tree(tmp_path, good_png, capsys):
     nested = good_png.parent / "a" / "b"
     nested.mkdir(parents=True)

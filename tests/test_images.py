@@ -95,8 +95,17 @@ def test_animated_gif_uses_first_frame(tmp_path):
     path = tmp_path / "anim.gif"
     frames[0].save(path, save_all=True, append_images=frames[1:])
     loaded = read_image(path)
-    assert any("first frame" in note for note in loaded.notes)
+    assert any("2 frames or pages: colorizing the first one" in note for note in loaded.notes)
     assert loaded.lightness().max() < 10
+
+
+def test_multi_page_tiff_uses_first_page(tmp_path):
+    pages = [Image.fromarray(np.full((6, 9), value, np.uint8)) for value in (220, 5, 5)]
+    path = tmp_path / "pages.tif"
+    pages[0].save(path, save_all=True, append_images=pages[1:])
+    loaded = read_image(path)
+    assert any("3 frames or pages" in note for note in loaded.notes)
+    assert loaded.size == (6, 9) and loaded.lightness().min() > 80  # (height, width)
 
 
 def test_decompression_bomb_guard(tmp_path):

@@ -21,14 +21,30 @@ class UsageError(Exception):
     """A problem with the command line; printed as one line, exit code 2."""
 
 
-def _error(message: str) -> None:
-    print(f"{_PROGRAM}: error: {message}", file=sys.stderr)
+# Control characters (a newline in a file name, say) written as escapes, so that every
+# message stays one line that scripts can split on.
+_CONTROL_ESCAPES = {code: f"\\x{code:02x}" for code in [*range(0x20), *range(0x7F, 0xA0)]}
+_CONTROL_ESCAPES.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+
+
+def _one_line(message: str) -> str:
+    return message.translate(_CONTROL_ESCAPES)
+
+
+def _error(message: str, during_progress: bool = False) -> None:
+    line = f"{_PROGRAM}: error: {_one_line(message)}"
+    if during_progress:  # above the progress bar, not through it
+        from tqdm import tqdm
+
+        tqdm.write(line, file=sys.stderr)
+    else:
+        print(line, file=sys.stderr)
 
 
 def _warn(message: str) -> None:
     from tqdm import tqdm
 
-    tqdm.write(f"{_PROGRAM}: warning: {message}", file=sys.stderr)
+    tqdm.write(f"{_PROGRAM}: warning: {_one_line(message)}", file=sys.stderr)
 
 
 # --- colorize ---------------------------------------------------------------------------------
@@ -141,7 +157,7 @@ def command_colorize(arguments: argparse.Namespace) -> int:
                     image = read_image(job.source, max_pixels=arguments.max_pixels)
                 except (ImageError, MemoryError) as error:
                     errors.append(f"{job.source}: {error or 'out of memory'}")
-                    tqdm.write(f"{_PROGRAM}: error: {errors[-1]}", file=sys.stderr)
+                    _error(errors[-1], during_progress=True)
                     bar.update(1)
                     continue
                 for note in image.notes:
@@ -157,7 +173,7 @@ def command_colorize(arguments: argparse.Namespace) -> int:
                     written += 1
                 except (OSError, ValueError, MemoryError) as error:
                     errors.append(f"{job.source}: cannot colorize or write {job.target} ({error or 'out of memory'})")
-                    tqdm.write(f"{_PROGRAM}: error: {errors[-1]}", file=sys.stderr)
+                    _error(errors[-1], during_progress=True)
                 bar.update(1)
     failed = len(errors)
     if not arguments.quiet or failed:

@@ -123,7 +123,8 @@ def _open(file: Path | io.BytesIO, max_pixels: int | None) -> InputImage:
 def _from_pil(image: Image.Image) -> InputImage:
     notes = []
     if getattr(image, "n_frames", 1) > 1:
-        notes.append(f"animated image with {image.n_frames} frames: colorizing the first frame only")
+        # Animated GIF/PNG/WebP and multi-page TIFF alike
+        notes.append(f"{image.n_frames} frames or pages: colorizing the first one only")
         image.seek(0)
     try:
         image = ImageOps.exif_transpose(image)
