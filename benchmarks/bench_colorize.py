@@ -5,8 +5,10 @@
 
 Each image size runs in a fresh process so that its peak RSS (resident memory, which
 includes TensorFlow and the model, reported beside it) is its own. Throughput colorizes
-10,000 32x32 images through ``huenet.colorize_many`` (shared network batches). CLI start-up
-is the wall time of ``huenet colorize one.png`` from process start to the file on disk.
+10,000 32x32 images through ``huenet.colorize_many`` (shared network batches), once per
+engine (NumPy, the default for the API and for up to 500 images in the CLI, and Keras). CLI
+start-up is the wall time of ``huenet colorize one.png`` from process start to the file on
+disk, per engine. Sizes run on the default engine.
 """
 
 from __future__ import annotations
@@ -54,19 +56,19 @@ def _child_single(megapixels: float) -> dict:
     }
 
 
-def _child_throughput(count: int) -> dict:
+def _child_throughput(count: int, engine: str) -> dict:
     import numpy as np
 
     import huenet
 
     rng = np.random.default_rng(0)
     images = list(rng.integers(0, 256, (count, 32, 32), dtype=np.uint8))
-    model = huenet.load_model()
+    model = huenet.load_model(engine=engine)
     huenet.colorize_many(images[:256], model=model)
     started = time.perf_counter()
     huenet.colorize_many(images, model=model)
     seconds = time.perf_counter() - started
-    return {"images": count, "seconds": seconds, "images_per_second": count / seconds}
+    return {"engine": engine, "images": count, "seconds": seconds, "images_per_second": count / seconds}
 
 
 def _run_child(mode: str, value: float) -> dict:
@@ -74,14 +76,14 @@ def _run_child(mode: str, value: float) -> dict:
     return json.loads(output.stdout.strip().splitlines()[-1])
 
 
-def _cli_first_output() -> float:
+def _cli_first_output(engine: str) -> float:
     from PIL import Image
 
     with tempfile.TemporaryDirectory() as folder:
         source = Path(folder) / "one.png"
         Image.fromarray(_gray(0.01)).save(source)
         target = Path(folder) / "out.png"
-        huenet_command = [sys.executable, "-m", "huenet.cli", "colorize", str(source), "-o", str(target), "-q"]
+        huenet_command = [sys.executable, "-m", "huenet.cli", "colorize", str(source), "-o", str(target), "-q", "--engine", engine]
         started = time.perf_counter()
         subprocess.run(huenet_command, check=True)
         return time.perf_counter() - started
@@ -96,7 +98,7 @@ def main() -> None:
     arguments = parser.parse_args()
     if arguments.child:
         mode, value = arguments.child
-        result = _child_single(float(value)) if mode == "single" else _child_throughput(int(value))
+        result = _child_single(float(value)) if mode == "single" else _child_throughput(int(value), mode.split("-")[1])
         print(json.dumps(result))
         return
 
@@ -107,10 +109,13 @@ def main() -> None:
     print("\n| image | size (h x w) | time (s) | peak RSS (MB) | RSS after model load (MB) |\n|---|---|---|---|---|")
     for row in rows:
         print(f"| {row['megapixels']:.2f} MP | {row['shape'][0]} x {row['shape'][1]} | {row['seconds']:.2f} | {row['peak_rss_mb']:.0f} | {row['rss_after_model_load_mb']:.0f} |")
-    throughput = _run_child("throughput", arguments.throughput_images)
-    print(f"\nthroughput: {throughput['images']} images of 32x32 in {throughput['seconds']:.1f} s = {throughput['images_per_second']:.0f} images/s")
-    startup = _cli_first_output()
-    print(f"CLI start to first output (one 0.01 MP image): {startup:.1f} s")
+    throughput, startup = {}, {}
+    for engine in ("numpy", "keras"):
+        throughput[engine] = _run_child(f"throughput-{engine}", arguments.throughput_images)
+        print(f"\nthroughput, {engine}: {arguments.throughput_images} images of 32x32 in "
+              f"{throughput[engine]['seconds']:.1f} s = {throughput[engine]['images_per_second']:.0f} images/s")
+        startup[engine] = _cli_first_output(engine)
+        print(f"CLI start to first output (one 0.01 MP image), {engine}: {startup[engine]:.1f} s")
     if arguments.json:
         Path(arguments.json).write_text(json.dumps({"sizes": rows, "throughput": throughput, "cli_first_output_seconds": startup}, indent=2))
 

@@ -27,11 +27,12 @@ def test_bundled_model_matches_its_recorded_sha256(name):
     assert sha256_of(bundled_model_path(name)) == bundled_models()[name]["sha256"]
 
 
+@pytest.mark.parametrize("engine", ["numpy", "keras"])
 @pytest.mark.parametrize("fixture", list(_fixtures()))
-def test_golden_output_of_the_bundled_model(fixture):
-    result = np.asarray(huenet.colorize(_fixtures()[fixture]), dtype=np.int16)
+def test_golden_output_of_the_bundled_model(fixture, engine):
+    result = np.asarray(huenet.colorize(_fixtures()[fixture], model=load_model(engine=engine)), dtype=np.int16)
     golden_path = GOLDEN / f"{fixture}.png"
-    if os.environ.get("HUENET_UPDATE_GOLDEN"):
+    if os.environ.get("HUENET_UPDATE_GOLDEN") and engine == "keras":
         Image.fromarray(result.astype(np.uint8)).save(golden_path)
     expected = np.asarray(Image.open(golden_path), dtype=np.int16)
     assert result.shape == expected.shape

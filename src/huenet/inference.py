@@ -117,7 +117,7 @@ def predict_ab(model: ColorModel, inputs: Sequence[InputImage], decoding: Decodi
     Returns, per input, ab in Lab units, shape (ceil(h / stride), ceil(w / stride), 2) for
     that input's working shape (h, w).
     """
-    from huenet.models import output_stride, pad_multiple
+    from huenet.geometry import output_stride, pad_multiple
 
     resolve_decoding(model, decoding)  # fail early on settings the model cannot use
     working_size = resolve_working_size(model, working_size)
@@ -144,6 +144,8 @@ def predict_ab(model: ColorModel, inputs: Sequence[InputImage], decoding: Decodi
 
 def run_network(model: ColorModel, batch: np.ndarray) -> np.ndarray:
     """One forward pass in inference mode, as a NumPy array under any Keras backend."""
+    if model.runner is not None:
+        return model.runner(batch)
     import keras
 
     return keras.ops.convert_to_numpy(model.network(batch, training=False))
@@ -194,7 +196,7 @@ def colorize_many(
     inputs = [image if isinstance(image, InputImage) else read_image(image) for image in images]
     working_size = resolve_working_size(model, working_size)
     decoding = Decoding(temperature, vivid, vividness)
-    from huenet.models import output_stride
+    from huenet.geometry import output_stride
 
     stride = output_stride(model.settings)
     ab_maps = predict_ab(model, inputs, decoding, working_size)

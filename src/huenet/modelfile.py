@@ -41,13 +41,31 @@ class ModelFileError(ValueError):
     """A model name or file that cannot be used; the message names it and the reason."""
 
 
-@dataclasses.dataclass
 class ColorModel:
-    """A loaded network plus the settings needed to prepare its input and decode its output."""
+    """A loaded network plus the settings needed to prepare its input and decode its output.
 
-    network: Any  # keras.Model
-    metadata: dict[str, Any]
-    source: str = ""
+    ``network`` is the Keras model. A model loaded with the NumPy runner (``runner``, see
+    ``huenet.numpy_network``) imports Keras only if ``network`` is asked for.
+    """
+
+    def __init__(self, network: Any, metadata: dict[str, Any], source: str = "", runner: Any = None):
+        self._network = network  # keras.Model, or None until first needed
+        self.metadata = metadata
+        self.source = source
+        self.runner = runner  # callable (N, H, W, 1) -> network output, or None: use Keras
+
+    @property
+    def network(self) -> Any:
+        if self._network is None:
+            self._network = _load_keras_network(Path(self.source), self.metadata)
+        return self._network
+
+    def __repr__(self) -> str:
+        return f"ColorModel(source={self.source!r}, preset={self.metadata.get('preset')!r}, engine={self.engine!r})"
+
+    @property
+    def engine(self) -> str:
+        return "numpy" if self.runner is not None else "keras"
 
     @property
     def head(self) -> str:
@@ -183,23 +201,46 @@ def _with_dtype(network: Any, dtype: str) -> Any:
     return copy
 
 
-_CACHE: dict[str, ColorModel] = {}
+_CACHE: dict[tuple[str, str], ColorModel] = {}
+ENGINES = ("auto", "numpy", "keras")
 
 
-def load_model(name_or_path: str | os.PathLike | None = None) -> ColorModel:
+def load_model(name_or_path: str | os.PathLike | None = None, engine: str = "auto") -> ColorModel:
     """Load a bundled model by name (default: ``"default"``) or a ``.keras`` file.
 
     Loading is lazy and cached: nothing is read until the first call, and the same file is
-    read once per process.
+    read once per process. ``engine``: ``"numpy"`` runs the network with NumPy alone
+    (``huenet.numpy_network``; no TensorFlow import, about 4 s less per process start),
+    ``"keras"`` with Keras, ``"auto"`` with NumPy when the file's layers allow it.
 
     Raises:
-        ModelFileError: unknown name, missing or unreadable file, no huenet settings.
+        ModelFileError: unknown name, missing or unreadable file, no huenet settings, or
+            engine "numpy" for a network it cannot run.
     """
+    if engine not in ENGINES:
+        raise ModelFileError(f"engine {engine!r}: expected one of {', '.join(ENGINES)}")
     path = resolve_model_path(name_or_path or DEFAULT_MODEL)
-    key = str(path.resolve())
+    key = (str(path.resolve()), engine)
     if key in _CACHE:
         return _CACHE[key]
     metadata = read_metadata(path)
+    model = None
+    if engine in ("auto", "numpy"):
+        from huenet.numpy_network import NumpyNetwork, Unsupported
+
+        try:
+            model = ColorModel(None, metadata, source=str(path), runner=NumpyNetwork(path))
+        except Exception as error:  # noqa: BLE001  any file it cannot run goes to Keras, which explains itself
+            if engine == "numpy":
+                reason = error if isinstance(error, Unsupported) else f"{type(error).__name__}: {error}"
+                raise ModelFileError(f"{path}: the NumPy engine cannot run this network ({reason}); use engine keras") from None
+    if model is None:
+        model = ColorModel(_load_keras_network(path, metadata), metadata, source=str(path))
+    _CACHE[key] = model
+    return model
+
+
+def _load_keras_network(path: Path, metadata: dict[str, Any]) -> Any:
     keras = import_keras_quietly()
     import huenet.models  # noqa: F401  registers huenet's serializable layers and losses
 
@@ -209,6 +250,4 @@ def load_model(name_or_path: str | os.PathLike | None = None) -> ColorModel:
         raise ModelFileError(f"{path}: Keras could not load the network ({error})") from None
     if metadata.get("weights_dtype", "float32") != "float32":
         network = _with_dtype(network, "float32")
-    model = ColorModel(network, metadata, source=str(path))
-    _CACHE[key] = model
-    return model
+    return network

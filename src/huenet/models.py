@@ -24,6 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 from huenet import color
+from huenet.geometry import output_stride, pad_multiple  # noqa: F401  (part of this module's API)
 from huenet.modelfile import import_keras_quietly
 
 keras = import_keras_quietly()
@@ -125,16 +126,6 @@ def build_model(name: str, num_classes: int = 0, **overrides: Any) -> keras.Mode
 
 def _builder_parameters(builder: Callable[..., Any]) -> set[str]:
     return set(inspect.signature(builder).parameters)
-
-
-def output_stride(settings: dict[str, Any]) -> int:
-    """How many input pixels one output pixel covers along each axis (1 or 2)."""
-    return int(settings.get("output_stride", 1))
-
-
-def pad_multiple(settings: dict[str, Any]) -> int:
-    """Inputs must have height and width divisible by this (pooling depth)."""
-    return 2 ** int(settings.get("depth", 0))
 
 
 # --- seed architectures ---------------------------------------------------------------
