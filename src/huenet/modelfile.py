@@ -10,7 +10,6 @@ with ``safe_mode=True`` and without their training configuration.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import importlib.resources
 import json
