@@ -101,3 +101,23 @@ def test_colorizing_with_the_numpy_engine_imports_no_keras():
     )
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert output.stdout.strip() == "[]", output.stdout + output.stderr
+
+
+def test_a_file_asking_for_huge_upsampling_is_not_run(tmp_path):
+    import json
+    import zipfile
+
+    source = _saved(tmp_path, models.build_model("unet-tiny"))
+    hostile = tmp_path / "hostile.keras"
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(hostile, "w") as out:
+        for member in original.namelist():
+            data = original.read(member)
+            if member == "config.json":
+                config = json.loads(data)
+                for layer in config["config"]["layers"]:
+                    if layer["class_name"] == "UpSampling2D":
+                        layer["config"]["size"] = [100000, 100000]
+                data = json.dumps(config).encode()
+            out.writestr(member, data)
+    with pytest.raises(Unsupported, match="upsampling by"):
+        NumpyNetwork(hostile)

@@ -167,8 +167,11 @@ class NumpyNetwork:
             raise Unsupported(f"layer {layer['name']}: batch normalization over axis {config.get('axis')}")
         elif kind == "Activation":
             _activation(config.get("activation"))
-        elif kind == "UpSampling2D" and config.get("interpolation") not in ("bilinear", "nearest"):
-            raise Unsupported(f"layer {layer['name']}: {config.get('interpolation')} upsampling")
+        elif kind == "UpSampling2D" and (config.get("interpolation") not in ("bilinear", "nearest")
+                                         or not _small_factors(config.get("size", (2, 2)))):
+            raise Unsupported(f"layer {layer['name']}: {config.get('interpolation')} upsampling by {config.get('size')}")
+        elif kind == "MaxPooling2D" and not _small_factors(config.get("pool_size", (2, 2))):
+            raise Unsupported(f"layer {layer['name']}: pooling by {config.get('pool_size')}")
         elif kind == "Concatenate" and config.get("axis", -1) not in (-1, 3):
             raise Unsupported(f"layer {layer['name']}: concatenation over axis {config.get('axis')}")
         elif kind == "GlobalAveragePooling2D" and not config.get("keepdims", False):
@@ -184,6 +187,13 @@ class NumpyNetwork:
             sources = [values[source] for source in _sources(layer)]
             values[name] = _LAYERS[layer["class_name"]](sources, layer["config"], self.weights[name])
         return values[self.output_name]
+
+
+def _small_factors(factors: Any) -> bool:
+    """Two integer factors from 1 to 8: a file asking for more (a hostile one could ask for
+    a million) would make the dry run at load allocate without bound."""
+    return (isinstance(factors, (list, tuple)) and len(factors) == 2
+            and all(isinstance(f, int) and not isinstance(f, bool) and 1 <= f <= 8 for f in factors))
 
 
 def _single(layer_list: list) -> str | None:
