@@ -3,8 +3,10 @@ registry of models bundled with the package.
 
 A huenet model file is a normal Keras 3 ``.keras`` archive (a zip) with one extra member,
 ``huenet.json``, holding the preset, head, decoding settings, training record and metrics.
-Keras ignores the extra member; huenet reads it with ``zipfile``. Models are always loaded
-with ``safe_mode=True`` and without their training configuration.
+Keras ignores the extra member; huenet reads it with ``zipfile``. The NumPy engine
+(``huenet.numpy_network``) reads the layer graph and weights as data and runs nothing from
+the file; Keras loads a model always with ``safe_mode=True`` and without its training
+configuration.
 """
 
 from __future__ import annotations
