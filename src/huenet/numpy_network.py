@@ -103,10 +103,7 @@ def _upsample_bilinear(x: np.ndarray, factor_rows: int, factor_columns: int) -> 
 
 
 def _max_pool(x: np.ndarray, config: dict) -> np.ndarray:
-    pool = tuple(config.get("pool_size", (2, 2)))
-    strides = tuple(config.get("strides") or pool)
-    if pool != strides or config.get("padding", "valid") != "valid":
-        raise Unsupported(f"max pooling {pool} with strides {strides}, padding {config.get('padding')}")
+    pool = tuple(config.get("pool_size", (2, 2)))  # strides equal to it, no padding: checked at load
     batch, height, width, channels = x.shape
     height, width = height // pool[0] * pool[0], width // pool[1] * pool[1]
     x = x[:, :height, :width].reshape(batch, height // pool[0], pool[0], width // pool[1], pool[1], channels)
@@ -131,6 +128,8 @@ class NumpyNetwork:
             raise Unsupported("a network with several inputs or outputs")
         self.input_name, self.output_name = _single(inputs), _single(outputs)
         self.weights: dict[str, list[np.ndarray]] = {}
+        # Each layer's input layers, read from the graph once rather than on every call.
+        self.sources = {layer["name"]: _sources(layer) for layer in self.layers if layer["name"] != self.input_name}
         with weights_file:
             for layer, path_in_file in zip(self.layers, _weight_paths(self.layers)):
                 group = weights_file.get(f"layers/{path_in_file}/vars")
@@ -170,8 +169,12 @@ class NumpyNetwork:
         elif kind == "UpSampling2D" and (config.get("interpolation") not in ("bilinear", "nearest")
                                          or not _small_factors(config.get("size", (2, 2)))):
             raise Unsupported(f"layer {layer['name']}: {config.get('interpolation')} upsampling by {config.get('size')}")
-        elif kind == "MaxPooling2D" and not _small_factors(config.get("pool_size", (2, 2))):
-            raise Unsupported(f"layer {layer['name']}: pooling by {config.get('pool_size')}")
+        elif kind == "MaxPooling2D" and (not _small_factors(config.get("pool_size", (2, 2)))
+                                         or tuple(config.get("strides") or config.get("pool_size", (2, 2)))
+                                         != tuple(config.get("pool_size", (2, 2)))
+                                         or config.get("padding", "valid") != "valid"):
+            raise Unsupported(f"layer {layer['name']}: pooling by {config.get('pool_size')}, strides "
+                              f"{config.get('strides')}, padding {config.get('padding')}")
         elif kind == "Concatenate" and config.get("axis", -1) not in (-1, 3):
             raise Unsupported(f"layer {layer['name']}: concatenation over axis {config.get('axis')}")
         elif kind == "GlobalAveragePooling2D" and not config.get("keepdims", False):
@@ -184,7 +187,7 @@ class NumpyNetwork:
             name = layer["name"]
             if name == self.input_name:
                 continue
-            sources = [values[source] for source in _sources(layer)]
+            sources = [values[source] for source in self.sources[name]]
             values[name] = _LAYERS[layer["class_name"]](sources, layer["config"], self.weights[name])
         return values[self.output_name]
 
