@@ -138,3 +138,44 @@ def test_class_head_is_for_training_only():
     for bad in (-0.1, float("nan"), "0.1"):
         with pytest.raises(ValueError, match="class_loss_weight must be"):
             models.resolve_settings("huenet-class", class_loss_weight=bad)
+
+
+def test_palette_head_is_for_training_only_and_needs_bins_and_context():
+    models.derive_preset("unet-classification", "test-palette-head", base_filters=8, depth=2, global_context=True, palette_loss_weight=0.2)
+    network = models.build_model("test-palette-head", palette=True)
+    outputs = network(np.zeros((2, 8, 8, 1), np.float32))
+    assert set(outputs) == {"ab_bins", models.PALETTE_OUTPUT}
+    assert outputs[models.PALETTE_OUTPUT].shape == (2, outputs["ab_bins"].shape[-1])
+    assert len(models.inference_network(network).outputs) == 1
+    with pytest.raises(ValueError, match="no palette head"):
+        models.build_model("huenet-class", palette=True)  # its palette_loss_weight is 0
+    with pytest.raises(ValueError, match="global context"):
+        models.build_model("unet-classification", palette=True, palette_loss_weight=0.1)
+    with pytest.raises(ValueError, match="needs the ab_bins head"):
+        models.build_model("unet-regression", palette=True, palette_loss_weight=0.1, global_context=True)
+    with pytest.raises(ValueError, match="palette_loss_weight must be"):
+        models.resolve_settings("huenet-class", palette_loss_weight=-1.0)
+
+
+def test_palette_loss_is_smallest_at_the_images_own_histogram():
+    bins = color.ab_bins()
+    ab = np.zeros((2, 4, 4, 2), np.float32)
+    ab[0, :2] = bins[7] / color.AB_SCALE  # image 0: half one color, half another
+    ab[0, 2:] = bins[40] / color.AB_SCALE
+    ab[1] = bins[100] / color.AB_SCALE  # image 1: one color
+    loss = models.PaletteCrossEntropy(sigma=5.0)
+
+    def value(logits):
+        return float(keras.ops.convert_to_numpy(loss(ab, logits)))
+
+    def logits_for(weights):
+        return np.log(np.clip(weights, 1e-9, None)).astype(np.float32)
+
+    # The image's histogram: each pixel's Gaussian soft encoding over the bins, averaged.
+    distance2 = ((ab[..., None, :] * color.AB_SCALE - bins) ** 2).sum(-1)
+    encoded = np.exp(-(distance2 - distance2.min(-1, keepdims=True)) / 50.0)
+    own = (encoded / encoded.sum(-1, keepdims=True)).mean(axis=(1, 2))
+    swapped = own[::-1].copy()
+    uniform = np.ones((2, len(bins))) / len(bins)
+    assert value(logits_for(own)) < value(logits_for(own * 0.5 + uniform * 0.5)) < value(logits_for(uniform))
+    assert value(logits_for(uniform)) < value(logits_for(swapped))

@@ -141,3 +141,12 @@ def test_class_loss_needs_two_classes(image_folder, tmp_path):
     with pytest.raises(ValueError, match="at least two classes.*outside class folders"):
         train(_config(flat, tmp_path, "test-train-class"))
     assert not any((tmp_path / "run").iterdir())  # nothing written: the same command can run again
+
+
+def test_palette_loss_trains_without_labels_and_saves_colors_only(image_folder, tmp_path):
+    models.derive_preset("unet-classification", "test-train-palette", base_filters=8, depth=2, global_context=True, palette_loss_weight=0.5)
+    model_path = train(_config(image_folder, tmp_path, "test-train-palette"))
+    (row,) = read_history(tmp_path / "run" / "history.csv")
+    assert "val_palette_loss" in row and "val_ab_bins_ab_error" in row
+    assert "classes" not in json.loads((tmp_path / "run" / "config.json").read_text())
+    assert len(load_model(model_path).network.outputs) == 1

@@ -95,19 +95,21 @@ def resolve_settings(name: str, **overrides: Any) -> dict[str, Any]:
             f"preset {name!r} has no setting {', '.join(unknown)}; its settings are {', '.join(preset.settings)}"
         )
     settings = {**preset.settings, **{k: v for k, v in overrides.items() if v is not None}}
-    weight = settings.get("class_loss_weight", 0.0)
-    if not (isinstance(weight, (int, float)) and not isinstance(weight, bool) and 0 <= weight < float("inf")):
-        raise ValueError(f"class_loss_weight must be a number, 0 (off) or more, got {weight!r}")
+    for key in ("class_loss_weight", "palette_loss_weight"):
+        weight = settings.get(key, 0.0)
+        if not (isinstance(weight, (int, float)) and not isinstance(weight, bool) and 0 <= weight < float("inf")):
+            raise ValueError(f"{key} must be a number, 0 (off) or more, got {weight!r}")
     if "color_space" in settings and settings["color_space"] not in color.COLOR_SPACES:
         raise ValueError(f"unknown color space {settings['color_space']!r}; choose one of {', '.join(color.COLOR_SPACES)}")
     return settings
 
 
-def build_model(name: str, num_classes: int = 0, **overrides: Any) -> keras.Model:
+def build_model(name: str, num_classes: int = 0, palette: bool = False, **overrides: Any) -> keras.Model:
     """Build preset ``name`` with optional setting overrides (e.g. ``dropout_rate=0.2``).
 
     ``num_classes`` > 0 adds the training-only class head of presets with a
-    ``class_loss_weight`` (see ``build_unet``); the network then has two named outputs.
+    ``class_loss_weight``, and ``palette`` the training-only palette head of presets with a
+    ``palette_loss_weight`` (see ``build_unet``); the network then has named outputs.
     """
     preset = get_preset(name)
     settings = resolve_settings(name, **overrides)
@@ -117,6 +119,10 @@ def build_model(name: str, num_classes: int = 0, **overrides: Any) -> keras.Mode
         if "num_classes" not in parameters or not settings.get("class_loss_weight"):
             raise ValueError(f"preset {name!r} has no class head (it needs a class_loss_weight above 0)")
         builder_arguments["num_classes"] = num_classes
+    if palette:
+        if "palette" not in parameters or not settings.get("palette_loss_weight"):
+            raise ValueError(f"preset {name!r} has no palette head (it needs a palette_loss_weight above 0)")
+        builder_arguments["palette"] = True
     if "head" in parameters:
         builder_arguments["head"] = preset.head
     if "num_bins" in parameters:
@@ -197,6 +203,7 @@ def build_unet(
     skip_squeeze: bool = False,
     num_bins: int = 0,
     num_classes: int = 0,
+    palette: bool = False,
 ) -> keras.Model:
     """A U-Net from normalized lightness to ab (regression) or ab-bin logits.
 
@@ -212,6 +219,9 @@ def build_unet(
     dense layer from the global context features to class logits, so that those features
     are pushed to encode what the scene is. The network's outputs are then a dict
     ``{head: ab, "class": logits}``; ``inference_network`` drops the class head again.
+    ``palette`` (training only, ab_bins head) adds a second image-level head on the same
+    features: logits over the ab bins, trained towards the image's color histogram (its
+    pixels' soft-encoded ab, averaged), which needs no labels. It is named "palette".
     """
     if head not in ("ab_bins", "ab_regression"):
         raise ValueError(f"U-Net head must be 'ab_bins' or 'ab_regression', got {head!r}")
@@ -226,14 +236,19 @@ def build_unet(
         x = layers.MaxPooling2D(2)(x)
     bottleneck_filters = base_filters * 2**depth
     x = _conv_block(x, bottleneck_filters, dropout_rate)
-    if num_classes and not global_context:
-        raise ValueError("the class head reads the global context features: set global_context")
+    if (num_classes or palette) and not global_context:
+        raise ValueError("the class and palette heads read the global context features: set global_context")
+    if palette and head != "ab_bins":
+        raise ValueError("the palette head predicts a histogram over the ab bins: it needs the ab_bins head")
+    auxiliary = {}
     if global_context:
         context = layers.GlobalAveragePooling2D(keepdims=True)(x)  # (batch, 1, 1, filters)
         context = layers.Dense(bottleneck_filters, activation="relu")(context)
         x = layers.Add()([x, context])
         if num_classes:
-            class_logits = layers.Dense(num_classes, dtype="float32", name=CLASS_OUTPUT)(layers.Flatten()(context))
+            auxiliary[CLASS_OUTPUT] = layers.Dense(num_classes, dtype="float32", name=CLASS_OUTPUT)(layers.Flatten()(context))
+        if palette:
+            auxiliary[PALETTE_OUTPUT] = layers.Dense(num_bins, dtype="float32", name=PALETTE_OUTPUT)(layers.Flatten()(context))
     for level in reversed(range(depth)):
         if output_stride == 2 and level == 0:
             break
@@ -244,22 +259,25 @@ def build_unet(
         x = _conv_block(x, base_filters * 2**level, dropout_rate if level > 0 else 0.0)
     channels = num_bins if head == "ab_bins" else 2
     outputs = layers.Conv2D(channels, 1, name=head)(x)  # (batch, h / stride, w / stride, channels)
-    if num_classes:
-        return keras.Model(inputs, {head: outputs, CLASS_OUTPUT: class_logits}, name=name)
+    if auxiliary:
+        return keras.Model(inputs, {head: outputs, **auxiliary}, name=name)
     return keras.Model(inputs, outputs, name=name)
 
 
 CLASS_OUTPUT = "class"  # name of the training-only class head's output
+PALETTE_OUTPUT = "palette"  # name of the training-only palette head's output
+AUXILIARY_OUTPUTS = (CLASS_OUTPUT, PALETTE_OUTPUT)
 
 
 def inference_network(network: keras.Model) -> keras.Model:
-    """The network without its training-only class head (unchanged if it has none).
+    """The network without its training-only heads (unchanged if it has none).
 
-    A huenet model file holds one output, the colors; the class head only shaped training.
+    A huenet model file holds one output, the colors; the class and palette heads only
+    shaped training.
     """
     if not isinstance(network.output, dict):
         return network
-    (head,) = [name for name in network.output if name != CLASS_OUTPUT]
+    (head,) = [name for name in network.output if name not in AUXILIARY_OUTPUTS]
     return keras.Model(network.input, network.output[head], name=network.name)
 
 
@@ -288,6 +306,14 @@ class LevelsCrossEntropy(keras.losses.Loss):
         return {**super().get_config(), "from_logits": self.from_logits}
 
 
+def _soft_encode(y_true: Any, sigma: float) -> tuple[Any, Any]:
+    """(target distribution over the ab bins, squared distances to the bins) of normalized ab."""
+    centers = ops.convert_to_tensor(color.ab_bins())  # (Q, 2)
+    ab = ops.cast(y_true, "float32") * color.AB_SCALE
+    distance2 = ops.sum(ops.square(ops.expand_dims(ab, -2) - centers), axis=-1)  # (batch, h, w, Q)
+    return ops.softmax(-distance2 / (2.0 * sigma**2), axis=-1), distance2
+
+
 @keras.saving.register_keras_serializable(package="huenet")
 class AbBinCrossEntropy(keras.losses.Loss):
     """Soft-encoded, rebalanced cross-entropy over ab bins (Zhang et al. 2016).
@@ -303,10 +329,7 @@ class AbBinCrossEntropy(keras.losses.Loss):
         self.sigma = float(sigma)
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
-        centers = ops.convert_to_tensor(color.ab_bins())  # (Q, 2)
-        ab = ops.cast(y_true, "float32") * color.AB_SCALE
-        distance2 = ops.sum(ops.square(ops.expand_dims(ab, -2) - centers), axis=-1)  # (batch, h, w, Q)
-        target = ops.softmax(-distance2 / (2.0 * self.sigma**2), axis=-1)
+        target, distance2 = _soft_encode(y_true, self.sigma)
         log_probabilities = ops.log_softmax(ops.cast(y_pred, "float32"), axis=-1)
         crossentropy = -ops.sum(target * log_probabilities, axis=-1)
         weights = ops.take(ops.convert_to_tensor(np.asarray(self.bin_weights, np.float32)), ops.argmin(distance2, axis=-1))
@@ -314,6 +337,27 @@ class AbBinCrossEntropy(keras.losses.Loss):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "bin_weights": self.bin_weights, "sigma": self.sigma}
+
+
+@keras.saving.register_keras_serializable(package="huenet")
+class PaletteCrossEntropy(keras.losses.Loss):
+    """Cross-entropy between an image's ab histogram and the palette head's prediction.
+
+    y_true: normalized ab, (batch, h, w, 2), the same targets as the ab-bin head; the
+    histogram is the mean of the pixels' soft encodings. y_pred: (batch, Q) logits.
+    """
+
+    def __init__(self, sigma: float = 5.0, name: str = "palette_crossentropy", **kwargs: Any):
+        super().__init__(name=name, **kwargs)
+        self.sigma = float(sigma)
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        target, _ = _soft_encode(y_true, self.sigma)
+        histogram = ops.mean(target, axis=(1, 2))  # (batch, Q)
+        return -ops.sum(histogram * ops.log_softmax(ops.cast(y_pred, "float32"), axis=-1), axis=-1)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "sigma": self.sigma}
 
 
 @keras.saving.register_keras_serializable(package="huenet")
@@ -375,7 +419,7 @@ _register("seed-conv", build_seed_conv, "levels", "seed: one 3x3 conv, 256-class
 _register("seed-conv2", build_seed_conv2, "levels", "seed: two 3x3 convs + batch norm, ReLU then sigmoid",
           output_activation="sigmoid", filters=64, **_SEED_SETTINGS)
 _UNET = dict(base_filters=32, depth=3, output_stride=2, dropout_rate=0.0, global_context=False, skip_squeeze=False,
-             class_loss_weight=0.0, working_size=32)
+             class_loss_weight=0.0, palette_loss_weight=0.0, working_size=32)
 _register("unet-tiny", build_unet, "ab_regression", "tiny U-Net for tests (regression, 8 filters)",
           **{**_UNET, "base_filters": 8, "depth": 2}, loss="huber")
 _register("unet-regression", build_unet, "ab_regression", "U-Net regressing ab (Huber by default; L1, L2)",

@@ -86,11 +86,15 @@ class TrainConfig:
         return {k: v for k, v in candidates.items() if v is not None}
 
 
-def _monitor(head: str, with_classes: bool = False) -> tuple[str, str]:
+def _monitor(head: str, with_auxiliary: bool = False) -> tuple[str, str]:
     if head == "levels":
         return "val_accuracy", "max"
-    # With a class head Keras prefixes each output's metrics with the output's name.
-    return (f"val_{head}_ab_error" if with_classes else "val_ab_error"), "min"
+    # With auxiliary heads Keras prefixes each output's metrics with the output's name.
+    return (f"val_{head}_ab_error" if with_auxiliary else "val_ab_error"), "min"
+
+
+def _has_palette(settings: dict[str, Any]) -> bool:
+    return bool(settings.get("palette_loss_weight"))
 
 
 def _class_ids(settings: dict[str, Any], train_set: Any, validation_set: Any) -> tuple[list[str], Any, Any]:
@@ -151,9 +155,14 @@ def _make_sequence(
                 flip=config.flip and training,
             )
             inputs, targets = data.make_batch(batch, head, models.output_stride(settings), settings.get("color_space", "rgb"))
-            if class_ids is None:
+            if class_ids is None and not _has_palette(settings):
                 return inputs, targets
-            return inputs, {head: targets, models.CLASS_OUTPUT: class_ids[indices]}
+            outputs = {head: targets}
+            if class_ids is not None:
+                outputs[models.CLASS_OUTPUT] = class_ids[indices]
+            if _has_palette(settings):
+                outputs[models.PALETTE_OUTPUT] = targets  # the loss turns them into the image's histogram
+            return inputs, outputs
 
         def on_epoch_end(self) -> None:
             self.epoch += 1
@@ -208,7 +217,7 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
         (run_dir / "bin_prior.json").write_text(json.dumps(bin_prior.tolist()))
     network = compile_network(config, bin_prior, num_classes=len(classes))
 
-    monitor, mode = _monitor(preset.head, with_classes=bool(classes))
+    monitor, mode = _monitor(preset.head, with_auxiliary=bool(classes) or _has_palette(settings))
     (run_dir / "checkpoints").mkdir(exist_ok=True)
     resolved = {**dataclasses.asdict(config), "run_dir": str(run_dir), "settings": settings, "head": preset.head}
     if classes:
@@ -280,7 +289,7 @@ def compile_network(config: TrainConfig, bin_prior: np.ndarray | None = None, nu
 
     ``train`` uses it, and so do tools that time a training step, so both measure one network.
     ``num_classes`` > 0 adds the class head and its cross-entropy, weighted by the preset's
-    ``class_loss_weight``.
+    ``class_loss_weight``; a ``palette_loss_weight`` above 0 adds the palette head likewise.
     """
     import keras
 
@@ -290,18 +299,21 @@ def compile_network(config: TrainConfig, bin_prior: np.ndarray | None = None, nu
     overrides = config.preset_overrides()
     settings = models.resolve_settings(config.preset, **overrides)
     head = models.get_preset(config.preset).head
+    palette = _has_palette(settings)
     with _dtype_policy(PRECISIONS[config.precision]):
-        network = models.build_model(config.preset, num_classes=num_classes, **overrides)
+        network = models.build_model(config.preset, num_classes=num_classes, palette=palette, **overrides)
     loss, metrics = models.make_loss_and_metrics(settings, head, bin_prior)
     optimizer = keras.optimizers.AdamW(learning_rate=config.learning_rate, weight_decay=config.weight_decay)
-    if num_classes:
-        class_output = models.CLASS_OUTPUT
-        network.compile(
-            optimizer=optimizer,
-            loss={head: loss, class_output: keras.losses.SparseCategoricalCrossentropy(from_logits=True)},
-            loss_weights={head: 1.0, class_output: float(settings["class_loss_weight"])},
-            metrics={head: metrics, class_output: [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]},
-        )
+    if num_classes or palette:
+        losses, weights, all_metrics = {head: loss}, {head: 1.0}, {head: metrics}
+        if num_classes:
+            losses[models.CLASS_OUTPUT] = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            weights[models.CLASS_OUTPUT] = float(settings["class_loss_weight"])
+            all_metrics[models.CLASS_OUTPUT] = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+        if palette:
+            losses[models.PALETTE_OUTPUT] = models.PaletteCrossEntropy()
+            weights[models.PALETTE_OUTPUT] = float(settings["palette_loss_weight"])
+        network.compile(optimizer=optimizer, loss=losses, loss_weights=weights, metrics=all_metrics)
     else:
         network.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     return network
