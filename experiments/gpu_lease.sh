@@ -6,7 +6,8 @@
 #   CIFAR-10 train archive into .gpu/ (ignored by git; about 19 MB; carry it).
 # There:        BUDGET=470 DEADLINE=505 EXTRA="--preset huenet-class --train max_shift=4" bash experiments/gpu_lease.sh run
 #   with carry [".gpu"] and timeout_s about DEADLINE + 60. EXTRA_B="..." trains a second
-#   variant beside the first (outputs in $OUT/a and $OUT/b). BUDGET and DEADLINE are seconds
+#   variant beside the first (outputs in $OUT/a and $OUT/b), EXTRA_C and EXTRA_D a third
+#   and fourth; CALIBRATE and KEEP are explained below. BUDGET and DEADLINE are seconds
 #   from the start of the command (see experiments/gpu_train.py). The run's small files
 #   and the model in parts under 16 MB land in $OUT; join the parts here with
 #   cat model.keras.part-* > model.keras
@@ -43,26 +44,46 @@ run)
             --run-dir "/tmp/run-$backend-$(basename "$out")-$START" --out "$out"  # $START: fresh on a warm machine too
     }
     if [ -n "${EXTRA_B:-}" ]; then
-        # Two variants side by side: in session 3 one run left the GPU waiting on the batch
+        # Variants side by side: in session 3 one run left the GPU waiting on the batch
         # pipeline (7 ms step, 18-22 ms pipeline), so a second run costs the first little.
-        # Session 6, H200, 8 pipeline threads each: 3.5-4 s per epoch for each of the two.
-        # Each picks its epochs while the other starts up; both count the pipeline and the
-        # step as not overlapping, the safe side. Results land in $OUT/a and $OUT/b.
-        # shellcheck disable=SC2086  # EXTRA and EXTRA_B hold several arguments
-        train jax "$OUT/a" ${EXTRA:-} > "$OUT/a.log" 2>&1 &
-        sleep 5  # the second starts while the first loads data, so their step timings overlap less
-        # shellcheck disable=SC2086
-        train jax "$OUT/b" ${EXTRA_B} > "$OUT/b.log" 2>&1 &
+        # Session 6, H200, 8 pipeline threads each: 3.5-4 s per epoch for each of two.
+        # EXTRA_C and EXTRA_D add a third and fourth (fewer threads each: 16 cores in all).
+        # Each picks its epochs while the others start up; all count the pipeline and the
+        # step as not overlapping, the safe side. Results land in $OUT/a, $OUT/b, ...
+        runs="a b"
+        [ -n "${EXTRA_C:-}" ] && runs="$runs c"
+        [ -n "${EXTRA_D:-}" ] && runs="$runs d"
+        workers=$((16 / $(echo $runs | wc -w)))
+        for run in $runs; do
+            case $run in a) extra=${EXTRA:-} ;; b) extra=$EXTRA_B ;; c) extra=$EXTRA_C ;; d) extra=$EXTRA_D ;; esac
+            # shellcheck disable=SC2086  # the EXTRA variables hold several arguments
+            train jax "$OUT/$run" --workers "$workers" $extra > "$OUT/$run.log" 2>&1 &
+            sleep 5  # each starts while the previous loads data, so their step timings overlap less
+        done
         wait
-        # Only about 8 files come back from a call (session 6 lost run b's whole output to
-        # that), so each run's small files go into its log: two logs and two models' parts.
-        for run in a b; do
-            for name in config.json history.csv wall_time.json model-card.md; do
+        if [ -n "${CALIBRATE:-}" ]; then
+            # Score each run on its validation split here, e.g. CALIBRATE="--temperatures 0.3
+            # --vividness 0 0.7 --working-sizes 32", so models need not come back to be compared.
+            for run in $runs; do
+                [ -f "$OUT/$run/model.keras.part-0" ] || continue
+                cat "$OUT/$run"/model.keras.part-* > "/tmp/model-$run-$START.keras"
+                # shellcheck disable=SC2086
+                KERAS_BACKEND=jax "$PY" experiments/calibrate.py "/tmp/model-$run-$START.keras" --data "${DATA:-.gpu/train.tar.gz}" \
+                    $CALIBRATE --output "/tmp/calibrated-$run-$START.keras" > "$OUT/$run/calibrate.log" 2>&1 &
+            done
+            wait
+        fi
+        # Only 8 files come back from a call (session 6 lost run b's whole output to that),
+        # so each run's small files go into its log, and KEEP names the runs whose model
+        # parts come back (default: all; four float32 models are too many files).
+        for run in $runs; do
+            for name in config.json history.csv wall_time.json model-card.md calibrate.log; do
                 [ -f "$OUT/$run/$name" ] && { echo "=== $name"; cat "$OUT/$run/$name"; rm "$OUT/$run/$name"; } >> "$OUT/$run.log"
             done
+            case " ${KEEP:-$runs} " in *" $run "*) ;; *) rm -rf "${OUT:?}/$run" ;; esac
         done
-        tail -n 25 "$OUT/a.log" "$OUT/b.log"
-        ls -la "$OUT" "$OUT/a" "$OUT/b"
+        for run in $runs; do tail -n 12 "$OUT/$run.log"; done
+        ls -la "$OUT" "$OUT"/*/
         exit 0
     fi
     mkdir -p "$OUT"

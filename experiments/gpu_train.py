@@ -178,7 +178,7 @@ def main() -> None:
         if (Path(args.run_dir) / name).exists():
             shutil.copy(Path(args.run_dir) / name, out / name)
     blob = model_path.read_bytes()
-    part_size = 15_000_000
+    part_size = 16_000_000  # one file for a huenet-class model (15.3 MB): a call returns at most 8 files of 16 MiB
     for index in range(0, len(blob), part_size):
         (out / f"model.keras.part-{index // part_size}").write_bytes(blob[index : index + part_size])
     print(f"done in {time.time() - STARTED:.0f} s; model {len(blob)} bytes in {math.ceil(len(blob) / part_size)} parts", flush=True)
