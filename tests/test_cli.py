@@ -77,6 +77,14 @@ def test_an_output_name_in_a_format_we_cannot_write_is_refused(tmp_path, good_pn
     assert not (tmp_path / "out.gif").exists()  # not turned into a folder of that name
 
 
+def test_an_output_folder_that_is_a_file_is_refused_once(tmp_path, good_png, capsys):
+    blocker = tmp_path / "results"
+    blocker.write_bytes(b"keep me")
+    code, _, err = _run(["colorize", good_png, good_png.parent, "-o", blocker], capsys)
+    assert code != 0 and err.strip().splitlines() == [f"huenet: error: -o {blocker}: exists and is not a folder"]
+    assert blocker.read_bytes() == b"keep me"
+
+
 def test_no_overwrite_without_flag(tmp_path, good_png, capsys):
     target = tmp_path / "result.png"
     target.write_bytes(b"keep me")
