@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from huenet import data
-from huenet.modelfile import save_model
+from huenet.modelfile import import_keras_quietly, save_model
 
 
 @dataclasses.dataclass
@@ -122,7 +122,7 @@ def _class_ids(settings: dict[str, Any], train_set: Any, validation_set: Any) ->
 def _make_sequence(
     images: Any, config: TrainConfig, head: str, settings: dict[str, Any], training: bool, class_ids: np.ndarray | None = None
 ) -> Any:
-    import keras
+    keras = import_keras_quietly()
 
     from huenet import models
 
@@ -179,7 +179,7 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
     Raises:
         ValueError: bad settings; data.DatasetError: unreadable data.
     """
-    import keras
+    keras = import_keras_quietly()
 
     from huenet import models
 
@@ -291,7 +291,7 @@ def compile_network(config: TrainConfig, bin_prior: np.ndarray | None = None, nu
     ``num_classes`` > 0 adds the class head and its cross-entropy, weighted by the preset's
     ``class_loss_weight``; a ``palette_loss_weight`` above 0 adds the palette head likewise.
     """
-    import keras
+    keras = import_keras_quietly()
 
     from huenet import models
 
@@ -325,7 +325,7 @@ PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16"}  # --precision
 @contextlib.contextmanager
 def _dtype_policy(name: str) -> Any:
     """Build layers under a Keras dtype policy without leaking it to the rest of the process."""
-    import keras
+    keras = import_keras_quietly()
 
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(name)
@@ -361,7 +361,7 @@ def _cpu_count() -> int:
 
 def _accelerator() -> str | None:
     """The GPU's name when the Keras backend trains on one, else None (recorded in the model card)."""
-    import keras
+    keras = import_keras_quietly()
 
     backend = keras.backend.backend()
     with contextlib.suppress(Exception):  # a card line is not worth failing a finished run for
@@ -449,7 +449,7 @@ def export_checkpoint(run_dir: str | Path, checkpoint: str | Path, output: str |
     Used to score epochs other than the best one (choosing the epoch count on validation
     data) and to publish a model with extra settings (``metadata_updates``).
     """
-    import keras
+    keras = import_keras_quietly()
 
     import huenet.models  # noqa: F401  registers huenet's losses and metrics
 
