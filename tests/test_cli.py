@@ -177,3 +177,15 @@ def test_help_is_fast_and_imports_no_keras():
     script = "import sys; from huenet import cli\ntry:\n    cli.main(['--help'])\nexcept SystemExit: pass\nprint('keras' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip().endswith("False")
+
+
+def test_python_dash_m_runs_the_same_command_line(tmp_path, good_png):
+    out = tmp_path / "via-module.png"
+    result = subprocess.run([sys.executable, "-m", "huenet", "colorize", str(good_png), "-o", str(out), "-q"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    with Image.open(out) as image:
+        assert image.size == Image.open(good_png).size and image.mode == "RGB"
+    missing = subprocess.run([sys.executable, "-m", "huenet", "colorize", str(tmp_path / "nope.png")],
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 1 and missing.stderr.strip().endswith("nothing to colorize")
