@@ -75,7 +75,7 @@ run)
         fi
         # Only 8 files come back from a call (session 6 lost run b's whole output to that),
         # so each run's small files go into its log, and KEEP names the runs whose model
-        # parts come back (default: all; four float32 models are too many files).
+        # parts come back (default: all; four logs and four one-part models make the 8).
         for run in $runs; do
             for name in config.json history.csv wall_time.json model-card.md calibrate.log; do
                 [ -f "$OUT/$run/$name" ] && { echo "=== $name"; cat "$OUT/$run/$name"; rm "$OUT/$run/$name"; } >> "$OUT/$run.log"

@@ -126,6 +126,8 @@ def _make_sequence(
 
     from huenet import models
 
+    palette = _has_palette(settings)
+
     class BatchSequence(keras.utils.PyDataset):
         """Shuffled, augmented batches, rebuilt each epoch from a seeded generator."""
 
@@ -155,12 +157,12 @@ def _make_sequence(
                 flip=config.flip and training,
             )
             inputs, targets = data.make_batch(batch, head, models.output_stride(settings), settings.get("color_space", "rgb"))
-            if class_ids is None and not _has_palette(settings):
+            if class_ids is None and not palette:
                 return inputs, targets
             outputs = {head: targets}
             if class_ids is not None:
                 outputs[models.CLASS_OUTPUT] = class_ids[indices]
-            if _has_palette(settings):
+            if palette:
                 outputs[models.PALETTE_OUTPUT] = targets  # the loss turns them into the image's histogram
             return inputs, outputs
 
