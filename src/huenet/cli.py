@@ -102,7 +102,7 @@ def collect_jobs(inputs: Sequence[str], output: str | None, image_format: str) -
     out_dir = Path(output or "colorized")
     if not single_file_target and (out_dir.exists() or out_dir.is_symlink()) and not out_dir.is_dir():
         # Checked once here; otherwise every image would fail alone with a bare "File exists".
-        raise UsageError(f"-o {_one_line(str(out_dir))}: exists and is not a folder")
+        raise UsageError(f"-o {out_dir}: exists and is not a folder")
     jobs, claimed = [], {}
     for source, relative in pairs:
         target = Path(output) if single_file_target else out_dir / relative.with_suffix(suffix)
