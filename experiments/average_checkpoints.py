@@ -25,7 +25,7 @@ def main() -> None:
     import keras
     import numpy as np
 
-    import huenet.models  # noqa: F401  registers huenet's losses and metrics
+    import huenet.losses  # noqa: F401  registers huenet's losses and metrics
     from huenet import train
 
     epochs = range(arguments.first_epoch, arguments.last_epoch + 1)

@@ -26,7 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 
-from huenet import color, data, metrics
+from huenet import color, datasets, metrics
 from huenet.evaluate import baseline_predictions, predict_rgb
 from huenet.modelfile import load_model, read_metadata, save_model
 
@@ -59,8 +59,8 @@ def main() -> None:
 
     model = load_model(arguments.model, engine="keras")  # throughput over many images: Keras is faster there
     config = model.metadata["training"]["config"]
-    image_set = data.load_images(arguments.data, split="train", limit=config.get("limit"))
-    _, validation = data.split_train_validation(image_set, config["validation_fraction"], config["seed"])
+    image_set = datasets.load_images(arguments.data, split="train", limit=config.get("limit"), seed=config.get("seed", 0))
+    _, validation = datasets.split_train_validation(image_set, config["validation_fraction"], config["seed"])
     chosen = np.sort(np.random.default_rng(0).permutation(len(validation))[: arguments.limit])
     truth = validation.images[chosen]
     gray = color.rgb_to_gray(truth)
@@ -89,7 +89,7 @@ def main() -> None:
 
     by_working_size = {}
     if arguments.photos:
-        photos = [image for source in arguments.photos for image in data.load_images(source, skip_gray=True).images]
+        photos = [image for source in arguments.photos for image in datasets.load_images(source, skip_gray=True).images]
         for size in arguments.working_sizes:
             photo_scores = []
             for image in photos:

@@ -22,7 +22,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from huenet import color, data, models, train
+from huenet import color, datasets, losses, train
 from huenet.modelfile import load_model, read_metadata, save_model
 
 
@@ -32,7 +32,7 @@ class BinsPlusDecodedError(keras.losses.Loss):
 
     def __init__(self, bin_weights, temperature=0.3, weight=0.1, name="bins_plus_decoded", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.crossentropy = models.AbBinCrossEntropy(bin_weights)
+        self.crossentropy = losses.AbBinCrossEntropy(bin_weights)
         self.bin_weights, self.temperature, self.weight = bin_weights, temperature, weight
 
     def call(self, y_true, y_pred):
@@ -61,13 +61,13 @@ def main() -> None:
     metadata = read_metadata(arguments.model)
     config = metadata["training"]["config"]
     settings = metadata["settings"]
-    images = data.load_images(arguments.data, split="train", limit=config.get("limit"))
-    train_set, validation_set = data.split_train_validation(images, config["validation_fraction"], config["seed"])
+    images = datasets.load_images(arguments.data, split="train", limit=config.get("limit"), seed=config.get("seed", 0))
+    train_set, validation_set = datasets.split_train_validation(images, config["validation_fraction"], config["seed"])
     weights = color.rebalancing_weights(np.asarray(metadata["bin_prior"]), mix=settings.get("rebalance_mix", 0.5))
     network = model.network
     loss = BinsPlusDecodedError(weights.tolist(), arguments.temperature, arguments.weight)
     optimizer = keras.optimizers.AdamW(learning_rate=arguments.learning_rate, weight_decay=config["weight_decay"])
-    network.compile(optimizer=optimizer, loss=loss, metrics=[models.AbError("ab_bins")])
+    network.compile(optimizer=optimizer, loss=loss, metrics=[losses.AbError("ab_bins")])
     run_config = train.TrainConfig(**{k: v for k, v in config.items() if k in train.TrainConfig.__dataclass_fields__})
     run_config = dataclasses.replace(run_config, seed=run_config.seed + 1)  # fresh augmentation draws
 

@@ -34,7 +34,7 @@ STARTED = time.time()
 
 def measure_step_seconds(config, steps: int = 30) -> tuple[float, float]:
     """(training step, batch pipeline with the run's worker threads) seconds per batch."""
-    from huenet import data, models, train
+    from huenet import batches, models, train
 
     settings = models.resolve_settings(config.preset, **config.preset_overrides())
     preset = models.get_preset(config.preset)
@@ -44,16 +44,16 @@ def measure_step_seconds(config, steps: int = 30) -> tuple[float, float]:
 
     def one_batch(index: int):
         batch_rng = np.random.default_rng(index)
-        batch = data.augment(images, batch_rng.permutation(len(images))[: config.batch_size], batch_rng,
+        batch = batches.augment(images, batch_rng.permutation(len(images))[: config.batch_size], batch_rng,
                              crop_size=None, max_shift=config.max_shift, flip=config.flip)
-        return data.make_batch(batch, preset.head, stride, settings.get("color_space", "rgb"))
+        return batches.make_batch(batch, preset.head, stride, settings.get("color_space", "rgb"))
 
     inputs, targets = one_batch(0)
-    batches = max(steps, 4 * config.workers)
+    batch_count = max(steps, 4 * config.workers)
     pipeline_started = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(config.workers) as pool:  # as Keras' PyDataset workers run
-        list(pool.map(one_batch, range(batches)))
-    pipeline = (time.perf_counter() - pipeline_started) / batches  # seconds per batch, all threads together
+        list(pool.map(one_batch, range(batch_count)))
+    pipeline = (time.perf_counter() - pipeline_started) / batch_count  # seconds per batch, all threads together
 
     network = train.compile_network(config)  # the network train() will fit, untrained prior
     for _ in range(5):  # compile and warm up

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 import huenet
-from huenet import color, data
+from huenet import color, datasets
 
 COLUMNS = ("gray", "huenet", "huenet --vivid", "truth")
 
@@ -56,12 +56,12 @@ def main() -> None:
     output.mkdir(parents=True, exist_ok=True)
     model = huenet.load_model(arguments.model)
 
-    cifar = data.load_images(arguments.cifar, split="test")
+    cifar = datasets.load_images(arguments.cifar, split="test")
     chosen = np.sort(np.random.default_rng(7).choice(len(cifar), arguments.count, replace=False))
     rows = [_row(model, cifar.images[index]) for index in chosen]
     _grid(rows, scale=4).save(output / "cifar10-test-grid.png")
 
-    photos = data.load_images(arguments.photos)
+    photos = datasets.load_images(arguments.photos)
     landscape = [i for i, image in enumerate(photos.images) if image.shape[1] > image.shape[0]]
     picks = np.random.default_rng(3).choice(landscape, arguments.photo_count, replace=False)
     rows = [_row(model, photos.images[index]) for index in sorted(picks)]

@@ -48,7 +48,7 @@ def main() -> None:
 
     import keras
 
-    import huenet.models  # noqa: F401
+    import huenet.losses  # noqa: F401  registers huenet's losses and metrics
 
     metadata = read_metadata(arguments.model)
     metadata.pop("format", None)

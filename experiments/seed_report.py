@@ -161,7 +161,7 @@ def main() -> None:
         "",
         "- Seed presets predict 3 x 256 classes per pixel (RGB levels) with cross-entropy, as the",
         "  seed did; their interpretations of the write-up are in the presets' docstrings",
-        "  (`src/huenet/models.py`). Their \"exact\" column is the seed's Keras accuracy, measured",
+        "  (`src/huenet/seed.py`). Their \"exact\" column is the seed's Keras accuracy, measured",
         "  on the test split with grayscale truths left out.",
         "- huenet presets predict ab and keep the input's luma; `unet-classification` is trained",
         "  with Zhang et al.'s class rebalancing (lambda 0.5) and decoded at temperature 0.38.",

@@ -43,7 +43,7 @@ def test_folder_with_bad_files(tmp_path, good_png, capsys):
     for name in ("truncated.jpg", "empty.png", "text.png"):
         assert sum(name in line for line in error_lines) == 1
     assert "Traceback" not in err
-    assert "colorized 1 image(s), 3 error(s)" in err
+    assert f"colorized 1 image(s) into {out}{os.sep}, 3 error(s)" in err
     with Image.open(out / "good.png") as result:
         assert result.size == (30, 20) and result.mode == "RGB"
 
@@ -71,10 +71,87 @@ def test_output_tree_mirrors_input_tree(tmp_path, good_png, capsys):
     assert (out / "good.png").is_file() and (out / "a" / "b" / "deep.png").is_file()
 
 
-def test_an_output_name_in_a_format_we_cannot_write_is_refused(tmp_path, good_png, capsys):
-    code, _, err = _run(["colorize", good_png, "-o", tmp_path / "out.gif"], capsys)
-    assert code != 0 and "cannot write .gif files" in err
-    assert not (tmp_path / "out.gif").exists()  # not turned into a folder of that name
+@pytest.mark.parametrize("name", ["out.gif", "out.jgp"])
+def test_an_output_name_in_a_format_we_cannot_write_is_refused(tmp_path, good_png, capsys, name):
+    code, _, err = _run(["colorize", good_png, "-o", tmp_path / name], capsys)
+    suffix = name.rsplit(".", 1)[1]
+    assert code == 1 and err.count("\n") == 1, err  # one line, exit 1
+    assert f".{suffix} is not an output format" in err and ".png, .jpg, .webp, .tiff, .bmp" in err
+    assert list(tmp_path.iterdir()) == [good_png.parent]  # nothing created: not turned into a folder of that name
+
+
+def test_an_existing_folder_with_a_dot_or_a_plain_name_is_an_output_folder(tmp_path, good_png, capsys):
+    dotted = tmp_path / "results.v2"
+    dotted.mkdir()
+    assert _run(["colorize", good_png, "-o", dotted, "-q"], capsys)[0] == 0
+    assert (dotted / "good.png").is_file()
+    assert _run(["colorize", good_png, "-o", tmp_path / "plain", "-q"], capsys)[0] == 0
+    assert (tmp_path / "plain" / "good.png").is_file()
+
+
+def test_the_summary_says_where_the_outputs_went(tmp_path, good_png, capsys):
+    code, _, err = _run(["colorize", good_png.parent, "-o", tmp_path / "folder"], capsys)
+    assert code == 0 and f"colorized 1 image(s) into {tmp_path / 'folder'}{os.sep}, 0 error(s)" in err
+    code, _, err = _run(["colorize", good_png, "-o", tmp_path / "one.png"], capsys)
+    assert code == 0 and f"colorized 1 image(s) into {tmp_path / 'one.png'}, 0 error(s)" in err
+
+
+def test_skip_existing_resumes_a_batch(tmp_path, good_png, capsys):
+    folder = good_png.parent
+    Image.open(good_png).save(folder / "second.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "good.png").write_bytes(b"done before")
+    code, _, err = _run(["colorize", folder, "-o", out, "--skip-existing"], capsys)
+    assert code == 0 and "error:" not in err and "1 already there" in err
+    assert (out / "good.png").read_bytes() == b"done before" and (out / "second.png").is_file()
+    written = (out / "second.png").stat().st_mtime_ns
+    code, _, err = _run(["colorize", folder, "-o", out, "--skip-existing"], capsys)
+    assert code == 0 and err.strip().splitlines() == [f"huenet: nothing to do: all 2 output(s) already exist in {out}{os.sep}"]
+    assert (out / "good.png").read_bytes() == b"done before" and (out / "second.png").stat().st_mtime_ns == written
+
+
+@pytest.mark.parametrize("kind", ["missing", "empty folder"])
+def test_one_error_is_one_line(tmp_path, capsys, kind):
+    target = tmp_path / ("nope.png" if kind == "missing" else "empty")
+    if kind == "empty folder":
+        target.mkdir()
+    code, _, err = _run(["colorize", target, "-o", tmp_path / "out"], capsys)
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert str(target) in err
+
+
+def test_warnings_are_lines_of_their_own_beside_the_progress_bar(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for index in range(3):
+        Image.fromarray(np.random.default_rng(index).integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(folder / f"c{index}.png")
+    result = subprocess.run([sys.executable, "-m", "huenet", "colorize", str(folder), "-o", str(tmp_path / "out")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    # What a terminal shows: the text after the last carriage return of each line.
+    shown = [line.rsplit("\r", 1)[-1] for line in result.stderr.split("\n")]
+    warnings = [line for line in shown if "warning:" in line]
+    assert len(warnings) == 3 and all(line.startswith("huenet: warning: ") for line in warnings), shown
+    assert all("RGB input has color" in line for line in warnings)
+
+
+def test_an_unknown_format_names_the_option_and_the_formats(tmp_path, good_png, capsys):
+    code, _, err = _run(["colorize", good_png.parent, "-o", tmp_path / "out", "--format", "gif"], capsys)
+    assert code == 1 and err.strip() == "huenet: error: --format gif: not an output format; use png, jpg, webp, tiff, bmp"
+    colorize_help = " ".join(cli.build_parser()._subparsers._group_actions[0].choices["colorize"].format_help().split())
+    assert "one of png, jpg, webp, tiff, bmp" in colorize_help  # the formats --help lists
+    assert not (tmp_path / "out").exists()
+
+
+def test_train_and_evaluate_help_show_defaults(capsys):
+    parser = cli.build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    train_help = " ".join(commands["train"].format_help().split()).replace("- ", "-")  # help wraps at hyphens
+    for shown in ("(default: unet-regression)", "(default: 10)", "(default: 128)", "(default: 0.001)", "(default: float32)"):
+        assert shown in train_help, shown
+    evaluate_help = " ".join(commands["evaluate"].format_help().split())
+    assert "(default: test)" in evaluate_help and "(default: evaluation)" in evaluate_help
 
 
 def test_an_output_folder_that_is_a_file_is_refused_once(tmp_path, good_png, capsys):
@@ -173,6 +250,13 @@ def test_models_lists_the_bundled_model(capsys):
     assert f"--vivid: temperature {settings['vivid']['temperature']}, vividness {settings['vivid']['vividness']}" in out
 
 
+def test_models_imports_no_keras():
+    script = "import sys; from huenet import cli\ncli.main(['models'])\nprint('keras' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.strip().endswith("False"), result.stderr
+    assert "huenet-photo" in result.stdout
+
+
 def test_help_is_fast_and_imports_no_keras():
     script = "import sys; from huenet import cli\ntry:\n    cli.main(['--help'])\nexcept SystemExit: pass\nprint('keras' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
@@ -188,4 +272,12 @@ def test_python_dash_m_runs_the_same_command_line(tmp_path, good_png):
         assert image.size == Image.open(good_png).size and image.mode == "RGB"
     missing = subprocess.run([sys.executable, "-m", "huenet", "colorize", str(tmp_path / "nope.png")],
                              capture_output=True, text=True, timeout=120)
-    assert missing.returncode == 1 and missing.stderr.strip().endswith("nothing to colorize")
+    assert missing.returncode == 1 and missing.stderr.strip().endswith("nope.png: no such file, folder or matching files")
+
+
+def test_threads_option(tmp_path, good_png, capsys):
+    code, _, err = _run(["colorize", good_png, "-o", tmp_path / "a.png", "--threads", "0"], capsys)
+    assert code == 1 and err.strip() == "huenet: error: threads must be a whole number, at least 1, got 0"
+    assert not (tmp_path / "a.png").exists()
+    assert _run(["colorize", good_png, "-o", tmp_path / "b.png", "--threads", "2", "-q"], capsys)[0] == 0
+    assert (tmp_path / "b.png").is_file()

@@ -83,3 +83,20 @@ def test_combine_gray_ab_keeps_luma_and_recovers_saturated_colors(rng):
     pasted = color.to_uint8(color.lab_to_rgb(np.concatenate([color.gray_to_lightness(np.array([[76 / 255.0]])), red_ab], -1))).astype(int)
     assert np.abs(red - [255, 0, 0]).max() <= 12 < np.abs(pasted - [255, 0, 0]).max()
     assert np.array_equal(color.to_uint8(color.combine_gray_ab(gray / 255.0, np.zeros_like(ab))), np.repeat(gray[:, None], 3, 1))
+
+
+def test_out_of_gamut_chroma_shrinks_at_constant_luma():
+    rng = np.random.default_rng(7)
+    gray = rng.uniform(0, 1, (4000,)).astype(np.float32)
+    ab = rng.uniform(-128, 128, (4000, 2)).astype(np.float32)  # mostly far outside sRGB
+    rgb = color.combine_gray_ab(gray, ab)
+    assert rgb.min() >= 0 and rgb.max() <= 1
+    np.testing.assert_allclose(color.luma(rgb), gray, atol=1e-5)  # clipping would move it by up to 0.04
+    back = np.asarray(Image.fromarray(color.to_uint8(rgb)[None]).convert("L"))[0].astype(int)
+    assert np.abs(back - np.rint(gray * 255)).max() <= 1
+    # Chroma keeps its direction: only its size changes.
+    chroma = rgb - color.luma(rgb)[..., None]
+    unclipped = color.lab_to_rgb(np.stack([color.gray_to_lightness(gray), *ab.T], -1))
+    direction = unclipped - color.luma(unclipped)[..., None]
+    cosine = (chroma * direction).sum(-1) / (np.linalg.norm(chroma, axis=-1) * np.linalg.norm(direction, axis=-1) + 1e-12)
+    assert np.median(cosine[np.linalg.norm(chroma, axis=-1) > 1e-3]) > 0.9

@@ -1,10 +1,14 @@
+import re
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from huenet import color, inference as colorize_module, models
 from huenet.inference import Decoding, colorize, colorize_many, decode_ab, working_shape
-from huenet.images import read_image
+from huenet.images import ImageError, read_image
+
+import huenet
 
 from conftest import make_color_model
 
@@ -130,3 +134,41 @@ def test_sixteen_bit_input_gives_eight_bit_color(tiny_model):
     result = colorize(Image.fromarray(gray), model=tiny_model)
     assert result.mode == "RGB" and result.size == (8, 8)
     assert read_image(gray).size == (8, 8)
+
+
+def test_the_api_names_the_file_it_cannot_read(tmp_path):
+    missing = tmp_path / "missing.png"
+    with pytest.raises(ImageError, match=f"^{re.escape(str(missing))}: no such file$"):
+        huenet.colorize(str(missing))
+    (tmp_path / "notes.png").write_text("not a picture")
+    with pytest.raises(ImageError, match="notes.png: not an image Pillow can read"):
+        huenet.colorize_many([tmp_path / "notes.png"])
+
+
+@pytest.mark.parametrize("decoding", [{}, {"vivid": True}, {"vividness": 3.0}])
+def test_gray_round_trip_within_one_level_on_saturated_photos(decoding):
+    # Saturated patches and a photo-like texture: the gray of every output pixel is the input's.
+    rng = np.random.default_rng(3)
+    patches = np.zeros((120, 180, 3), np.uint8)
+    for index, rgb in enumerate([(255, 0, 0), (0, 0, 255), (255, 255, 0), (0, 255, 0), (255, 0, 255), (0, 255, 255)]):
+        patches[(index // 3) * 60 : (index // 3 + 1) * 60, (index % 3) * 60 : (index % 3 + 1) * 60] = rgb
+    texture = rng.integers(0, 256, (90, 130), dtype=np.uint8)
+    for gray in (color.rgb_to_gray(patches), texture):
+        output = huenet.colorize(gray, **decoding)
+        back = np.asarray(output.convert("L"), dtype=np.int16)
+        assert np.abs(back - gray).max() <= 1, decoding
+
+
+def test_threads_change_speed_not_colors(monkeypatch):
+    gray = np.random.default_rng(4).integers(0, 256, (700, 300), dtype=np.uint8)  # three strips of rows
+    one = np.asarray(huenet.colorize(gray, threads=1))
+    assert np.array_equal(one, np.asarray(huenet.colorize(gray, threads=3)))
+    with pytest.raises(ValueError, match="threads must be a whole number, at least 1"):
+        huenet.colorize(gray, threads=0)
+    monkeypatch.setattr(colorize_module.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(colorize_module.os, "getloadavg", lambda: (1.0, 1.0, 1.0))
+    assert colorize_module.default_threads() == 1  # one of two cores busy: one thread
+    monkeypatch.setattr(colorize_module.os, "getloadavg", lambda: (0.1, 0.0, 0.0))
+    assert colorize_module.default_threads() == 2
+    monkeypatch.setattr(colorize_module.os, "getloadavg", lambda: (9.0, 9.0, 9.0))
+    assert colorize_module.default_threads() == 1

@@ -49,3 +49,45 @@ def test_an_output_folder_that_cannot_be_made_is_one_error_line(tmp_path, image_
     code = cli.main(["evaluate", "--data", str(image_folder), "--output-dir", str(blocker / "report"), "--quiet"])
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1 and "Not a directory" in err and "Traceback" not in err
+
+
+def test_rows_are_named_after_the_run_folder_of_a_model_keras(tmp_path, image_folder, capsys):
+    model = make_color_model("unet-tiny", settings={**make_color_model("unet-tiny").settings, "working_size": 12})
+    paths = []
+    for run in ("run-a", "run-b"):
+        (tmp_path / run).mkdir()
+        paths.append(str(save_model(model.network, tmp_path / run / "model.keras", model.metadata)))
+    out = tmp_path / "report"
+    assert cli.main(["evaluate", *paths, "--data", str(image_folder), "--output-dir", str(out), "-q"]) == 0
+    report = json.loads((out / "evaluation.json").read_text())
+    assert {"run-a", "run-b"} <= set(report["results"])
+    assert "| run-a |" in capsys.readouterr().out
+    assert evaluate.row_name("default") == "default" and evaluate.row_name("x/photo-v2.keras") == "photo-v2"
+
+
+def test_photos_of_several_sizes_are_scored_at_full_size(tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(2)
+    for index, (height, width) in enumerate([(30, 45), (45, 30), (30, 45), (21, 33)]):
+        ramp = np.linspace(0, 1, width)[None, :, None] * rng.uniform(0.3, 1, (1, 1, 3))
+        Image.fromarray((255 * np.broadcast_to(ramp, (height, width, 3))).astype(np.uint8)).save(folder / f"p{index}.png")
+    model = make_color_model("unet-tiny", settings={**make_color_model("unet-tiny").settings, "working_size": 16})
+    model_path = save_model(model.network, tmp_path / "tiny.keras", model.metadata)
+    out = tmp_path / "report"
+    assert cli.main(["evaluate", str(model_path), "--data", str(folder), "--output-dir", str(out), "-q"]) == 0
+    report = json.loads((out / "evaluation.json").read_text())
+    assert report["images"] == 4 and set(report["results"]) == {"gray copy", "Lab, ab = 0", "Lab, mean ab", "tiny"}
+    assert report["results"]["gray copy"]["colorfulness"] == 0.0
+    # The model's row is what huenet colorize gives each photo at its full size.
+    from huenet.modelfile import load_model
+    from huenet.inference import colorize
+
+    truths = [np.asarray(Image.open(folder / f"p{i}.png")) for i in range(4)]
+    outputs = [np.asarray(colorize(color.rgb_to_gray(t), load_model(model_path))) for t in truths]
+    from huenet import metrics
+
+    expected = metrics.all_metrics(outputs, truths)
+    assert report["results"]["tiny"]["psnr_mean"] == pytest.approx(expected["psnr_mean"])
+    with Image.open(out / "grid.png") as grid:
+        assert grid.size == (3 * 160, 14 + 4 * 160)

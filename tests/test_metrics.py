@@ -68,3 +68,24 @@ def test_signed_colorfulness_differs_from_absolute():
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="differs"):
         metrics.exact_match(np.zeros((1, 2, 2, 3)), np.zeros((1, 2, 3, 3)))
+
+
+def test_photos_of_several_sizes_score_as_if_scored_together():
+    rng = np.random.default_rng(5)
+    truths = [rng.integers(0, 256, shape, dtype=np.uint8) for shape in [(8, 12, 3), (8, 12, 3), (12, 8, 3), (5, 9, 3)]]
+    predictions = [np.clip(t.astype(int) + rng.integers(-20, 21, t.shape), 0, 255).astype(np.uint8) for t in truths]
+    mixed = metrics.all_metrics(predictions, truths)
+    same = [0, 1]  # one size: the list path must agree with the array path exactly
+    as_list = metrics.all_metrics([predictions[i] for i in same], [truths[i] for i in same])
+    as_array = metrics.all_metrics(np.stack([predictions[i] for i in same]), np.stack([truths[i] for i in same]))
+    for key in as_array:
+        assert as_list[key] == pytest.approx(as_array[key], rel=1e-12), key
+    errors = np.concatenate([metrics.ab_errors(p[None], t[None]) for p, t in zip(predictions, truths)])
+    pooled_auc = np.mean([np.mean(errors <= t) for t in metrics.AUC_THRESHOLDS])
+    assert mixed["auc"] == pytest.approx(pooled_auc, rel=1e-9)  # pixel-weighted, like one pool of pixels
+    per_image = [metrics.psnr_per_image(p[None], t[None]) for p, t in zip(predictions, truths)]
+    assert mixed["psnr_mean"] == pytest.approx(np.mean(per_image))
+    squared = np.concatenate([((p.astype(float) - t) ** 2).ravel() for p, t in zip(predictions, truths)])
+    assert mixed["psnr_pooled"] == pytest.approx(10 * np.log10(255**2 / squared.mean()))
+    with pytest.raises(ValueError, match="image 1"):
+        metrics.all_metrics([predictions[0], predictions[2]], [truths[0], truths[1]])

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from huenet import color, data, models
+from huenet import batches, color, losses, models, unet
 
 PRESETS = models.preset_names()
 
@@ -20,14 +20,14 @@ def test_preset_builds_runs_and_has_gradients(name):
     network = models.build_model(name)
     size = 8 * models.pad_multiple(settings)
     rgb = np.random.default_rng(0).integers(0, 256, (2, size, size, 3), dtype=np.uint8)
-    inputs, targets = data.make_batch(rgb, preset.head, models.output_stride(settings), settings.get("color_space", "rgb"))
+    inputs, targets = batches.make_batch(rgb, preset.head, models.output_stride(settings), settings.get("color_space", "rgb"))
     outputs = np.asarray(network(inputs))
     stride = models.output_stride(settings)
     channels = {"levels": 768, "ab_bins": len(color.ab_bins()), "ab_regression": 2}[preset.head]
     assert outputs.shape == (2, size // stride, size // stride, channels)
     assert np.isfinite(outputs).all()
     assert targets.shape[:3] == outputs.shape[:3]
-    loss, _ = models.make_loss_and_metrics(settings, preset.head)
+    loss, _ = losses.make_loss_and_metrics(settings, preset.head)
     import tensorflow as tf
 
     with tf.GradientTape() as tape:
@@ -67,7 +67,7 @@ def test_rebalancing_weights_favour_rare_bins():
 
 def test_ab_bin_loss_is_lowest_for_the_true_bin():
     bins = color.ab_bins()
-    loss = models.AbBinCrossEntropy(np.ones(len(bins)).tolist())
+    loss = losses.AbBinCrossEntropy(np.ones(len(bins)).tolist())
     target = color.normalize_ab(bins[[40]])[None, None]  # (1, 1, 1, 2)
     right = np.full((1, 1, 1, len(bins)), -5.0, np.float32)
     right[..., 40] = 5.0
@@ -129,10 +129,10 @@ def test_class_head_is_for_training_only():
     models.derive_preset("unet-classification", "test-class-head", base_filters=8, depth=2, global_context=True, class_loss_weight=0.5)
     network = models.build_model("test-class-head", num_classes=3)
     outputs = network(np.zeros((2, 8, 8, 1), np.float32))
-    assert set(outputs) == {"ab_bins", models.CLASS_OUTPUT} and outputs[models.CLASS_OUTPUT].shape == (2, 3)
-    colors_only = models.inference_network(network)
+    assert set(outputs) == {"ab_bins", unet.CLASS_OUTPUT} and outputs[unet.CLASS_OUTPUT].shape == (2, 3)
+    colors_only = unet.inference_network(network)
     assert np.allclose(colors_only(np.ones((1, 8, 8, 1), np.float32)), network(np.ones((1, 8, 8, 1), np.float32))["ab_bins"], atol=1e-5)
-    assert models.inference_network(colors_only) is colors_only
+    assert unet.inference_network(colors_only) is colors_only
     with pytest.raises(ValueError, match="no class head"):
         models.build_model("huenet-base", num_classes=3)  # its class_loss_weight is 0
     for bad in (-0.1, float("nan"), "0.1"):
@@ -144,9 +144,9 @@ def test_palette_head_is_for_training_only_and_needs_bins_and_context():
     models.derive_preset("unet-classification", "test-palette-head", base_filters=8, depth=2, global_context=True, palette_loss_weight=0.2)
     network = models.build_model("test-palette-head", palette=True)
     outputs = network(np.zeros((2, 8, 8, 1), np.float32))
-    assert set(outputs) == {"ab_bins", models.PALETTE_OUTPUT}
-    assert outputs[models.PALETTE_OUTPUT].shape == (2, outputs["ab_bins"].shape[-1])
-    assert len(models.inference_network(network).outputs) == 1
+    assert set(outputs) == {"ab_bins", unet.PALETTE_OUTPUT}
+    assert outputs[unet.PALETTE_OUTPUT].shape == (2, outputs["ab_bins"].shape[-1])
+    assert len(unet.inference_network(network).outputs) == 1
     with pytest.raises(ValueError, match="no palette head"):
         models.build_model("huenet-class", palette=True)  # its palette_loss_weight is 0
     with pytest.raises(ValueError, match="global context"):
@@ -163,7 +163,7 @@ def test_palette_loss_is_smallest_at_the_images_own_histogram():
     ab[0, :2] = bins[7] / color.AB_SCALE  # image 0: half one color, half another
     ab[0, 2:] = bins[40] / color.AB_SCALE
     ab[1] = bins[100] / color.AB_SCALE  # image 1: one color
-    loss = models.PaletteCrossEntropy(sigma=5.0)
+    loss = losses.PaletteCrossEntropy(sigma=5.0)
 
     def value(logits):
         return float(keras.ops.convert_to_numpy(loss(ab, logits)))

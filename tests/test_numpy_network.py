@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from huenet import models
+from huenet import models, unet
 from huenet.inference import run_network
 from huenet.modelfile import ModelFileError, load_model, save_model
 from huenet.numpy_network import NumpyNetwork, Unsupported
@@ -31,7 +31,7 @@ def _randomized(network, rng):
 @pytest.mark.parametrize("preset", models.preset_names())
 def test_every_preset_runs_the_same_as_keras(tmp_path, preset, rng):
     network = _randomized(models.build_model(preset), rng)
-    path = _saved(tmp_path, models.inference_network(network), preset)
+    path = _saved(tmp_path, unet.inference_network(network), preset)
     multiple = max(models.pad_multiple(models.resolve_settings(preset)), 2)
     batch = rng.uniform(-1, 1, (2, 3 * multiple, 5 * multiple, 1)).astype(np.float32)
     expected = run_network(load_model(path, engine="keras"), batch)
@@ -62,7 +62,7 @@ def test_large_working_sizes_run_in_strips(monkeypatch, rng):
 
 
 def test_an_unknown_layer_goes_to_keras_or_is_refused(tmp_path):
-    keras = models.keras
+    import keras
     inputs = keras.Input((None, None, 1), name="lightness")
     x = keras.layers.Conv2DTranspose(4, 3, padding="same")(inputs)
     outputs = keras.layers.Conv2D(2, 1, name="ab")(x)

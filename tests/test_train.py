@@ -150,3 +150,21 @@ def test_palette_loss_trains_without_labels_and_saves_colors_only(image_folder, 
     assert "val_palette_loss" in row and "val_ab_bins_ab_error" in row
     assert "classes" not in json.loads((tmp_path / "run" / "config.json").read_text())
     assert len(load_model(model_path).network.outputs) == 1
+
+
+def test_a_resumed_run_equals_an_uninterrupted_one(image_folder, tmp_path):
+    # Dropout and shifts make every epoch random: resuming must replay the same draws.
+    settings = dict(epochs=3, dropout_rate=0.3, max_shift=1)
+    train(_config(image_folder, tmp_path, "unet-tiny", run_dir=str(tmp_path / "whole"), **settings))
+    split = _config(image_folder, tmp_path, "unet-tiny", run_dir=str(tmp_path / "split"), **settings)
+    with pytest.raises(RuntimeError, match="power cut"):
+        train(split, extra_callbacks=[_Crash()])
+    assert json.loads((tmp_path / "split" / "wall_time.json").read_text())["epochs"] == 1  # kept across the crash
+    train(TrainConfig(**{**split.__dict__, "resume": True}))
+    for epoch in (1, 3):
+        name = f"checkpoints/epoch-{epoch:03d}.keras"
+        whole = keras.saving.load_model(tmp_path / "whole" / name, compile=False).get_weights()
+        resumed = keras.saving.load_model(tmp_path / "split" / name, compile=False).get_weights()
+        for a, b in zip(whole, resumed):
+            np.testing.assert_array_equal(a, b)
+    assert read_history(tmp_path / "whole" / "history.csv") == read_history(tmp_path / "split" / "history.csv")

@@ -67,7 +67,7 @@ def _image_extensions() -> set[str]:
 
 def collect_jobs(inputs: Sequence[str], output: str | None, image_format: str) -> tuple[list[_Job], list[str]]:
     """Map inputs (files, folders, globs) to output paths; returns (jobs, error lines)."""
-    from huenet.images import OUTPUT_EXTENSIONS, format_for
+    from huenet.images import OUTPUT_EXTENSIONS
 
     extensions = _image_extensions()
     pairs: list[tuple[Path, Path]] = []  # (source, path relative to the output folder)
@@ -91,12 +91,15 @@ def collect_jobs(inputs: Sequence[str], output: str | None, image_format: str) -
                 errors.append(f"{argument}: no such file, folder or matching files")
             pairs += [(m, Path(m.name)) for m in matches]
     suffix = "." + image_format.lower().lstrip(".")
-    format_for(f"x{suffix}")  # raises ImageError for an unknown --format
+    if suffix not in OUTPUT_EXTENSIONS:
+        raise ValueError(f"--format {image_format}: not an output format; use {_format_names()}")
     single_file_target = output is not None and Path(output).suffix.lower() in OUTPUT_EXTENSIONS
-    output_suffix = Path(output).suffix.lower() if output else ""
-    if output_suffix in extensions and not single_file_target and not Path(output).is_dir():
-        # An image name huenet cannot write (.gif, .ico...) would otherwise become a folder of that name.
-        raise UsageError(f"-o {output}: cannot write {output_suffix} files; use {', '.join(sorted(OUTPUT_EXTENSIONS))} or a folder")
+    output_suffix = Path(output).suffix if output else ""
+    if output_suffix and not single_file_target and not Path(output).is_dir():
+        # Only a name without an extension, or an existing folder, is an output folder: a
+        # mistyped file name (out.jgp) would otherwise silently become a folder.
+        raise ValueError(f"-o {output}: {output_suffix} is not an output format; name a file ending "
+                         f".{_format_names(', .')}, or a folder (a name without an extension)")
     if single_file_target and len(pairs) > 1:
         raise UsageError(f"-o {output} names one file but {len(pairs)} inputs were given; give a folder")
     out_dir = Path(output or "colorized")
@@ -115,6 +118,14 @@ def collect_jobs(inputs: Sequence[str], output: str | None, image_format: str) -
     return jobs, errors
 
 
+# The output formats, as --help lists them (each has aliases: .jpeg, .tif).
+FORMAT_NAMES = ("png", "jpg", "webp", "tiff", "bmp")
+
+
+def _format_names(separator: str = ", ") -> str:
+    return separator.join(FORMAT_NAMES)
+
+
 def _same_file(a: Path, b: Path) -> bool:
     try:
         return a.exists() and b.exists() and os.path.samefile(a, b)
@@ -131,32 +142,42 @@ def command_colorize(arguments: argparse.Namespace) -> int:
     for line in errors:
         _error(line)
     sources = {job.source.resolve() for job in jobs}
-    runnable = []
+    runnable, skipped = [], 0
     for job in jobs:
         if job.target.resolve() in sources or _same_file(job.target, job.source):
             errors.append(f"{job.source}: output {job.target} would overwrite an input; skipped")
             _error(errors[-1])
+        elif job.target.exists() and arguments.skip_existing:
+            skipped += 1
         elif job.target.exists() and not arguments.overwrite:
-            errors.append(f"{job.source}: output {job.target} exists (pass --overwrite to replace it)")
+            errors.append(f"{job.source}: output {job.target} exists (pass --overwrite to replace it, or --skip-existing)")
             _error(errors[-1])
         else:
             runnable.append(job)
+    destination = _destination(jobs, arguments.output)
     if not runnable:
+        if errors:  # each already said in its own line
+            return 1
+        if skipped:
+            if not arguments.quiet:
+                print(f"{_PROGRAM}: nothing to do: all {skipped} output(s) already exist in {destination}", file=sys.stderr)
+            return 0
         _error("nothing to colorize")
         return 1
 
-    from huenet.geometry import output_stride
-    from huenet.inference import Decoding, compose, predict_ab, resolve_decoding, resolve_working_size
+    from huenet.inference import Colorizer, Decoding
     from huenet.modelfile import load_model
 
+    from huenet.kerasutil import keras_available, require_keras
+
     engine = arguments.engine
-    if engine == "auto" and len(runnable) > _KERAS_FROM_IMAGES:
+    if engine == "keras":
+        require_keras("--engine keras")
+    if engine == "auto" and len(runnable) > _KERAS_FROM_IMAGES and keras_available():
         engine = "keras"
-    model = load_model(arguments.model, engine=engine)
     decoding = Decoding(arguments.temperature, arguments.vivid, arguments.vividness)
-    resolve_decoding(model, decoding)  # a setting the model cannot use fails before any work
-    working_size = resolve_working_size(model, arguments.working_size)
-    stride = output_stride(model.settings)
+    # A setting the model cannot use fails here, before any image is read.
+    colorizer = Colorizer(load_model(arguments.model, engine=engine), decoding, arguments.working_size, arguments.threads)
     written = 0
     with tqdm(total=len(runnable), unit="image", disable=len(runnable) < 2 or arguments.quiet, file=sys.stderr) as bar:
         for chunk in _chunks(runnable):
@@ -172,10 +193,10 @@ def command_colorize(arguments: argparse.Namespace) -> int:
                 for note in image.notes:
                     _warn(f"{job.source}: {note}")
                 loaded.append((job, image))
-            ab_maps = predict_ab(model, [image for _, image in loaded], decoding, working_size) if loaded else []
+            ab_maps = colorizer.predict_ab([image for _, image in loaded]) if loaded else []
             for (job, image), ab in zip(loaded, ab_maps):
                 try:
-                    result = compose(image, ab, working_size, stride)
+                    result = colorizer.compose(image, ab)
                     if result.mode == "RGBA" and job.target.suffix.lower() in (".jpg", ".jpeg", ".bmp"):
                         _warn(f"{job.source}: {job.target.suffix} cannot hold transparency; alpha dropped")
                     write_image(result, job.target, overwrite=arguments.overwrite)
@@ -186,8 +207,16 @@ def command_colorize(arguments: argparse.Namespace) -> int:
                 bar.update(1)
     failed = len(errors)
     if not arguments.quiet or failed:
-        print(f"{_PROGRAM}: colorized {written} image(s), {failed} error(s)", file=sys.stderr)
+        kept = f", {skipped} already there" if skipped else ""
+        print(f"{_PROGRAM}: colorized {written} image(s) into {destination}{kept}, {failed} error(s)", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _destination(jobs: list[_Job], output: str | None) -> str:
+    """Where the outputs go, for the summary: the file of a single-file output, else the folder."""
+    if len(jobs) == 1 and output is not None and jobs[0].target == Path(output):
+        return str(jobs[0].target)
+    return f"{Path(output or 'colorized')}{os.sep}"
 
 
 def _pixel_count(path: Path) -> int:
@@ -262,8 +291,10 @@ def _add_dataclass_flags(parser: argparse.ArgumentParser, cls: Any, skip: Sequen
 
 
 def command_train(arguments: argparse.Namespace) -> int:
+    from huenet.kerasutil import require_keras
     from huenet.train import TrainConfig, train
 
+    require_keras("huenet train")
     values = {field.name: getattr(arguments, field.name) for field in dataclasses.fields(TrainConfig)}
     train(TrainConfig(**values))
     return 0
@@ -271,11 +302,24 @@ def command_train(arguments: argparse.Namespace) -> int:
 
 def command_evaluate(arguments: argparse.Namespace) -> int:
     from huenet.evaluate import evaluate_command
+    from huenet.kerasutil import require_keras
 
+    require_keras("huenet evaluate")
     return evaluate_command(arguments)
 
 
 # --- entry point ------------------------------------------------------------------------------
+
+
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """Help that shows each option's default, where it has one worth showing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if "default" in text or default in (None, False, "", argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -289,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     colorize = commands.add_parser("colorize", help="colorize image files, folders or globs")
     colorize.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (recursive) or glob patterns")
     colorize.add_argument("-o", "--output", help="output folder (mirrors the input tree; default ./colorized) or, for one input, an output file")
-    colorize.add_argument("--format", default="png", help="output format for folder outputs: png (default), jpg, webp, tiff")
+    colorize.add_argument("--format", default="png", help=f"output format for folder outputs: one of {_format_names()} (default png)")
     colorize.add_argument("-m", "--model", default=None, help="bundled model name or .keras file (default: the bundled model)")
     colorize.add_argument("--vivid", action="store_true", help="more colorful, less faithful colors (the model's calibrated vivid setting)")
     colorize.add_argument("--vividness", type=float, help="chroma strength for ab-bin models, 0 to 3 (default: the model's calibrated faithful value; --vivid picks its vivid one; huenet models shows both)")
@@ -298,7 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
     colorize.add_argument("--engine", choices=("auto", "numpy", "keras"), default="auto",
                           help=f"what runs the network: numpy starts in under a second, keras (TensorFlow) "
                           f"takes about 4 s to import but is faster per image; auto: numpy up to {_KERAS_FROM_IMAGES} images")
+    colorize.add_argument("--threads", type=int, help="threads for the full-resolution work (default: the cores not busy with other processes)")
     colorize.add_argument("--overwrite", action="store_true", help="replace existing output files (never inputs)")
+    colorize.add_argument("--skip-existing", action="store_true", help="leave existing output files alone and colorize only the missing ones (resume a batch)")
     colorize.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help=f"refuse larger images (decompression-bomb guard, default {DEFAULT_MAX_PIXELS})")
     colorize.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     colorize.set_defaults(handler=command_colorize)
@@ -308,11 +354,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     from huenet.train import TrainConfig
 
-    train = commands.add_parser("train", help="train a preset on a folder, archive or CIFAR-10 release")
+    train = commands.add_parser("train", help="train a preset on a folder, archive or CIFAR-10 release",
+                                formatter_class=_DefaultsFormatter)
     _add_dataclass_flags(train, TrainConfig)
     train.set_defaults(handler=command_train)
 
-    evaluate = commands.add_parser("evaluate", help="score a model and the trivial baselines on held-out images")
+    evaluate = commands.add_parser("evaluate", help="score a model and the trivial baselines on held-out images",
+                                   formatter_class=_DefaultsFormatter)
     from huenet.evaluate import add_evaluate_arguments
 
     add_evaluate_arguments(evaluate)
@@ -325,8 +373,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     parser = build_parser()
     arguments = parser.parse_args(argv)
-    from huenet.data import DatasetError
+
     from huenet.images import ImageError
+    from huenet.kerasutil import KerasMissing
     from huenet.modelfile import ModelFileError
 
     try:
@@ -334,11 +383,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         _error(str(error))
         return 2
-    except (ImageError, ModelFileError, DatasetError, ValueError, FileExistsError) as error:
+    except (ImageError, ModelFileError, ValueError, FileExistsError) as error:  # DatasetError is a ValueError
         _error(str(error))
         return 1
     except OSError as error:  # an output folder that is a file, a full disk, no permission...
         _error(f"{error.filename}: {error.strerror}" if error.filename and error.strerror else str(error))
+        return 1
+    except KerasMissing as error:
+        _error(str(error))
         return 1
     except KeyboardInterrupt:
         _error("interrupted")

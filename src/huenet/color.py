@@ -140,6 +140,10 @@ def combine_gray_ab(gray: np.ndarray, ab: np.ndarray, iterations: int = 3) -> np
     that the result, converted back to gray, gives the input again: a few fixed-point steps
     in lightness, then an equal shift of R, G and B (which leaves chroma alone) absorbs what
     is left. With ab = 0 this returns the gray input exactly.
+
+    Colors outside the sRGB gamut are not clipped (clipping one channel changes the luma, by
+    up to 10 gray levels for saturated colors): the pixel's chroma, its offset from its gray
+    in R, G and B, is shrunk just enough to fit, so luma stays exactly the input's gray.
     """
     gray = np.asarray(gray, dtype=np.float32)
     ab = np.asarray(ab, dtype=np.float32)
@@ -149,7 +153,22 @@ def combine_gray_ab(gray: np.ndarray, ab: np.ndarray, iterations: int = 3) -> np
         rgb = lab_to_rgb(np.concatenate([lightness[..., None], ab], axis=-1))
         lightness = np.clip(lightness + target - gray_to_lightness(np.clip(luma(rgb), 0, 1)), 0.0, 100.0)
     rgb = lab_to_rgb(np.concatenate([lightness[..., None], ab], axis=-1))
-    return np.clip(rgb + (gray - luma(rgb))[..., None], 0.0, 1.0)
+    return fit_chroma_to_gamut(gray, rgb - luma(rgb)[..., None])
+
+
+def fit_chroma_to_gamut(gray: np.ndarray, chroma: np.ndarray) -> np.ndarray:
+    """``gray + s * chroma`` with the largest s <= 1 that keeps R, G and B in [0, 1].
+
+    ``chroma`` (..., 3) has zero luma (R, G, B offsets whose 601-weighted sum is 0), so the
+    result's luma is ``gray`` for any s: out-of-gamut colors lose saturation at constant
+    luma instead of being clipped. float32 in, float32 out.
+    """
+    gray = np.asarray(gray, dtype=np.float32)[..., None]
+    chroma = np.asarray(chroma, dtype=np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        room = np.where(chroma > 0, (1.0 - gray) / chroma, np.where(chroma < 0, gray / -chroma, np.inf))
+    scale = np.minimum(room.min(axis=-1, keepdims=True), 1.0).astype(np.float32)
+    return np.clip(gray + scale * chroma, 0.0, 1.0)
 
 
 def to_uint8(rgb: np.ndarray) -> np.ndarray:
@@ -289,3 +308,24 @@ def levels_to_rgb(levels: np.ndarray, space: str) -> np.ndarray:
     yuv = levels / 255.0
     yuv[..., 1:] -= 0.5
     return to_uint8(yuv @ _YUV_INVERSE.T)
+
+
+# --- grayscale detection -----------------------------------------------------------------
+
+# An image is treated as grayscale when 95% of its pixels have Lab chroma below this.
+GRAY_CHROMA_THRESHOLD = 3.0
+
+
+def chroma_percentile(rgb: np.ndarray, percentile: float = 95.0) -> np.ndarray:
+    """Per-image percentile of Lab chroma, rgb: (count, height, width, 3) uint8 -> (count,)."""
+    values = []
+    for start in range(0, len(rgb), 1024):
+        lab = rgb_to_lab(rgb[start : start + 1024])
+        chroma = np.hypot(lab[..., 1], lab[..., 2]).reshape(len(lab), -1)
+        values.append(np.percentile(chroma, percentile, axis=1))
+    return np.concatenate(values) if values else np.zeros(0)
+
+
+def is_grayscale(rgb: np.ndarray) -> np.ndarray:
+    """Boolean mask of images whose truth is (nearly) gray: 95th pct chroma below 3."""
+    return chroma_percentile(rgb) < GRAY_CHROMA_THRESHOLD

@@ -22,7 +22,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from huenet import color, data, metrics
+from huenet import cifar10, color, datasets, metrics
 
 METRIC_COLUMNS = (
     ("exact_match", "exact", "{:.2%}"),
@@ -37,8 +37,19 @@ METRIC_COLUMNS = (
 )
 
 
-def baseline_predictions(truth: np.ndarray) -> dict[str, np.ndarray]:
-    """The three trivial baselines for uint8 truths (count, h, w, 3)."""
+def baseline_predictions(truth: np.ndarray | list) -> dict[str, Any]:
+    """The three trivial baselines for uint8 truths (count, h, w, 3), or a list of photos."""
+    if isinstance(truth, list):  # photos of several sizes: the mean ab is over all their pixels
+        labs = [color.rgb_to_lab(image) for image in truth]
+        mean_ab = np.concatenate([lab[..., 1:].reshape(-1, 2) for lab in labs]).mean(axis=0)
+        rows: dict[str, list] = {"gray copy": [], "Lab, ab = 0": [], "Lab, mean ab": []}
+        for image, lab in zip(truth, labs):
+            rows["gray copy"].append(np.repeat(color.rgb_to_gray(image)[..., None], 3, axis=-1))
+            for name, ab in (("Lab, ab = 0", 0.0), ("Lab, mean ab", mean_ab)):
+                changed = lab.copy()
+                changed[..., 1:] = ab
+                rows[name].append(color.to_uint8(color.lab_to_rgb(changed)))
+        return rows
     gray = color.rgb_to_gray(truth)
     lab = np.concatenate([color.rgb_to_lab(truth[i : i + 1024]) for i in range(0, len(truth), 1024)])
     mean_ab = lab[..., 1:].reshape(-1, 2).mean(axis=0)
@@ -54,29 +65,28 @@ def baseline_predictions(truth: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def predict_rgb(
-    model: Any, gray: np.ndarray, temperature: float | None = None, vivid: bool = False,
+    model: Any, gray: np.ndarray | list, temperature: float | None = None, vivid: bool = False,
     working_size: int | None = None, vividness: float | None = None,
-) -> np.ndarray:
+) -> np.ndarray | list:
     """Colorize uint8 gray images (count, h, w) with a loaded model -> uint8 RGB (count, h, w, 3).
 
-    Seed models (``levels`` head) at their native size return their own RGB, as the seed
-    scored them; ab models go through the same path as ``huenet colorize``.
+    A list of differently sized gray photos gives a list of RGB photos, each colorized at its
+    full size. Seed models (``levels`` head) at their native size return their own RGB, as
+    the seed scored them; ab models go through the same path as ``huenet colorize``.
     """
-    from huenet.inference import Decoding, compose, decode_levels, predict_ab, resolve_working_size, run_network
+    from huenet.inference import Colorizer, Decoding, decode_levels, run_network
     from huenet.images import read_image
-    from huenet.models import output_stride
 
-    working_size = resolve_working_size(model, working_size)
-    if model.head == "levels" and max(gray.shape[1:3]) == working_size:
+    colorizer = Colorizer(model, Decoding(temperature, vivid, vividness), working_size)
+    if model.head == "levels" and isinstance(gray, np.ndarray) and max(gray.shape[1:3]) == colorizer.working_size:
         outputs = []
         for start in range(0, len(gray), 256):
             raw = run_network(model, color.network_input(gray[start : start + 256].astype(np.float32) / 255.0))
             outputs.append(decode_levels(model, raw))
         return np.concatenate(outputs)
     inputs = [read_image(image) for image in gray]
-    stride = output_stride(model.settings)
-    ab_maps = predict_ab(model, inputs, Decoding(temperature, vivid, vividness), working_size)
-    return np.stack([np.asarray(compose(image, ab, working_size, stride)) for image, ab in zip(inputs, ab_maps)])
+    outputs = [np.asarray(colorizer.compose(image, ab)) for image, ab in zip(inputs, colorizer.predict_ab(inputs))]
+    return outputs if isinstance(gray, list) else np.stack(outputs)
 
 
 def evaluate(
@@ -98,23 +108,27 @@ def evaluate(
 
     say = progress or (lambda line: None)
     say(f"reading {dataset}")
-    image_set = data.load_images(dataset, split=split, skip_gray=False, limit=limit)
-    if not isinstance(image_set.images, np.ndarray):
-        raise data.DatasetError(f"{dataset}: evaluation needs images of one size; crop or resize them first")
-    gray_mask = data.is_grayscale(image_set.images)
-    truth = image_set.images[~gray_mask]
+    image_set = datasets.load_images(dataset, split=split, skip_gray=False, limit=limit)
+    if isinstance(image_set.images, np.ndarray):
+        gray_mask = color.is_grayscale(image_set.images)
+        truth = image_set.images[~gray_mask]
+        gray_inputs = color.rgb_to_gray(truth)
+    else:  # photos of several sizes, each scored at its full size
+        gray_mask = np.array([bool(color.is_grayscale(image[None])[0]) for image in image_set.images])
+        truth = [image for image, gray in zip(image_set.images, gray_mask) if not gray]
+        gray_inputs = [color.rgb_to_gray(image) for image in truth]
     predictions = baseline_predictions(truth)
     timings = {}
     for path in model_paths:
         model = load_model(path, engine="keras")  # thousands of images: Keras is faster than the NumPy engine there
-        name = Path(str(path)).stem if str(path).endswith(".keras") else str(path)
+        name = row_name(path)
         say(f"colorizing {len(truth)} images with {name}")
         started = time.time()
-        predictions[name] = predict_rgb(model, color.rgb_to_gray(truth), temperature, False, working_size)
+        predictions[name] = predict_rgb(model, gray_inputs, temperature, False, working_size)
         timings[name] = time.time() - started
         if vivid and "vivid" in model.settings:
             say(f"colorizing {len(truth)} images with {name} (vivid)")
-            predictions[f"{name} (vivid)"] = predict_rgb(model, color.rgb_to_gray(truth), None, True, working_size)
+            predictions[f"{name} (vivid)"] = predict_rgb(model, gray_inputs, None, True, working_size)
     say(f"scoring {len(predictions)} rows")
     report = {
         "dataset": str(dataset),
@@ -127,6 +141,18 @@ def evaluate(
     return report, predictions, truth
 
 
+def row_name(model: str | Path) -> str:
+    """A report row's name: a bundled model's name, a file's stem, or for a run's generic
+    ``model.keras`` / ``best.keras`` the run folder's name (two runs must not look the same)."""
+    text = str(model)
+    if not text.endswith(".keras"):
+        return text
+    path = Path(text)
+    if path.stem in ("model", "best") and path.parent.name:
+        return path.parent.name if path.stem == "model" else f"{path.parent.name} (best)"
+    return path.stem
+
+
 def format_table(report: dict[str, Any]) -> str:
     """The report as a markdown table."""
     header = "| model | " + " | ".join(label for _, label, _ in METRIC_COLUMNS) + " |"
@@ -137,12 +163,20 @@ def format_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def save_grid(predictions: dict[str, np.ndarray], truth: np.ndarray, path: str | Path, count: int = 8, seed: int = 0) -> Path:
-    """A PNG grid, one row per sampled image: gray | each model's prediction | truth."""
+def save_grid(predictions: dict[str, Any], truth: np.ndarray | list, path: str | Path, count: int = 8, seed: int = 0) -> Path:
+    """A PNG grid, one row per sampled image: gray | each model's prediction | truth.
+
+    Small images are enlarged (nearest neighbour) to about 96 pixels; photos of several
+    sizes are shrunk to fit cells of 160 pixels.
+    """
     chosen = np.sort(np.random.default_rng(seed).choice(len(truth), size=min(count, len(truth)), replace=False))
     columns = ["gray"] + [name for name in predictions if name not in ("gray copy", "Lab, ab = 0", "Lab, mean ab")] + ["truth"]
-    height, width = truth.shape[1:3]
-    scale = max(1, 96 // max(height, width))
+    if isinstance(truth, list):
+        height = width = 160
+        scale = 1
+    else:
+        height, width = truth.shape[1:3]
+        scale = max(1, 96 // max(height, width))
     cell_h, cell_w, label_h = height * scale, width * scale, 14
     grid = Image.new("RGB", (cell_w * len(columns), label_h + cell_h * len(chosen)), "white")
     draw = ImageDraw.Draw(grid)
@@ -155,8 +189,12 @@ def save_grid(predictions: dict[str, np.ndarray], truth: np.ndarray, path: str |
                 pixels = truth[index]
             else:
                 pixels = predictions[name][index]
-            tile = Image.fromarray(pixels).resize((cell_w, cell_h), Image.Resampling.NEAREST)
-            grid.paste(tile, (column * cell_w, label_h + row * cell_h))
+            tile = Image.fromarray(pixels)
+            if isinstance(truth, list):
+                tile.thumbnail((cell_w, cell_h), Image.Resampling.LANCZOS)
+            else:
+                tile = tile.resize((cell_w, cell_h), Image.Resampling.NEAREST)
+            grid.paste(tile, (column * cell_w + (cell_w - tile.width) // 2, label_h + row * cell_h + (cell_h - tile.height) // 2))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     grid.save(path)
@@ -167,12 +205,12 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("models", nargs="*", metavar="MODEL", help="bundled model names or .keras files (none: baselines only)")
     parser.add_argument("--data", required=True, help="folder, tar(.gz) or CIFAR-10 release of color images, or cifar10 (cached release)")
     parser.add_argument("--download", action="store_true", help="fetch --data cifar10 / cifar10-binary if it is not cached (needs internet)")
-    parser.add_argument("--split", default="test", help="split of a CIFAR-10 release (default test)")
-    parser.add_argument("--limit", type=int, help="evaluate only the first N images")
+    parser.add_argument("--split", default="test", help="split of a CIFAR-10 release")
+    parser.add_argument("--limit", type=int, help="evaluate only N images, sampled evenly across classes (folders)")
     parser.add_argument("--vivid", action="store_true", help="also score each model's vivid decoding")
     parser.add_argument("--temperature", type=float, help="annealed-mean temperature for ab-bin models")
     parser.add_argument("--working-size", type=int, help="long side at which the network runs (default: the model's)")
-    parser.add_argument("--output-dir", default="evaluation", help="where evaluation.json and grid.png go (default ./evaluation)")
+    parser.add_argument("--output-dir", default="evaluation", help="where evaluation.json and grid.png go")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
 
 
@@ -185,7 +223,7 @@ def evaluate_command(arguments: argparse.Namespace) -> int:
         print(f"huenet: {line}", file=sys.stderr, flush=True)
 
     report, predictions, truth = evaluate(
-        arguments.models, data.resolve_source(arguments.data, arguments.download), arguments.split, arguments.limit,
+        arguments.models, cifar10.resolve_source(arguments.data, arguments.download), arguments.split, arguments.limit,
         arguments.vivid, arguments.temperature, arguments.working_size, progress=None if arguments.quiet else progress,
     )
     output = Path(arguments.output_dir)

@@ -1,6 +1,6 @@
 """How a network's settings map an image's size to its input and output sizes.
 
-Kept apart from ``huenet.models`` (which imports Keras) so that colorizing with the NumPy
+Kept apart from the network modules (which import Keras) so that colorizing with the NumPy
 engine never imports Keras.
 """
 

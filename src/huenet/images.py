@@ -176,7 +176,7 @@ def _from_rgb(rgb: np.ndarray, alpha: np.ndarray | None, notes: list[str], what:
     if (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all():
         return InputImage(np.ascontiguousarray(rgb[..., 0]), alpha, notes)
     sample = rgb[:: max(1, rgb.shape[0] // 256), :: max(1, rgb.shape[1] // 256)]
-    from huenet.data import is_grayscale
+    from huenet.color import is_grayscale
 
     if not is_grayscale(sample[None])[0]:
         notes.append(f"{what} has color: colorizing from its gray version, the original colors are discarded")

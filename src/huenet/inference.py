@@ -8,14 +8,17 @@ strip by strip, so luminance detail is never lost and memory stays bounded.
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import dataclasses
-from typing import Any, Iterable, Sequence
+import os
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 from PIL import Image
 
 from huenet import color
-from huenet.images import InputImage, read_image
+from huenet.images import ImageError, InputImage, read_image
 from huenet.modelfile import ColorModel, load_model
 
 _STRIP_ROWS = 256
@@ -111,35 +114,104 @@ def _pad_to(lightness: np.ndarray, multiple: int) -> np.ndarray:
     return np.pad(lightness, ((0, pad_h), (0, pad_w)), mode="edge") if pad_h or pad_w else lightness
 
 
-def predict_ab(model: ColorModel, inputs: Sequence[InputImage], decoding: Decoding = Decoding(), working_size: int | None = None) -> list[np.ndarray]:
-    """Predict ab at working resolution for each input, batching inputs of one shape.
+def default_threads() -> int:
+    """Threads for full-resolution work: the cores this process may use, less those busy.
 
-    Returns, per input, ab in Lab units, shape (ceil(h / stride), ceil(w / stride), 2) for
-    that input's working shape (h, w).
+    The one-minute load average counts the other processes that want a core; a machine
+    with one of two cores busy gets one thread, so no thread waits on a busy core.
     """
-    from huenet.geometry import output_stride, pad_multiple
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        busy = int(os.getloadavg()[0] + 0.5)
+    except OSError:  # no load average on this platform
+        busy = 0
+    return max(1, min(cores, cores - busy))
 
-    resolve_decoding(model, decoding)  # fail early on settings the model cannot use
-    working_size = resolve_working_size(model, working_size)
-    stride = output_stride(model.settings)
-    multiple = max(pad_multiple(model.settings), stride)
-    groups: dict[tuple[int, int], list[int]] = {}
-    prepared = []
-    for index, image in enumerate(inputs):
-        shape = working_shape(image.size, working_size)
-        lightness = image.working_lightness(*shape)
-        prepared.append((shape, _pad_to(color.normalize_lightness(lightness), multiple)))
-        groups.setdefault(prepared[-1][1].shape, []).append(index)
-    results: list[Any] = [None] * len(inputs)
-    for indices in groups.values():
-        for start in range(0, len(indices), _MAX_BATCH):
-            chunk = indices[start : start + _MAX_BATCH]
-            batch = np.stack([prepared[i][1] for i in chunk])[..., None]  # (batch, h, w, 1)
-            ab = decode_ab(model, run_network(model, batch), decoding)
-            for offset, index in enumerate(chunk):
-                height, width = prepared[index][0]
-                results[index] = ab[offset, : -(-height // stride), : -(-width // stride)]
-    return results
+
+def resolve_threads(threads: int | None) -> int:
+    """The user's thread count, checked, or ``default_threads()``."""
+    if threads is None:
+        return default_threads()
+    if not isinstance(threads, (int, np.integer)) or isinstance(threads, bool) or threads < 1:
+        raise ValueError(f"threads must be a whole number, at least 1, got {threads!r}")
+    return int(threads)
+
+
+@contextlib.contextmanager
+def _blas_threads(threads: int) -> Iterator[None]:
+    """Limit BLAS (the network's matrix products) to ``threads`` while colorizing.
+
+    BLAS threads spin while they wait, so more of them than free cores slows everything
+    on a busy machine; the network runs at the working size, where one or two suffice.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional: without it BLAS keeps its own setting
+        yield
+        return
+    with threadpool_limits(limits=threads, user_api="blas"):
+        yield
+
+
+class Colorizer:
+    """A model with everything that decides how it colorizes: decoding, working size, threads.
+
+    The one place where those are resolved and checked (a setting the model cannot use
+    fails here, before any image is read); ``huenet colorize``, ``colorize_many`` and
+    evaluation all colorize through it.
+
+    >>> colorizer = Colorizer(load_model("photo"), Decoding(vivid=True))
+    >>> images = colorizer.colorize_many(["a.png", "b.jpg"])
+    """
+
+    def __init__(self, model: ColorModel | str | None = None, decoding: Decoding = Decoding(),
+                 working_size: int | None = None, threads: int | None = None):
+        from huenet.geometry import output_stride, pad_multiple
+
+        self.model = model if isinstance(model, ColorModel) else load_model(model)
+        self.decoding = decoding
+        self.temperature, self.vividness = resolve_decoding(self.model, decoding)
+        self.working_size = resolve_working_size(self.model, working_size)
+        self.threads = resolve_threads(threads)
+        self.stride = output_stride(self.model.settings)
+        self.multiple = max(pad_multiple(self.model.settings), self.stride)
+
+    def __repr__(self) -> str:
+        return (f"Colorizer({self.model!r}, temperature={self.temperature}, vividness={self.vividness}, "
+                f"working_size={self.working_size}, threads={self.threads})")
+
+    def predict_ab(self, inputs: Sequence[InputImage]) -> list[np.ndarray]:
+        """ab (Lab units) at working resolution for each input, batching inputs of one shape.
+
+        Per input: shape (ceil(h / stride), ceil(w / stride), 2) for its working shape (h, w).
+        """
+        groups: dict[tuple[int, int], list[int]] = {}
+        prepared = []
+        for index, image in enumerate(inputs):
+            shape = working_shape(image.size, self.working_size)
+            lightness = image.working_lightness(*shape)
+            prepared.append((shape, _pad_to(color.normalize_lightness(lightness), self.multiple)))
+            groups.setdefault(prepared[-1][1].shape, []).append(index)
+        results: list[Any] = [None] * len(inputs)
+        with _blas_threads(self.threads):
+            for indices in groups.values():
+                for start in range(0, len(indices), _MAX_BATCH):
+                    chunk = indices[start : start + _MAX_BATCH]
+                    batch = np.stack([prepared[i][1] for i in chunk])[..., None]  # (batch, h, w, 1)
+                    ab = decode_ab(self.model, run_network(self.model, batch), self.decoding)
+                    for offset, index in enumerate(chunk):
+                        height, width = prepared[index][0]
+                        results[index] = ab[offset, : -(-height // self.stride), : -(-width // self.stride)]
+        return results
+
+    def compose(self, image: InputImage, ab: np.ndarray) -> Image.Image:
+        """The full-size color image from the input's own gray levels and its upsampled ab."""
+        return compose(image, ab, self.working_size, self.stride, self.threads)
+
+    def colorize_many(self, images: Iterable[Any]) -> list[Image.Image]:
+        """Colorize images (paths, file bytes, PIL images, arrays) in shared network batches."""
+        inputs = [image if isinstance(image, InputImage) else _read_named(image) for image in images]
+        return [self.compose(image, ab) for image, ab in zip(inputs, self.predict_ab(inputs))]
 
 
 def run_network(model: ColorModel, batch: np.ndarray) -> np.ndarray:
@@ -160,11 +232,12 @@ def _axis_weights(full: int, working: int, stride: int, available: int) -> tuple
     return lower, upper, (source - lower).astype(np.float32)
 
 
-def compose(image: InputImage, ab: np.ndarray, working_size: int, stride: int) -> Image.Image:
+def compose(image: InputImage, ab: np.ndarray, working_size: int, stride: int, threads: int = 1) -> Image.Image:
     """Combine the full-resolution gray input with upsampled ab -> RGB(A) PIL image.
 
     The result converts back to the input gray (``color.combine_gray_ab``), so every
-    luminance detail of the input survives; ab only adds chroma.
+    luminance detail of the input survives; ab only adds chroma. Strips of rows are
+    computed in ``threads`` threads (NumPy releases the GIL in its loops).
     """
     height, width = image.size
     work_h, work_w = working_shape((height, width), working_size)
@@ -172,15 +245,35 @@ def compose(image: InputImage, ab: np.ndarray, working_size: int, stride: int) -
     cols = _axis_weights(width, work_w, stride, ab.shape[1])
     channels = 3 if image.alpha is None else 4
     output = np.empty((height, width, channels), dtype=np.uint8)
-    for top in range(0, height, _STRIP_ROWS):
-        strip = slice(top, min(top + _STRIP_ROWS, height))
-        lower, upper, weight = (part[strip] for part in rows)
+    ab = np.asarray(ab, dtype=np.float32)
+
+    def strip(top: int) -> None:
+        rows_here = slice(top, min(top + _STRIP_ROWS, height))
+        lower, upper, weight = (part[rows_here] for part in rows)
         ab_rows = ab[lower] * (1 - weight)[:, None, None] + ab[upper] * weight[:, None, None]
         ab_full = ab_rows[:, cols[0]] * (1 - cols[2])[None, :, None] + ab_rows[:, cols[1]] * cols[2][None, :, None]
-        output[strip, :, :3] = color.to_uint8(color.combine_gray_ab(image.gray_levels(strip), ab_full))
+        output[rows_here, :, :3] = color.to_uint8(color.combine_gray_ab(image.gray_levels(rows_here), ab_full))
+
+    tops = range(0, height, _STRIP_ROWS)
+    if threads > 1 and len(tops) > 1:
+        with concurrent.futures.ThreadPoolExecutor(min(threads, len(tops))) as pool:
+            list(pool.map(strip, tops))  # list() re-raises a strip's error here
+    else:
+        for top in tops:
+            strip(top)
     if image.alpha is not None:
         output[..., 3] = image.alpha
     return Image.fromarray(output, mode="RGB" if channels == 3 else "RGBA")
+
+
+def _read_named(source: Any) -> InputImage:
+    """``read_image``, with a path's name in the message of any error about it."""
+    try:
+        return read_image(source)
+    except ImageError as error:
+        if isinstance(source, (str, os.PathLike)):
+            raise ImageError(f"{os.fspath(source)}: {error}") from None
+        raise
 
 
 def colorize_many(
@@ -190,17 +283,10 @@ def colorize_many(
     vivid: bool = False,
     working_size: int | None = None,
     vividness: float | None = None,
+    threads: int | None = None,
 ) -> list[Image.Image]:
     """Colorize several images (PIL images, arrays or paths) in shared network batches."""
-    model = model if isinstance(model, ColorModel) else load_model(model)
-    inputs = [image if isinstance(image, InputImage) else read_image(image) for image in images]
-    working_size = resolve_working_size(model, working_size)
-    decoding = Decoding(temperature, vivid, vividness)
-    from huenet.geometry import output_stride
-
-    stride = output_stride(model.settings)
-    ab_maps = predict_ab(model, inputs, decoding, working_size)
-    return [compose(image, ab, working_size, stride) for image, ab in zip(inputs, ab_maps)]
+    return Colorizer(model, Decoding(temperature, vivid, vividness), working_size, threads).colorize_many(images)
 
 
 def colorize(
@@ -210,6 +296,7 @@ def colorize(
     vivid: bool = False,
     working_size: int | None = None,
     vividness: float | None = None,
+    threads: int | None = None,
 ) -> Image.Image:
     """Colorize one image.
 
@@ -222,9 +309,10 @@ def colorize(
         working_size: long side, in pixels, at which the network runs (default: the model's).
         vividness: chroma-prior correction strength for ab-bin models, 0 (plain annealed mean)
             to 3 (default: the model's calibrated faithful value).
+        threads: threads for the full-resolution work (default: the idle cores).
     Returns:
         An RGB PIL image (RGBA when the input had alpha) of exactly the input's size.
     Raises:
         huenet.images.ImageError: unusable input; ValueError: bad settings.
     """
-    return colorize_many([image], model, temperature, vivid, working_size, vividness)[0]
+    return colorize_many([image], model, temperature, vivid, working_size, vividness, threads)[0]

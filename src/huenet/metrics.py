@@ -110,8 +110,15 @@ def colorfulness(images: np.ndarray) -> float:
     return float(np.mean(spread + 0.3 * center))
 
 
-def all_metrics(prediction: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-    """Every metric of the report, as a flat dict (shares as fractions, PSNR in dB)."""
+def all_metrics(prediction: np.ndarray | list, truth: np.ndarray | list) -> dict[str, float]:
+    """Every metric of the report, as a flat dict (shares as fractions, PSNR in dB).
+
+    Lists of differently sized images (full-size photos) are scored group by group of one
+    size and combined as if scored together: pixel shares (exact, within, AuC) and pooled
+    PSNR weighted by pixels, per-image means (PSNR, SSIM, colorfulness) by images.
+    """
+    if isinstance(truth, list) or isinstance(prediction, list):
+        return _all_metrics_of_sizes(list(prediction), list(truth))
     truth_colorfulness = colorfulness(truth)
     predicted_colorfulness = colorfulness(prediction)
     return {
@@ -125,3 +132,39 @@ def all_metrics(prediction: np.ndarray, truth: np.ndarray) -> dict[str, float]:
         "colorfulness": predicted_colorfulness,
         "colorfulness_ratio": predicted_colorfulness / truth_colorfulness if truth_colorfulness else float("nan"),
     }
+
+
+def _all_metrics_of_sizes(predictions: list, truths: list) -> dict[str, float]:
+    if len(predictions) != len(truths):
+        raise ValueError(f"{len(predictions)} predictions for {len(truths)} truths")
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for index, (prediction, truth) in enumerate(zip(predictions, truths)):
+        if np.shape(prediction) != np.shape(truth):
+            raise ValueError(f"image {index}: prediction shape {np.shape(prediction)} differs from truth shape {np.shape(truth)}")
+        groups.setdefault(np.shape(truth), []).append(index)
+    by_pixels = ("exact_match", "within_5", "within_13", "auc")
+    by_images = ("psnr_mean", "ssim", "colorfulness")
+    totals = dict.fromkeys(by_pixels + by_images, 0.0)
+    squared_error = pixels = images = 0.0
+    truth_colorfulness = 0.0
+    for shape, indices in groups.items():
+        prediction = np.stack([predictions[i] for i in indices])
+        truth = np.stack([truths[i] for i in indices])
+        group_pixels = len(indices) * shape[0] * shape[1]
+        for key, value in (("exact_match", exact_match(prediction, truth)), ("within_5", within(prediction, truth, 5)),
+                           ("within_13", within(prediction, truth, 13)), ("auc", auc(prediction, truth))):
+            totals[key] += value * group_pixels
+        for key, value in (("psnr_mean", psnr_per_image(prediction, truth)), ("ssim", ssim(prediction, truth)),
+                           ("colorfulness", colorfulness(prediction))):
+            totals[key] += value * len(indices)
+        squared_error += float(_squared_errors(prediction, truth).sum()) * shape[0] * shape[1]
+        truth_colorfulness += colorfulness(truth) * len(indices)
+        pixels += group_pixels
+        images += len(indices)
+    result = {key: totals[key] / (pixels if key in by_pixels else images) for key in totals}
+    mse = squared_error / pixels
+    result["psnr_pooled"] = float(10 * np.log10(255.0**2 / max(mse, 255.0**2 * 1e-10)))
+    truth_colorfulness /= images
+    result["colorfulness_ratio"] = result["colorfulness"] / truth_colorfulness if truth_colorfulness else float("nan")
+    order = ("exact_match", "within_5", "within_13", "psnr_mean", "psnr_pooled", "ssim", "auc", "colorfulness", "colorfulness_ratio")
+    return {key: float(result[key]) for key in order}

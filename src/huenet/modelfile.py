@@ -11,7 +11,6 @@ configuration.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.resources
 import json
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from huenet.files import atomic_path
+from huenet.kerasutil import TRAIN_EXTRA_HINT, import_keras_quietly, keras_available, native_stderr_silenced
 
 FORMAT_VERSION = 1
 METADATA_MEMBER = "huenet.json"
@@ -153,42 +153,6 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
     return path
 
 
-@contextlib.contextmanager
-def _native_stderr_silenced() -> Any:
-    """Point the process's stderr (fd 2) at /dev/null; Python exceptions still propagate.
-
-    TensorFlow writes notices such as "oneDNN custom operations are on" from C++ before its
-    logging is configured, so TF_CPP_MIN_LOG_LEVEL cannot stop them.
-    """
-    try:
-        saved = os.dup(2)
-    except OSError:  # no usable stderr: nothing to silence
-        yield
-        return
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-def import_keras_quietly() -> Any:
-    """Import Keras (and TensorFlow) without TensorFlow's native start-up lines on stderr."""
-    import sys
-
-    if "keras" in sys.modules:
-        return sys.modules["keras"]
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with _native_stderr_silenced():
-        import keras
-        import keras.ops
-
-        keras.ops.convert_to_numpy(keras.ops.zeros((1,)))  # some notices come at first use
-    return keras
-
-
 def _with_dtype(network: Any, dtype: str) -> Any:
     """A copy of ``network`` whose layers compute and store weights in ``dtype``."""
     keras = import_keras_quietly()
@@ -196,7 +160,7 @@ def _with_dtype(network: Any, dtype: str) -> Any:
     def rebuild(layer: Any) -> Any:
         return layer.__class__.from_config({**layer.get_config(), "dtype": dtype})
 
-    with _native_stderr_silenced():
+    with native_stderr_silenced():
         copy = keras.models.clone_model(network, clone_function=rebuild)
         copy.set_weights([weight.astype(dtype) for weight in network.get_weights()])
     return copy
@@ -232,9 +196,10 @@ def load_model(name_or_path: str | os.PathLike | None = None, engine: str = "aut
         try:
             model = ColorModel(None, metadata, source=str(path), runner=NumpyNetwork(path))
         except Exception as error:  # noqa: BLE001  any file it cannot run goes to Keras, which explains itself
-            if engine == "numpy":
+            if engine == "numpy" or not keras_available():
                 reason = error if isinstance(error, Unsupported) else f"{type(error).__name__}: {error}"
-                raise ModelFileError(f"{path}: the NumPy engine cannot run this network ({reason}); use engine keras") from None
+                hint = "use engine keras" if engine == "numpy" else f"Keras may run it: {TRAIN_EXTRA_HINT}"
+                raise ModelFileError(f"{path}: the NumPy engine cannot run this network ({reason}); {hint}") from None
     if model is None:
         model = ColorModel(_load_keras_network(path, metadata), metadata, source=str(path))
     _CACHE[key] = model
@@ -242,8 +207,14 @@ def load_model(name_or_path: str | os.PathLike | None = None, engine: str = "aut
 
 
 def _load_keras_network(path: Path, metadata: dict[str, Any]) -> Any:
+    from huenet.kerasutil import require_keras
+
+    try:
+        require_keras(f"{path}: running this network with Keras")
+    except ImportError as error:
+        raise ModelFileError(str(error)) from None
     keras = import_keras_quietly()
-    import huenet.models  # noqa: F401  registers huenet's serializable layers and losses
+    import huenet.losses  # noqa: F401  registers huenet's serializable losses and metrics
 
     try:
         network = keras.saving.load_model(path, compile=False, safe_mode=True)

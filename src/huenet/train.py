@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from huenet import data
-from huenet.modelfile import import_keras_quietly, save_model
+from huenet import batches, cifar10, datasets, models
+from huenet.kerasutil import import_keras_quietly
+from huenet.modelfile import save_model
 
 
 @dataclasses.dataclass
@@ -33,7 +34,7 @@ class TrainConfig:
     download: bool = dataclasses.field(default=False, metadata={"help": "fetch cifar10 / cifar10-binary into the cache if missing (needs internet)"})
     validation_data: str | None = dataclasses.field(default=None, metadata={"help": "a separate validation source; default: split off --data"})
     validation_fraction: float = dataclasses.field(default=0.1, metadata={"help": "share of --data held out for validation"})
-    limit: int | None = dataclasses.field(default=None, metadata={"help": "use only the first N training images (quick runs)"})
+    limit: int | None = dataclasses.field(default=None, metadata={"help": "use only N training images, sampled evenly across classes (folders) with --seed (quick runs)"})
     epochs: int = dataclasses.field(default=10, metadata={"help": "number of epochs"})
     batch_size: int = dataclasses.field(default=128, metadata={"help": "images per batch"})
     learning_rate: float = dataclasses.field(default=1e-3, metadata={"help": "peak learning rate (AdamW)"})
@@ -76,8 +77,6 @@ class TrainConfig:
                 raise ValueError(message)
 
     def preset_overrides(self) -> dict[str, Any]:
-        from huenet import models
-
         settings = models.get_preset(self.preset).settings
         candidates = {"dropout_rate": self.dropout_rate, "color_space": self.color_space, "loss": self.loss}
         unsupported = [k for k, v in candidates.items() if v is not None and k not in settings]
@@ -106,7 +105,7 @@ def _class_ids(settings: dict[str, Any], train_set: Any, validation_set: Any) ->
         found = "images outside class folders only" if classes == [""] else f"only {classes[0]!r}"
         raise ValueError(
             f"class_loss_weight needs training images of at least two classes (a CIFAR-10 release, or CLASS/IMAGE "
-            f"folders), found {found}; note that --limit keeps the first images, which may all be of one class"
+            f"folders), found {found}"
         )
     unknown = sorted(set(validation_set.labels) - set(classes))
     if unknown:
@@ -124,7 +123,7 @@ def _make_sequence(
 ) -> Any:
     keras = import_keras_quietly()
 
-    from huenet import models
+    from huenet import unet
 
     palette = _has_palette(settings)
 
@@ -134,9 +133,13 @@ def _make_sequence(
         def __init__(self) -> None:
             # Each batch draws from its own generator seeded by (seed, epoch, index), and Keras
             # runs the workers of one epoch between on_epoch_begin and on_epoch_end, so threads
-            # change only the speed, never the batches.
+            # change only the speed, never the batches. The epoch is set by _EpochSync from
+            # the training loop's own count, so a resumed run draws what an unbroken one would.
             super().__init__(workers=config.workers, use_multiprocessing=False)
-            self.epoch = 0
+            self.set_epoch(0)
+
+        def set_epoch(self, epoch: int) -> None:
+            self.epoch = epoch
             self.order = self._order()
 
         def _order(self) -> np.ndarray:
@@ -150,27 +153,54 @@ def _make_sequence(
         def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
             indices = self.order[index * config.batch_size : (index + 1) * config.batch_size]
             rng = np.random.default_rng([config.seed, self.epoch, index])
-            batch = data.augment(
+            batch = batches.augment(
                 images, indices, rng,
                 crop_size=config.crop_size,
                 max_shift=config.max_shift if training else 0,
                 flip=config.flip and training,
             )
-            inputs, targets = data.make_batch(batch, head, models.output_stride(settings), settings.get("color_space", "rgb"))
+            inputs, targets = batches.make_batch(batch, head, models.output_stride(settings), settings.get("color_space", "rgb"))
             if class_ids is None and not palette:
                 return inputs, targets
             outputs = {head: targets}
             if class_ids is not None:
-                outputs[models.CLASS_OUTPUT] = class_ids[indices]
+                outputs[unet.CLASS_OUTPUT] = class_ids[indices]
             if palette:
-                outputs[models.PALETTE_OUTPUT] = targets  # the loss turns them into the image's histogram
+                outputs[unet.PALETTE_OUTPUT] = targets  # the loss turns them into the image's histogram
             return inputs, outputs
 
-        def on_epoch_end(self) -> None:
-            self.epoch += 1
-            self.order = self._order()
-
     return BatchSequence()
+
+
+def _epoch_sync(sequence: Any, seed: int) -> Any:
+    """A callback that makes each epoch depend on its number alone, not on how the run got there.
+
+    At the start of epoch N it sets the batch sequence's epoch (shuffling and augmentation)
+    and the state of every random layer (dropout) to values derived from (seed, N). A run
+    resumed after epoch N-1 then trains epoch N exactly as an uninterrupted run does.
+    """
+    keras = import_keras_quietly()
+
+    class _EpochSync(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            sequence.set_epoch(epoch)
+            for index, generator in enumerate(_seed_generators(self.model)):
+                state = np.random.default_rng([seed, epoch, index]).integers(0, 2**31, 2)
+                generator.state.assign(keras.ops.convert_to_tensor(state, dtype=generator.state.dtype))
+
+    return _EpochSync()
+
+
+def _seed_generators(network: Any) -> list:
+    """The random-number generators of a network's layers (dropout), in layer order."""
+    keras = import_keras_quietly()
+
+    found = []
+    for layer in network._flatten_layers(include_self=False):
+        for value in vars(layer).values():
+            if isinstance(value, keras.random.SeedGenerator) and all(value is not g for g in found):
+                found.append(value)
+    return found
 
 
 def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
@@ -179,46 +209,26 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
     ``extra_callbacks`` are Keras callbacks added to the run's own (for tools and tests).
 
     Raises:
-        ValueError: bad settings; data.DatasetError: unreadable data.
+        ValueError: bad settings; datasets.DatasetError: unreadable data.
     """
     keras = import_keras_quietly()
 
-    from huenet import models
-
     preset = models.get_preset(config.preset)
-    overrides = config.preset_overrides()
-    settings = models.resolve_settings(config.preset, **overrides)
+    settings = models.resolve_settings(config.preset, **config.preset_overrides())
     if not config.data:
         raise ValueError("no training data given")
     config.check()
-    run_dir = Path(config.run_dir or f"runs/{config.preset}-{time.strftime('%Y%m%d-%H%M%S')}")
-    if run_dir.exists() and any(run_dir.iterdir()) and not config.resume:
-        raise ValueError(f"{run_dir}: run directory is not empty; pass --resume to continue it or pick another")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = _open_run_dir(config)
     keras.utils.set_random_seed(config.seed)
-
-    images = data.load_images(data.resolve_source(config.data, config.download), split="train", limit=config.limit)
-    if config.validation_data:
-        validation_source = data.resolve_source(config.validation_data, config.download)
-        train_set, validation_set = images, data.load_images(validation_source, split="test")
-    else:
-        train_set, validation_set = data.split_train_validation(images, config.validation_fraction, config.seed)
-    if len(validation_set) == 0:
-        raise ValueError("the validation split is empty; give --validation-fraction > 0 or --validation-data")
-    print(
-        f"data: {len(train_set)} training and {len(validation_set)} validation images "
-        f"({images.skipped_gray} grayscale and {images.skipped_unreadable} unreadable files skipped)"
-    )
-
+    loaded, train_set, validation_set = _load_data(config)
     # Checked before anything is written, so a refused run leaves its directory empty.
     classes, train_class_ids, validation_class_ids = _class_ids(settings, train_set, validation_set)
     config = _fit_crop_to_network(config, train_set.images, max(models.pad_multiple(settings), models.output_stride(settings)))
     bin_prior = None
     if preset.head == "ab_bins":
-        bin_prior = data.ab_bin_prior(train_set.images, models.output_stride(settings), seed=config.seed)
+        bin_prior = batches.ab_bin_prior(train_set.images, models.output_stride(settings), seed=config.seed)
         (run_dir / "bin_prior.json").write_text(json.dumps(bin_prior.tolist()))
     network = compile_network(config, bin_prior, num_classes=len(classes))
-
     monitor, mode = _monitor(preset.head, with_auxiliary=bool(classes) or _has_palette(settings))
     (run_dir / "checkpoints").mkdir(exist_ok=True)
     resolved = {**dataclasses.asdict(config), "run_dir": str(run_dir), "settings": settings, "head": preset.head}
@@ -226,53 +236,106 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
         resolved["classes"] = classes
     (run_dir / "config.json").write_text(json.dumps(resolved, indent=2))
 
+    sequences = (
+        _make_sequence(train_set.images, config, preset.head, settings, training=True, class_ids=train_class_ids),
+        _make_sequence(validation_set.images, config, preset.head, settings, training=False, class_ids=validation_class_ids),
+    )
+    wall_time = _fit(network, sequences, config, run_dir, monitor, mode, extra_callbacks or [])
+    record = {
+        "config": resolved,
+        "train_images": len(train_set),
+        "validation_images": len(validation_set),
+        "skipped_gray": loaded.skipped_gray,
+        "wall_time_seconds": round(wall_time, 1),
+    }
+    return _save_best(run_dir, config, settings, bin_prior, record, monitor, mode)
+
+
+def _open_run_dir(config: TrainConfig) -> Path:
+    """The run directory, created; a non-empty one only with ``resume``."""
+    run_dir = Path(config.run_dir or f"runs/{config.preset}-{time.strftime('%Y%m%d-%H%M%S')}")
+    if run_dir.exists() and any(run_dir.iterdir()) and not config.resume:
+        raise ValueError(f"{run_dir}: run directory is not empty; pass --resume to continue it or pick another")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def _load_data(config: TrainConfig) -> tuple[datasets.ImageSet, datasets.ImageSet, datasets.ImageSet]:
+    """(everything read from --data, training set, validation set), with a line saying how many."""
+    images = datasets.load_images(cifar10.resolve_source(config.data, config.download), split="train", limit=config.limit, seed=config.seed)
+    if config.validation_data:
+        validation_source = cifar10.resolve_source(config.validation_data, config.download)
+        train_set, validation_set = images, datasets.load_images(validation_source, split="test")
+    else:
+        train_set, validation_set = datasets.split_train_validation(images, config.validation_fraction, config.seed)
+    if len(validation_set) == 0:
+        raise ValueError("the validation split is empty; give --validation-fraction > 0 or --validation-data")
+    print(
+        f"data: {len(train_set)} training and {len(validation_set)} validation images "
+        f"({images.skipped_gray} grayscale and {images.skipped_unreadable} unreadable files skipped)",
+        flush=True,
+    )
+    return images, train_set, validation_set
+
+
+def _fit(network: Any, sequences: tuple[Any, Any], config: TrainConfig, run_dir: Path, monitor: str, mode: str,
+         extra_callbacks: list) -> float:
+    """Train with the run's callbacks; returns the run's wall time in seconds, all sessions together."""
+    keras = import_keras_quietly()
+
     def learning_rate(epoch: int, _current: float) -> float:
         if config.schedule == "constant":
             return config.learning_rate
         return 0.5 * config.learning_rate * (1 + math.cos(math.pi * epoch / max(config.epochs, 1)))
 
+    train_sequence, validation_sequence = sequences
+    started = time.time()
+    previous_wall_time = _previous_wall_time(run_dir)
     callbacks = [
         keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
+        _epoch_sync(train_sequence, config.seed),
         keras.callbacks.LearningRateScheduler(learning_rate),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         keras.callbacks.ModelCheckpoint(str(run_dir / "checkpoints" / "epoch-{epoch:03d}.keras")),
         keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor=monitor, mode=mode, save_best_only=True),
+        *extra_callbacks,
     ]
-    callbacks += extra_callbacks or []
     if config.early_stopping_patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=config.early_stopping_patience))
-
-    started = time.time()
-    previous_wall_time = _previous_wall_time(run_dir)
-    network.fit(
-        _make_sequence(train_set.images, config, preset.head, settings, training=True, class_ids=train_class_ids),
-        validation_data=_make_sequence(validation_set.images, config, preset.head, settings, training=False, class_ids=validation_class_ids),
-        epochs=config.epochs,
-        callbacks=callbacks,
-        verbose=config.verbose,
-    )
+    callbacks.append(_wall_time_log(run_dir, previous_wall_time, started))
+    network.fit(train_sequence, validation_data=validation_sequence, epochs=config.epochs, callbacks=callbacks, verbose=config.verbose)
     wall_time = previous_wall_time + time.time() - started
     (run_dir / "wall_time.json").write_text(json.dumps({"seconds": wall_time}))
+    return wall_time
 
+
+def _save_best(run_dir: Path, config: TrainConfig, settings: dict[str, Any], bin_prior: np.ndarray | None,
+               record: dict[str, Any], monitor: str, mode: str) -> Path:
+    """Write the best epoch as the run's model.keras (settings embedded), its curves and card."""
+    keras = import_keras_quietly()
+
+    from huenet import unet
+
+    head = models.get_preset(config.preset).head
     history = read_history(run_dir / "history.csv")
     best_row = (min if mode == "min" else max)(history, key=lambda row: float(row[monitor]))
-    best = models.inference_network(keras.saving.load_model(run_dir / "best.keras", compile=False))
+    best = unet.inference_network(keras.saving.load_model(run_dir / "best.keras", compile=False))
     accelerator = _accelerator()
     metadata = {
         "preset": config.preset,
-        "head": preset.head,
+        "head": head,
         "settings": settings,
         "bin_prior": bin_prior,
         "training": {
-            "config": resolved,
-            "train_images": len(train_set),
-            "validation_images": len(validation_set),
-            "skipped_gray": images.skipped_gray,
+            "config": record["config"],
+            "train_images": record["train_images"],
+            "validation_images": record["validation_images"],
+            "skipped_gray": record["skipped_gray"],
             "epochs_run": len(history),
             "best_epoch": int(best_row["epoch"]) + 1,
             "monitor": monitor,
             "best_value": float(best_row[monitor]),
-            "wall_time_seconds": round(wall_time, 1),
+            "wall_time_seconds": record["wall_time_seconds"],
             "machine": f"{platform.machine()}, {_cpu_count()} CPU cores{f', GPU {accelerator}' if accelerator else ''}, "
             f"Keras {keras.__version__} on {keras.backend.backend()}",
             "accelerator": accelerator,  # GPU name or None: a GPU's minutes are not a CPU's
@@ -295,7 +358,7 @@ def compile_network(config: TrainConfig, bin_prior: np.ndarray | None = None, nu
     """
     keras = import_keras_quietly()
 
-    from huenet import models
+    from huenet import losses, unet
 
     config.check()
     overrides = config.preset_overrides()
@@ -304,18 +367,18 @@ def compile_network(config: TrainConfig, bin_prior: np.ndarray | None = None, nu
     palette = _has_palette(settings)
     with _dtype_policy(PRECISIONS[config.precision]):
         network = models.build_model(config.preset, num_classes=num_classes, palette=palette, **overrides)
-    loss, metrics = models.make_loss_and_metrics(settings, head, bin_prior)
+    loss, metrics = losses.make_loss_and_metrics(settings, head, bin_prior)
     optimizer = keras.optimizers.AdamW(learning_rate=config.learning_rate, weight_decay=config.weight_decay)
     if num_classes or palette:
-        losses, weights, all_metrics = {head: loss}, {head: 1.0}, {head: metrics}
+        output_losses, weights, all_metrics = {head: loss}, {head: 1.0}, {head: metrics}
         if num_classes:
-            losses[models.CLASS_OUTPUT] = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-            weights[models.CLASS_OUTPUT] = float(settings["class_loss_weight"])
-            all_metrics[models.CLASS_OUTPUT] = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+            output_losses[unet.CLASS_OUTPUT] = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            weights[unet.CLASS_OUTPUT] = float(settings["class_loss_weight"])
+            all_metrics[unet.CLASS_OUTPUT] = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
         if palette:
-            losses[models.PALETTE_OUTPUT] = models.PaletteCrossEntropy()
-            weights[models.PALETTE_OUTPUT] = float(settings["palette_loss_weight"])
-        network.compile(optimizer=optimizer, loss=losses, loss_weights=weights, metrics=all_metrics)
+            output_losses[unet.PALETTE_OUTPUT] = losses.PaletteCrossEntropy()
+            weights[unet.PALETTE_OUTPUT] = float(settings["palette_loss_weight"])
+        network.compile(optimizer=optimizer, loss=output_losses, loss_weights=weights, metrics=all_metrics)
     else:
         network.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     return network
@@ -383,6 +446,22 @@ def _accelerator() -> str | None:
             if gpus:
                 return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
     return None
+
+
+def _wall_time_log(run_dir: Path, previous: float, started: float) -> Any:
+    """A callback that records the run's wall time (all sessions) after every epoch.
+
+    A run killed between epochs and resumed then reports the time of every epoch it kept;
+    only the unfinished epoch's time, trained again on resume, is not counted.
+    """
+    keras = import_keras_quietly()
+
+    class _WallTimeLog(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            seconds = previous + time.time() - started
+            (run_dir / "wall_time.json").write_text(json.dumps({"seconds": round(seconds, 1), "epochs": epoch + 1}))
+
+    return _WallTimeLog()
 
 
 def _previous_wall_time(run_dir: Path) -> float:
@@ -453,7 +532,7 @@ def export_checkpoint(run_dir: str | Path, checkpoint: str | Path, output: str |
     """
     keras = import_keras_quietly()
 
-    import huenet.models  # noqa: F401  registers huenet's losses and metrics
+    from huenet import losses, unet  # noqa: F401  losses registers the checkpoint's loss and metric classes
 
     run_dir = Path(run_dir)
     config = json.loads((run_dir / "config.json").read_text())
@@ -468,5 +547,5 @@ def export_checkpoint(run_dir: str | Path, checkpoint: str | Path, output: str |
     }
     for key, value in metadata_updates.items():
         metadata[key] = {**metadata.get(key, {}), **value} if isinstance(value, dict) and isinstance(metadata.get(key), dict) else value
-    network = huenet.models.inference_network(keras.saving.load_model(checkpoint, compile=False))
+    network = unet.inference_network(keras.saving.load_model(checkpoint, compile=False))
     return save_model(network, output, metadata)

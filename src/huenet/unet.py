@@ -1,0 +1,112 @@
+"""huenet's U-Net: normalized lightness in, ab bins or ab out, with optional training-only heads.
+
+Model code uses only ``keras``, ``keras.layers`` and ``keras.ops`` so that every preset
+builds under the TensorFlow, JAX and PyTorch backends.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from huenet.kerasutil import import_keras_quietly
+
+keras = import_keras_quietly()
+from keras import layers  # noqa: E402  (after the quiet import above)
+
+CLASS_OUTPUT = "class"  # name of the training-only class head's output
+PALETTE_OUTPUT = "palette"  # name of the training-only palette head's output
+AUXILIARY_OUTPUTS = (CLASS_OUTPUT, PALETTE_OUTPUT)
+
+
+def _conv_block(x: Any, filters: int, dropout_rate: float) -> Any:
+    for _ in range(2):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.Activation("relu")(x)
+    if dropout_rate:
+        x = layers.SpatialDropout2D(dropout_rate)(x)
+    return x
+
+
+def build_unet(
+    name: str = "unet",
+    head: str = "ab_regression",
+    base_filters: int = 32,
+    depth: int = 3,
+    output_stride: int = 2,
+    dropout_rate: float = 0.0,
+    global_context: bool = False,
+    skip_squeeze: bool = False,
+    num_bins: int = 0,
+    num_classes: int = 0,
+    palette: bool = False,
+) -> keras.Model:
+    """A U-Net from normalized lightness to ab (regression) or ab-bin logits.
+
+    ``output_stride=2`` stops the decoder one level early and predicts ab at half
+    resolution: chroma carries little high-frequency detail (JPEG's 4:2:0 stores it at half
+    resolution too) and the full-resolution lightness restores the edges at recombination.
+    ``global_context`` adds image-level features (global average pool -> dense) to the
+    bottleneck, as Iizuka et al. (2016) do, so that a patch's colors can depend on the scene.
+    ``skip_squeeze`` maps each decoder level's concatenated input (upsampled + skip, three
+    times the level's width) to the level's width with a 1x1 convolution before its 3x3
+    convolutions: those first 3x3 convolutions are over 40% of huenet-base's compute.
+    ``num_classes`` > 0 (training only) adds Iizuka et al.'s auxiliary classification: a
+    dense layer from the global context features to class logits, so that those features
+    are pushed to encode what the scene is. The network's outputs are then a dict
+    ``{head: ab, "class": logits}``; ``inference_network`` drops the class head again.
+    ``palette`` (training only, ab_bins head) adds a second image-level head on the same
+    features: logits over the ab bins, trained towards the image's color histogram (its
+    pixels' soft-encoded ab, averaged), which needs no labels. It is named "palette".
+    """
+    if head not in ("ab_bins", "ab_regression"):
+        raise ValueError(f"U-Net head must be 'ab_bins' or 'ab_regression', got {head!r}")
+    if output_stride not in (1, 2):
+        raise ValueError(f"output_stride must be 1 or 2, got {output_stride!r}")
+    inputs = keras.Input((None, None, 1), name="lightness")
+    x = inputs
+    skips = []
+    for level in range(depth):
+        x = _conv_block(x, base_filters * 2**level, 0.0)
+        skips.append(x)
+        x = layers.MaxPooling2D(2)(x)
+    bottleneck_filters = base_filters * 2**depth
+    x = _conv_block(x, bottleneck_filters, dropout_rate)
+    if (num_classes or palette) and not global_context:
+        raise ValueError("the class and palette heads read the global context features: set global_context")
+    if palette and head != "ab_bins":
+        raise ValueError("the palette head predicts a histogram over the ab bins: it needs the ab_bins head")
+    auxiliary = {}
+    if global_context:
+        context = layers.GlobalAveragePooling2D(keepdims=True)(x)  # (batch, 1, 1, filters)
+        context = layers.Dense(bottleneck_filters, activation="relu")(context)
+        x = layers.Add()([x, context])
+        if num_classes:
+            auxiliary[CLASS_OUTPUT] = layers.Dense(num_classes, dtype="float32", name=CLASS_OUTPUT)(layers.Flatten()(context))
+        if palette:
+            auxiliary[PALETTE_OUTPUT] = layers.Dense(num_bins, dtype="float32", name=PALETTE_OUTPUT)(layers.Flatten()(context))
+    for level in reversed(range(depth)):
+        if output_stride == 2 and level == 0:
+            break
+        x = layers.UpSampling2D(2, interpolation="bilinear")(x)
+        x = layers.Concatenate()([x, skips[level]])
+        if skip_squeeze:
+            x = layers.Conv2D(base_filters * 2**level, 1, use_bias=False)(x)
+        x = _conv_block(x, base_filters * 2**level, dropout_rate if level > 0 else 0.0)
+    channels = num_bins if head == "ab_bins" else 2
+    outputs = layers.Conv2D(channels, 1, name=head)(x)  # (batch, h / stride, w / stride, channels)
+    if auxiliary:
+        return keras.Model(inputs, {head: outputs, **auxiliary}, name=name)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def inference_network(network: keras.Model) -> keras.Model:
+    """The network without its training-only heads (unchanged if it has none).
+
+    A huenet model file holds one output, the colors; the class and palette heads only
+    shaped training.
+    """
+    if not isinstance(network.output, dict):
+        return network
+    (head,) = [name for name in network.output if name not in AUXILIARY_OUTPUTS]
+    return keras.Model(network.input, network.output[head], name=network.name)
