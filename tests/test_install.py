@@ -47,3 +47,11 @@ def test_colorizing_without_the_extra_works(tmp_path):
     script = _WITHOUT_KERAS + f"sys.exit(cli.main(['colorize', {str(source)!r}, '-o', {str(tmp_path / 'k.png')!r}, '--engine', 'keras']))"
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 1 and "--engine keras needs Keras" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_serve_without_its_extra_says_how_to_install_it():
+    script = ("import sys; sys.modules['starlette'] = None; sys.modules['uvicorn'] = None\nfrom huenet import cli\n"
+              "sys.exit(cli.main(['serve']))")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "huenet serve needs starlette, uvicorn" in result.stderr and "pip install 'huenet[serve]'" in result.stderr

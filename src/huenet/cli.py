@@ -308,6 +308,26 @@ def command_evaluate(arguments: argparse.Namespace) -> int:
     return evaluate_command(arguments)
 
 
+def command_serve(arguments: argparse.Namespace) -> int:
+    import importlib.util
+
+    missing = [name for name in ("starlette", "uvicorn", "multipart") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UsageError(f"huenet serve needs {', '.join(missing)}, which a plain install leaves out; "
+                         "install them with: pip install 'huenet[serve]'")
+    from huenet.serve import ServeConfig, serve
+
+    for name, value, low in (("--port", arguments.port, 0), ("--workers", arguments.workers, 1), ("--queue", arguments.queue, 0)):
+        if value < low:
+            raise UsageError(f"{name} must be at least {low}, got {value}")
+    if not arguments.max_upload_mb > 0:
+        raise UsageError(f"--max-upload-mb must be positive, got {arguments.max_upload_mb}")
+    config = ServeConfig(model=arguments.model, max_upload_mb=arguments.max_upload_mb, workers=arguments.workers,
+                         queue=arguments.queue, max_pixels=arguments.max_pixels, cors_origins=arguments.cors_origin or [])
+    serve(arguments.host, arguments.port, config, open_browser=arguments.open)
+    return 0
+
+
 # --- entry point ------------------------------------------------------------------------------
 
 
@@ -348,6 +368,19 @@ def build_parser() -> argparse.ArgumentParser:
     colorize.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help=f"refuse larger images (decompression-bomb guard, default {DEFAULT_MAX_PIXELS})")
     colorize.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     colorize.set_defaults(handler=command_colorize)
+
+    serve = commands.add_parser("serve", help="a local web page (and HTTP API) to colorize photos in a browser",
+                                formatter_class=_DefaultsFormatter)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface, with a warning)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (0: any free port)")
+    serve.add_argument("-m", "--model", default=None, help="the bundled model the page starts with")
+    serve.add_argument("--max-upload-mb", type=float, default=50.0, help="largest upload accepted, in MB")
+    serve.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="largest image accepted, in pixels (decompression-bomb guard)")
+    serve.add_argument("--workers", type=int, default=1, help="images colorized at once")
+    serve.add_argument("--queue", type=int, default=8, help="requests waiting for a worker before the server answers 503")
+    serve.add_argument("--cors-origin", action="append", metavar="ORIGIN", help="allow cross-origin requests from ORIGIN (repeatable; none by default)")
+    serve.add_argument("--open", action="store_true", help="open the page in a browser")
+    serve.set_defaults(handler=command_serve)
 
     models = commands.add_parser("models", help="list bundled models and presets")
     models.set_defaults(handler=command_models)

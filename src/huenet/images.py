@@ -34,6 +34,14 @@ class ImageError(ValueError):
     """An input that cannot be colorized; the message says why."""
 
 
+class ImageTooLarge(ImageError):
+    """An input over the pixel limit (the decompression-bomb guard)."""
+
+
+class NotAnImage(ImageError):
+    """Input that no image decoder recognizes (a text file, say)."""
+
+
 @dataclasses.dataclass
 class InputImage:
     """One normalized input: sRGB-encoded gray levels, optional alpha, and notes for the user.
@@ -109,11 +117,11 @@ def _open(file: Path | io.BytesIO, max_pixels: int | None) -> InputImage:
             with Image.open(file) as image:
                 return _from_pil(image)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise ImageError(f"too large ({error}); raise the limit with --max-pixels if you trust it") from None
+        raise ImageTooLarge(f"too large ({error}); raise the limit with --max-pixels if you trust it") from None
     except ImageError:
         raise
     except Image.UnidentifiedImageError:
-        raise ImageError("not an image Pillow can read") from None
+        raise NotAnImage("not an image Pillow can read") from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise ImageError(f"cannot decode ({error})") from None
     finally:

@@ -272,7 +272,7 @@ def _read_named(source: Any) -> InputImage:
         return read_image(source)
     except ImageError as error:
         if isinstance(source, (str, os.PathLike)):
-            raise ImageError(f"{os.fspath(source)}: {error}") from None
+            raise type(error)(f"{os.fspath(source)}: {error}") from None
         raise
 
 

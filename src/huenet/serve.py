@@ -1,0 +1,320 @@
+"""``huenet serve``: a local web page and HTTP API for colorizing photos.
+
+Starlette and uvicorn (the ``serve`` extra), one page with no external resources (it works
+with no internet), and three API routes:
+
+- ``POST /api/colorize``: multipart field ``image`` (or ``image_id``, the id of an image
+  uploaded before, to re-render it without uploading again), optional ``vivid``
+  (true/false), ``vividness`` (0-3) and ``model``. Answers ``image/png`` at the input's
+  exact pixel size, with the image's id in ``X-Huenet-Image-Id``.
+- ``GET /api/models``: the bundled models.
+- ``GET /healthz``.
+
+Errors answer JSON ``{"error": "..."}``: 400 bad request, 404 unknown image id, 413 too
+large, 415 not an image, 422 an image that cannot be decoded, 503 (with ``Retry-After``)
+when the queue is full. Uploads are limited while the body streams in; colorizing runs
+in a bounded thread pool behind a bounded queue; nothing from the client becomes a path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import contextlib
+import hashlib
+import importlib.resources
+import io
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from huenet.images import DEFAULT_MAX_PIXELS, ImageError, ImageTooLarge, NotAnImage
+
+SERVE_EXTRA_HINT = "pip install 'huenet[serve]'"
+
+
+class RequestError(Exception):
+    """A request the server refuses: an HTTP status and a one-line message."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.headers = headers or {}
+
+
+@dataclass
+class ServeConfig:
+    model: str | None = None
+    max_upload_mb: float = 50.0
+    workers: int = 1
+    queue: int = 8
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    cors_origins: list[str] = field(default_factory=list)
+    cache_images: int = 16  # uploads kept for re-rendering by id (bounded by count and bytes)
+    cache_bytes: int = 256 << 20
+
+
+class _Uploads:
+    """The last few uploads by content hash, so a page can re-render without re-uploading."""
+
+    def __init__(self, count: int, total_bytes: int):
+        self.count, self.total_bytes = count, total_bytes
+        self.items: collections.OrderedDict[str, bytes] = collections.OrderedDict()
+        self.lock = threading.Lock()
+
+    def add(self, payload: bytes) -> str:
+        key = hashlib.sha256(payload).hexdigest()
+        with self.lock:
+            self.items[key] = payload
+            self.items.move_to_end(key)
+            while len(self.items) > self.count or sum(map(len, self.items.values())) > self.total_bytes:
+                self.items.popitem(last=False)
+        return key
+
+    def get(self, key: str) -> bytes | None:
+        with self.lock:
+            payload = self.items.get(key)
+            if payload is not None:
+                self.items.move_to_end(key)
+            return payload
+
+
+class _Limiter:
+    """At most ``workers`` jobs running and ``queue`` waiting; one more is refused (503)."""
+
+    def __init__(self, workers: int, queue: int):
+        self.capacity = workers + queue
+        self.taken = 0
+        self.lock = threading.Lock()
+
+    def acquire(self) -> bool:
+        with self.lock:
+            if self.taken >= self.capacity:
+                return False
+            self.taken += 1
+            return True
+
+    def release(self) -> None:
+        with self.lock:
+            self.taken -= 1
+
+
+def _bundled_models() -> list[dict[str, Any]]:
+    from huenet.modelfile import bundled_model_path, bundled_models, read_metadata
+
+    models = []
+    for name in bundled_models():
+        metadata = read_metadata(bundled_model_path(name))
+        settings = metadata.get("settings", {})
+        models.append({
+            "name": name,
+            "preset": metadata.get("preset"),
+            "working_size": settings.get("working_size"),
+            "vividness": settings.get("vividness", 0.0),
+            "vivid": "vividness" in settings.get("vivid", {}),
+            "vivid_vividness": settings.get("vivid", {}).get("vividness"),
+        })
+    return models
+
+
+def _parse_bool(name: str, value: str | None) -> bool:
+    if value is None or value == "":
+        return False
+    lowered = value.strip().lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise RequestError(400, f"{name} must be true or false, got {value[:40]!r}")
+
+
+def _parse_vividness(value: str | None) -> float | None:
+    if value is None or value.strip() == "":
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        raise RequestError(400, f"vividness must be a number from 0 to 3, got {value[:40]!r}") from None
+    if not 0.0 <= number <= 3.0:
+        raise RequestError(400, f"vividness must be from 0 to 3, got {number:g}")
+    return number
+
+
+def colorize_png(payload: bytes, model_name: str | None, vivid: bool, vividness: float | None, max_pixels: int) -> bytes:
+    """Colorize an uploaded file's bytes -> PNG bytes (runs in a worker thread)."""
+    from huenet.images import read_image
+    from huenet.inference import Colorizer, Decoding
+    from huenet.modelfile import load_model
+
+    image = read_image(payload, max_pixels=max_pixels)
+    colorizer = Colorizer(load_model(model_name), Decoding(vivid=vivid, vividness=vividness), threads=1)
+    (ab,) = colorizer.predict_ab([image])
+    result = colorizer.compose(image, ab)
+    buffer = io.BytesIO()
+    result.save(buffer, "PNG", compress_level=3)
+    return buffer.getvalue()
+
+
+def create_app(config: ServeConfig) -> Any:
+    """The Starlette application (routes, limits, worker pool)."""
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.requests import Request
+    from starlette.responses import HTMLResponse, JSONResponse, Response
+    from starlette.routing import Route
+
+    from huenet.modelfile import ModelFileError, bundled_models, load_model
+
+    limit = int(config.max_upload_mb * 1024 * 1024)
+    pool = concurrent.futures.ThreadPoolExecutor(max(1, config.workers), thread_name_prefix="huenet-colorize")
+    limiter = _Limiter(max(1, config.workers), max(0, config.queue))
+    uploads = _Uploads(config.cache_images, config.cache_bytes)
+    page = (importlib.resources.files("huenet") / "web" / "index.html").read_text(encoding="utf-8")
+    page = page.replace("__MAX_UPLOAD_MB__", f"{config.max_upload_mb:g}")
+    models_json = _bundled_models()
+    load_model(config.model)  # a bad --model fails at start, not on the first request
+
+    def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+    async def read_form(request: Request) -> Any:
+        """The multipart form, read with the upload limit enforced while the body streams in."""
+        length = request.headers.get("content-length")
+        if length is not None:
+            if not length.isdigit():
+                raise RequestError(400, "bad Content-Length")
+            if int(length) > limit:
+                raise RequestError(413, f"upload of {int(length) / 1048576:.1f} MB is over the {config.max_upload_mb:g} MB limit")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise RequestError(413, f"upload is over the {config.max_upload_mb:g} MB limit")
+        sent = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal sent
+            if sent:
+                return {"type": "http.disconnect"}
+            sent = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+            raise RequestError(400, "send multipart/form-data with a field named image")
+        try:
+            return await Request(request.scope, replay).form(max_files=1, max_fields=8, max_part_size=1 << 16)
+        except Exception as problem:  # noqa: BLE001  malformed multipart bodies raise several types
+            raise RequestError(400, f"malformed multipart body ({problem})") from None
+
+    async def colorize_endpoint(request: Request) -> Response:
+        try:
+            form = await read_form(request)
+        except RequestError as refused:
+            return error(refused.status, str(refused))
+        try:
+            upload = form.get("image")
+            image_id = form.get("image_id")
+            if upload is not None and hasattr(upload, "read"):
+                payload = await upload.read()
+                if not payload:
+                    return error(400, "the image field is empty")
+                image_id = uploads.add(payload)
+            elif isinstance(image_id, str) and image_id:
+                payload = uploads.get(image_id)
+                if payload is None:
+                    return error(404, "unknown image_id (uploads are kept for a while only); send the image again")
+            else:
+                return error(400, "no image: send a file in the multipart field 'image'")
+            for name in ("model", "vivid", "vividness", "image_id"):
+                if form.get(name) is not None and not isinstance(form.get(name), str):
+                    return error(400, f"{name} must be a plain form field, not a file")
+            model_name = form.get("model") or config.model
+            if model_name is not None and model_name not in bundled_models():
+                return error(400, f"unknown model {str(model_name)[:60]!r}; choose one of {', '.join(bundled_models())}")
+            vivid = _parse_bool("vivid", form.get("vivid"))
+            vividness = _parse_vividness(form.get("vividness"))
+        except RequestError as refused:
+            return error(refused.status, str(refused))
+        finally:
+            await form.close()  # removes the spooled upload file, whatever happened
+        if not limiter.acquire():
+            return error(503, "busy: the colorizing queue is full; try again shortly", {"Retry-After": "2"})
+        try:
+            loop = asyncio.get_running_loop()
+            png = await loop.run_in_executor(pool, colorize_png, payload, model_name, vivid, vividness, config.max_pixels)
+        except ImageTooLarge as problem:
+            return error(413, str(problem).replace("--max-pixels", "the server's pixel limit"))
+        except NotAnImage as problem:
+            return error(415, str(problem))
+        except (ImageError, ModelFileError, ValueError) as problem:
+            return error(422, str(problem))
+        except MemoryError:
+            return error(413, "out of memory colorizing this image")
+        finally:
+            limiter.release()
+        return Response(png, media_type="image/png", headers={"X-Huenet-Image-Id": image_id, "Cache-Control": "no-store"})
+
+    async def models_endpoint(request: Request) -> Response:
+        return JSONResponse({"models": models_json, "default": config.model or "default"})
+
+    async def health_endpoint(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def page_endpoint(request: Request) -> Response:
+        return HTMLResponse(page, headers={"Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; "
+                                           "connect-src 'self' blob:; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'"})
+
+    middleware = []
+    if config.cors_origins:
+        from starlette.middleware.cors import CORSMiddleware
+
+        middleware.append(Middleware(CORSMiddleware, allow_origins=config.cors_origins, allow_methods=["GET", "POST"],
+                                     expose_headers=["X-Huenet-Image-Id"]))
+    routes = [
+        Route("/", page_endpoint),
+        Route("/healthz", health_endpoint),
+        Route("/api/models", models_endpoint),
+        Route("/api/colorize", colorize_endpoint, methods=["POST"]),
+    ]
+    app = Starlette(routes=routes, middleware=middleware)
+    app.state.pool = pool
+    return app
+
+
+def serve(host: str, port: int, config: ServeConfig, open_browser: bool = False) -> None:
+    """Run the server until interrupted; prints the page's address."""
+    import sys
+
+    import uvicorn
+
+    if host in ("0.0.0.0", "::", ""):
+        print(f"huenet: warning: listening on all interfaces ({host or '*'}): anyone who can reach this "
+              "machine can use the page; use --host 127.0.0.1 to keep it local", file=sys.stderr)
+    app = create_app(config)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+    shown = f"[{host}]" if ":" in host else host
+
+    async def announce() -> None:
+        while not server.started:
+            await asyncio.sleep(0.05)
+        bound = port
+        with contextlib.suppress(Exception):  # the real port when --port 0 let the system choose
+            bound = server.servers[0].sockets[0].getsockname()[1]
+        address = f"http://{shown}:{bound}/"
+        print(f"huenet: serving on {address} (Ctrl+C stops)", flush=True)
+        if open_browser:
+            import webbrowser
+
+            webbrowser.open(address)
+
+    async def main() -> None:
+        task = asyncio.create_task(announce())
+        await server.serve()
+        task.cancel()
+
+    try:
+        asyncio.run(main())
+    finally:
+        app.state.pool.shutdown(wait=False, cancel_futures=True)
+

@@ -1,0 +1,232 @@
+"""huenet serve against a real server on 127.0.0.1, and its page in headless Chromium."""
+
+import http.client
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("starlette")
+pytest.importorskip("uvicorn")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    port = _free_port()
+    log = tmp_path_factory.mktemp("serve") / "server.log"
+    with open(log, "w") as handle:
+        process = subprocess.Popen([sys.executable, "-m", "huenet", "serve", "--port", str(port), "--max-upload-mb", "50",
+                                    "--workers", "1", "--queue", "2"], stdout=handle, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:  # bounded: the server answers within seconds
+            try:
+                if _request(port, "GET", "/healthz")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.25)
+        else:
+            pytest.fail(f"server did not start: {log.read_text()[-2000:]}")
+        yield port
+    finally:
+        process.send_signal(signal.SIGINT)  # stopped by its pid, never by name
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=20)
+
+
+def _request(port, method, path, body=None, headers=None, timeout=120):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, {key.lower(): value for key, value in response.getheaders()}, response.read()
+    finally:
+        connection.close()
+
+
+def _multipart(fields: dict) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    parts = []
+    for name, value in fields.items():
+        if isinstance(value, tuple):
+            filename, payload = value
+            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+                         f"Content-Type: application/octet-stream\r\n\r\n".encode() + payload + b"\r\n")
+        else:
+            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def _colorize(port, fields):
+    body, content_type = _multipart(fields)
+    return _request(port, "POST", "/api/colorize", body, {"Content-Type": content_type})
+
+
+def _encoded(image: Image.Image, format: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format, **options)
+    return buffer.getvalue()
+
+
+def _gray(height, width, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (height, width), dtype=np.uint8)
+
+
+def test_the_page_and_the_small_routes(server):
+    status, headers, page = _request(server, "GET", "/")
+    assert status == 200 and headers["content-type"].startswith("text/html")
+    text = page.decode()
+    assert 'type="file"' in text and "Download" in text and "http://" not in text.replace("http://www.w3.org", "")
+    assert "access-control-allow-origin" not in {key.lower() for key in headers}  # no CORS unless asked for
+    assert json.loads(_request(server, "GET", "/healthz")[2]) == {"status": "ok"}
+    models = json.loads(_request(server, "GET", "/api/models")[2])
+    assert "default" in {model["name"] for model in models["models"]}
+
+
+@pytest.mark.parametrize("kind", ["png", "jpeg", "tiff16"])
+def test_images_come_back_as_same_size_color_pngs(server, kind):
+    if kind == "tiff16":
+        payload = _encoded(Image.fromarray(_gray(45, 70).astype(np.uint16) * 257), "TIFF")
+    else:
+        payload = _encoded(Image.fromarray(_gray(45, 70)), kind.upper())
+    status, headers, body = _colorize(server, {"image": (f"photo.{kind}", payload), "vivid": "true"})
+    assert status == 200, body[:300]
+    assert headers["content-type"] == "image/png" and len(headers["x-huenet-image-id"]) == 64
+    with Image.open(io.BytesIO(body)) as result:
+        assert result.format == "PNG" and result.size == (70, 45) and result.mode == "RGB"
+
+
+def test_re_rendering_by_image_id_needs_no_upload(server):
+    payload = _encoded(Image.fromarray(_gray(30, 40, seed=2)), "PNG")
+    status, headers, first = _colorize(server, {"image": ("a.png", payload), "vividness": "0"})
+    assert status == 200
+    status, _, again = _colorize(server, {"image_id": headers["x-huenet-image-id"], "vividness": "3"})
+    assert status == 200
+    a, b = (np.asarray(Image.open(io.BytesIO(data)), dtype=int) for data in (first, again))
+    assert a.shape == b.shape == (30, 40, 3) and np.abs(a - b).max() > 0  # the new setting took effect
+    status, _, body = _colorize(server, {"image_id": "0" * 64})
+    assert status == 404 and "send the image again" in json.loads(body)["error"]
+
+
+def test_bad_inputs_get_a_4xx_with_a_message_and_the_server_carries_on(server):
+    truncated = _encoded(Image.fromarray(_gray(64, 64)), "JPEG")[:300]
+    bomb = _encoded(Image.new("1", (20000, 20000)), "PNG")  # 400 MP from a few kilobytes
+    cases = [
+        ({"image": ("notes.png", b"this is not a picture\n")}, 415, "not an image"),
+        ({"image": ("cut.jpg", truncated)}, 422, "cannot decode"),
+        ({"image": ("bomb.png", bomb)}, 413, "too large"),
+        ({"image": ("x.png", b"")}, 400, "empty"),
+        ({"vivid": "true"}, 400, "no image"),
+        ({"image": ("x.png", truncated), "vivid": "maybe"}, 400, "vivid must be true or false"),
+        ({"image": ("x.png", truncated), "model": "nope"}, 400, "unknown model"),
+    ]
+    for fields, expected, words in cases:
+        status, headers, body = _colorize(server, fields)
+        assert status == expected, (fields.keys(), status, body[:200])
+        assert headers["content-type"] == "application/json" and words in json.loads(body)["error"]
+    status, _, body = _request(server, "POST", "/api/colorize", b"plain", {"Content-Type": "text/plain"})
+    assert status == 400
+    assert _request(server, "GET", "/healthz")[0] == 200
+
+
+def test_a_60_mb_upload_is_refused_while_it_streams(server):
+    body = b"\0" * (60 << 20)
+    status, _, answer = _request(server, "POST", "/api/colorize", body,
+                                 {"Content-Type": "multipart/form-data; boundary=x"})
+    assert status == 413 and "50 MB limit" in json.loads(answer)["error"]
+
+    def chunks():  # no Content-Length: the server must count as the body streams in
+        for _ in range(60):
+            yield b"\0" * (1 << 20)
+
+    connection = http.client.HTTPConnection("127.0.0.1", server, timeout=120)
+    try:
+        connection.putrequest("POST", "/api/colorize")
+        connection.putheader("Content-Type", "multipart/form-data; boundary=x")
+        connection.putheader("Transfer-Encoding", "chunked")
+        connection.endheaders()
+        try:
+            for chunk in chunks():
+                connection.send(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+            connection.send(b"0\r\n\r\n")
+        except OSError:
+            pass  # the server may answer and close before the whole body is sent
+        response = connection.getresponse()
+        assert response.status == 413
+    finally:
+        connection.close()
+    assert _request(server, "GET", "/healthz")[0] == 200
+
+
+def test_a_full_queue_answers_503_with_retry_after(server):
+    import concurrent.futures
+
+    payload = _encoded(Image.fromarray(_gray(1500, 2000, seed=5)), "PNG", compress_level=0)
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: _colorize(server, {"image": ("big.png", payload)}), range(8)))
+    statuses = sorted(status for status, _, _ in answers)
+    assert set(statuses) <= {200, 503} and statuses.count(200) >= 1 and 503 in statuses, statuses
+    assert all(headers.get("retry-after") for status, headers, _ in answers if status == 503)
+    assert _request(server, "GET", "/healthz")[0] == 200
+
+
+def _chromium() -> tuple[str, str] | None:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    return (browser, driver) if browser and driver else None
+
+
+@pytest.mark.skipif(_chromium() is None and not os.environ.get("CI"), reason="needs Debian's chromium and chromium-driver")
+def test_the_page_in_headless_chromium(server, tmp_path):
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser, driver = _chromium()
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1000,900"):
+        options.add_argument(argument)
+    chrome = webdriver.Chrome(service=webdriver.ChromeService(executable_path=driver), options=options)
+    try:
+        chrome.set_page_load_timeout(60)
+        chrome.get(f"http://127.0.0.1:{server}/")
+        source = tmp_path / "family.png"
+        Image.fromarray(_gray(90, 140, seed=9)).save(source)
+        chrome.find_element(By.ID, "files").send_keys(str(source))
+        wait = WebDriverWait(chrome, 120)
+        wait.until(lambda page: page.execute_script(
+            "const img = document.querySelector('.card .after'); return img && img.complete && img.naturalWidth > 0;"))
+        size = chrome.execute_script("const img = document.querySelector('.card .after'); return [img.naturalWidth, img.naturalHeight];")
+        assert size == [140, 90]
+        signature = chrome.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "fetch(document.querySelector('a.download').href).then(r => r.arrayBuffer())"
+            ".then(b => done(Array.from(new Uint8Array(b).slice(0, 8)))).catch(e => done(String(e)));")
+        assert bytes(signature) == b"\x89PNG\r\n\x1a\n"
+        assert chrome.find_element(By.CSS_SELECTOR, "a.download").get_attribute("download") == "family-color.png"
+        shot = Path(os.environ.get("HUENET_SCREENSHOT_DIR", tmp_path)) / "serve-page.png"
+        shot.parent.mkdir(parents=True, exist_ok=True)
+        assert chrome.save_screenshot(str(shot)) and shot.stat().st_size > 0
+    finally:
+        chrome.quit()
