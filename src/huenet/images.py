@@ -233,6 +233,11 @@ def format_for(path: str | os.PathLike) -> str:
     return _FORMATS[suffix]
 
 
+# Chosen for speed (session 8, a 2.5 MP colorized photo): PNG level 3 writes in 0.50 s and
+# 1,957 KB where Pillow's default level 6 takes 1.27 s for 1,896 KB (3% smaller).
+_SAVE_OPTIONS = {"PNG": {"compress_level": 3}, "JPEG": {"quality": 95}, "WEBP": {"quality": 95}}
+
+
 def write_image(image: Image.Image, path: str | os.PathLike, overwrite: bool = False) -> Path:
     """Save ``image`` atomically: write a temporary file beside ``path``, then rename.
 
@@ -247,7 +252,7 @@ def write_image(image: Image.Image, path: str | os.PathLike, overwrite: bool = F
         image = image.convert("RGB")
     with atomic_path(path, overwrite) as temporary:
         with open(temporary, "wb") as stream:
-            image.save(stream, format=image_format, **({"quality": 95} if image_format in ("JPEG", "WEBP") else {}))
+            image.save(stream, format=image_format, **_SAVE_OPTIONS.get(image_format, {}))
     return path
 
 

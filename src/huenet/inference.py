@@ -232,12 +232,25 @@ def _axis_weights(full: int, working: int, stride: int, available: int) -> tuple
     return lower, upper, (source - lower).astype(np.float32)
 
 
+# The color table (see ``compose``) is used when it has at most this many entries
+# (ab grid points x gray levels; 2**21 entries are 24 MB) and fewer than the image has pixels.
+_TABLE_ENTRIES = 1 << 21
+
+
 def compose(image: InputImage, ab: np.ndarray, working_size: int, stride: int, threads: int = 1) -> Image.Image:
     """Combine the full-resolution gray input with upsampled ab -> RGB(A) PIL image.
 
     The result converts back to the input gray (``color.combine_gray_ab``), so every
     luminance detail of the input survives; ab only adds chroma. Strips of rows are
     computed in ``threads`` threads (NumPy releases the GIL in its loops).
+
+    8-bit inputs (nearly all photos) take a faster route with the same result to within a
+    level or two: the color of every gray level the image uses is computed once per ab grid
+    point (a table of grid points x levels x RGB), and each pixel bilinearly interpolates
+    the table at its own level. Each table entry has exactly its level's luma, so every
+    blend of them has too: the gray round trip holds as on the direct route, which
+    upsamples ab and combines per pixel (used for 16-bit and float inputs, and where the
+    table would be larger than the image).
     """
     height, width = image.size
     work_h, work_w = working_shape((height, width), working_size)
@@ -246,15 +259,35 @@ def compose(image: InputImage, ab: np.ndarray, working_size: int, stride: int, t
     channels = 3 if image.alpha is None else 4
     output = np.empty((height, width, channels), dtype=np.uint8)
     ab = np.asarray(ab, dtype=np.float32)
+    table = _color_table(image.gray, ab)
+    strip_rows = _STRIP_ROWS
+    if table is not None:
+        colors, position = table
+        grid_w, levels = colors.shape[1], colors.shape[2]
+        flat = colors.reshape(colors.shape[0], grid_w * levels, 3)
+        # A strip's row-blended table is rows x grid_w x levels x 3 floats: keep it near 24 MB.
+        strip_rows = int(np.clip(_TABLE_ENTRIES // (grid_w * levels), 16, _STRIP_ROWS))
+        column_lower = (cols[0] * levels)[None, :]
+        column_upper = (cols[1] * levels)[None, :]
+        column_weight = cols[2][None, :, None]
 
     def strip(top: int) -> None:
-        rows_here = slice(top, min(top + _STRIP_ROWS, height))
+        rows_here = slice(top, min(top + strip_rows, height))
         lower, upper, weight = (part[rows_here] for part in rows)
+        if table is not None:
+            weight = weight[:, None, None]
+            blended = flat[lower] * (1 - weight) + flat[upper] * weight  # (rows, grid_w * levels, 3)
+            # One flat gather per side (np.take is 2.5x faster here than take_along_axis).
+            level = position[image.gray[rows_here]] + np.arange(len(lower))[:, None] * (grid_w * levels)
+            left = np.take(blended.reshape(-1, 3), column_lower + level, axis=0)
+            right = np.take(blended.reshape(-1, 3), column_upper + level, axis=0)
+            output[rows_here, :, :3] = color.to_uint8(left + (right - left) * column_weight)
+            return
         ab_rows = ab[lower] * (1 - weight)[:, None, None] + ab[upper] * weight[:, None, None]
         ab_full = ab_rows[:, cols[0]] * (1 - cols[2])[None, :, None] + ab_rows[:, cols[1]] * cols[2][None, :, None]
         output[rows_here, :, :3] = color.to_uint8(color.combine_gray_ab(image.gray_levels(rows_here), ab_full))
 
-    tops = range(0, height, _STRIP_ROWS)
+    tops = range(0, height, strip_rows)
     if threads > 1 and len(tops) > 1:
         with concurrent.futures.ThreadPoolExecutor(min(threads, len(tops))) as pool:
             list(pool.map(strip, tops))  # list() re-raises a strip's error here
@@ -264,6 +297,26 @@ def compose(image: InputImage, ab: np.ndarray, working_size: int, stride: int, t
     if image.alpha is not None:
         output[..., 3] = image.alpha
     return Image.fromarray(output, mode="RGB" if channels == 3 else "RGBA")
+
+
+def _color_table(gray: np.ndarray, ab: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(colors, position) for the table route of ``compose``, or None where it does not pay.
+
+    colors: float32 (grid_h, grid_w, levels, 3), the combined color of each gray level the
+    image uses at each ab grid point; position: uint8 level -> index into ``levels``.
+    """
+    grid_h, grid_w = ab.shape[:2]
+    if gray.dtype != np.uint8:
+        return None  # 16-bit and float levels keep their precision on the direct route
+    if grid_h * grid_w * 256 > min(_TABLE_ENTRIES, gray.size):
+        return None  # a huge ab grid, or a small image: the direct route is cheaper
+    used = np.flatnonzero(np.bincount(gray.ravel(), minlength=256))
+    position = np.zeros(256, dtype=np.intp)
+    position[used] = np.arange(len(used))
+    shape = (grid_h, grid_w, len(used))
+    levels = np.broadcast_to((used / 255.0).astype(np.float32), shape)
+    colors = color.combine_gray_ab(levels, np.broadcast_to(ab[:, :, None, :], (*shape, 2)))
+    return colors.astype(np.float32, copy=False), position
 
 
 def _read_named(source: Any) -> InputImage:
