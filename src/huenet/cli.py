@@ -59,17 +59,11 @@ class _Job:
     target: Path
 
 
-def _image_extensions() -> set[str]:
-    from PIL import Image
-
-    return {ext.lower() for ext in Image.registered_extensions()}
-
-
 def collect_jobs(inputs: Sequence[str], output: str | None, image_format: str) -> tuple[list[_Job], list[str]]:
     """Map inputs (files, folders, globs) to output paths; returns (jobs, error lines)."""
-    from huenet.images import OUTPUT_EXTENSIONS
+    from huenet.images import OUTPUT_EXTENSIONS, readable_extensions
 
-    extensions = _image_extensions()
+    extensions = readable_extensions()
     pairs: list[tuple[Path, Path]] = []  # (source, path relative to the output folder)
     errors: list[str] = []
     for argument in inputs:
@@ -118,12 +112,10 @@ def collect_jobs(inputs: Sequence[str], output: str | None, image_format: str) -
     return jobs, errors
 
 
-# The output formats, as --help lists them (each has aliases: .jpeg, .tif).
-FORMAT_NAMES = ("png", "jpg", "webp", "tiff", "bmp")
-
-
 def _format_names(separator: str = ", ") -> str:
-    return separator.join(FORMAT_NAMES)
+    from huenet.images import OUTPUT_FORMAT_NAMES
+
+    return separator.join(OUTPUT_FORMAT_NAMES)
 
 
 def _same_file(a: Path, b: Path) -> bool:

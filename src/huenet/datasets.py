@@ -117,7 +117,9 @@ def _tar_names(path: Path) -> list[str]:
 
 def _looks_like_image(name: str) -> bool:
     """Whether a file name has an extension Pillow reads (used to sample files before decoding)."""
-    return Path(name).suffix.lower() in {ext.lower() for ext in Image.registered_extensions()}
+    from huenet.images import readable_extensions
+
+    return Path(name).suffix.lower() in readable_extensions()
 
 
 def _is_tar(path: Path) -> bool:

@@ -10,6 +10,7 @@ copy.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import os
 import warnings
@@ -223,6 +224,14 @@ def _from_array(array: np.ndarray) -> InputImage:
 
 _FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
 OUTPUT_EXTENSIONS = frozenset(_FORMATS)
+# The output formats as messages and --help name them (.jpeg and .tif are aliases).
+OUTPUT_FORMAT_NAMES = ("png", "jpg", "webp", "tiff", "bmp")
+
+
+@functools.cache
+def readable_extensions() -> frozenset[str]:
+    """Lower-case file extensions Pillow can read (".jpg", ".png", ...), computed once."""
+    return frozenset(ext.lower() for ext in Image.registered_extensions())
 
 
 def format_for(path: str | os.PathLike) -> str:

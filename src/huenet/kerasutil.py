@@ -61,7 +61,7 @@ def import_keras_quietly() -> Any:
 
     if "keras" in sys.modules:
         return sys.modules["keras"]
-    require_keras("this")
+    require_keras("training, evaluation and the Keras engine")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with native_stderr_silenced():
         import keras
