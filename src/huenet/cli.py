@@ -8,20 +8,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import glob
 import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from huenet.batch import UsageError  # noqa: F401  (raised here and by batch.plan, caught in main)
+
 _PROGRAM = "huenet"
-# Above this many images, TensorFlow's 4-second import pays for itself: end to end on 2
-# cores the Keras engine colorized 111 CIFAR-sized images/s against NumPy's 68 (session 6).
-_KERAS_FROM_IMAGES = 500
-
-
-class UsageError(Exception):
-    """A problem with the command line; printed as one line, exit code 2."""
 
 
 # Control characters (a newline in a file name, say) written as escapes, so that every
@@ -53,100 +47,21 @@ def _warn(message: str) -> None:
 # --- colorize ---------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass
-class _Job:
-    source: Path
-    target: Path
-
-
-def collect_jobs(inputs: Sequence[str], output: str | None, image_format: str) -> tuple[list[_Job], list[str]]:
-    """Map inputs (files, folders, globs) to output paths; returns (jobs, error lines)."""
-    from huenet.images import OUTPUT_EXTENSIONS, readable_extensions
-
-    extensions = readable_extensions()
-    pairs: list[tuple[Path, Path]] = []  # (source, path relative to the output folder)
-    errors: list[str] = []
-    for argument in inputs:
-        path = Path(argument)
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in extensions)
-            if not found:
-                errors.append(f"{argument}: no image files in this folder")
-            pairs += [(p, p.relative_to(path)) for p in found]
-        elif path.is_file():
-            pairs.append((path, Path(path.name)))
-        else:
-            matches = sorted(Path(m) for m in glob.glob(argument, recursive=True) if Path(m).is_file())
-            if not matches and path.is_symlink():
-                errors.append(f"{argument}: broken symbolic link (its target is missing or a loop)")
-            elif not matches and path.exists():  # a pipe or device: reading it could block forever
-                errors.append(f"{argument}: not a regular file or folder")
-            elif not matches:
-                errors.append(f"{argument}: no such file, folder or matching files")
-            pairs += [(m, Path(m.name)) for m in matches]
-    suffix = "." + image_format.lower().lstrip(".")
-    if suffix not in OUTPUT_EXTENSIONS:
-        raise ValueError(f"--format {image_format}: not an output format; use {_format_names()}")
-    single_file_target = output is not None and Path(output).suffix.lower() in OUTPUT_EXTENSIONS
-    output_suffix = Path(output).suffix if output else ""
-    if output_suffix and not single_file_target and not Path(output).is_dir():
-        # Only a name without an extension, or an existing folder, is an output folder: a
-        # mistyped file name (out.jgp) would otherwise silently become a folder.
-        raise ValueError(f"-o {output}: {output_suffix} is not an output format; name a file ending "
-                         f".{_format_names(', .')}, or a folder (a name without an extension)")
-    if single_file_target and len(pairs) > 1:
-        raise UsageError(f"-o {output} names one file but {len(pairs)} inputs were given; give a folder")
-    out_dir = Path(output or "colorized")
-    if not single_file_target and (out_dir.exists() or out_dir.is_symlink()) and not out_dir.is_dir():
-        # Checked once here; otherwise every image would fail alone with a bare "File exists".
-        raise UsageError(f"-o {out_dir}: exists and is not a folder")
-    jobs, claimed = [], {}
-    for source, relative in pairs:
-        target = Path(output) if single_file_target else out_dir / relative.with_suffix(suffix)
-        key = os.path.normcase(os.path.abspath(target))
-        if key in claimed:
-            errors.append(f"{source}: its output {target} is already the output of {claimed[key]}; skipped")
-            continue
-        claimed[key] = source
-        jobs.append(_Job(source, target))
-    return jobs, errors
-
-
-def _format_names(separator: str = ", ") -> str:
-    from huenet.images import OUTPUT_FORMAT_NAMES
-
-    return separator.join(OUTPUT_FORMAT_NAMES)
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
 def command_colorize(arguments: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from huenet.images import ImageError, read_image, write_image
+    from huenet import batch
 
-    jobs, errors = collect_jobs(arguments.inputs, arguments.output, arguments.format)
-    for line in errors:
-        _error(line)
-    sources = {job.source.resolve() for job in jobs}
-    runnable, skipped = [], 0
-    for job in jobs:
-        if job.target.resolve() in sources or _same_file(job.target, job.source):
-            errors.append(f"{job.source}: output {job.target} would overwrite an input; skipped")
-            _error(errors[-1])
-        elif job.target.exists() and arguments.skip_existing:
-            skipped += 1
-        elif job.target.exists() and not arguments.overwrite:
-            errors.append(f"{job.source}: output {job.target} exists (pass --overwrite to replace it, or --skip-existing)")
-            _error(errors[-1])
-        else:
-            runnable.append(job)
-    destination = _destination(jobs, arguments.output)
+    if arguments.ray is not None:
+        from huenet.scaleout import require_ray
+
+        require_ray()  # before any listing: the one-line install hint, not a late failure
+    jobs, errors = batch.plan(arguments.inputs, arguments.output, arguments.format)
+    runnable, skipped, triage_errors = batch.triage(jobs, arguments.overwrite, arguments.skip_existing)
+    errors += triage_errors
+    for problem in errors:
+        _error(str(problem))
+    destination = batch.destination(jobs, arguments.output)
     if not runnable:
         if errors:  # each already said in its own line
             return 1
@@ -157,46 +72,37 @@ def command_colorize(arguments: argparse.Namespace) -> int:
         _error("nothing to colorize")
         return 1
 
-    from huenet.inference import Colorizer, Decoding
-    from huenet.modelfile import load_model
-
-    from huenet.kerasutil import keras_available, require_keras
+    from huenet.inference import Decoding
 
     engine = arguments.engine
     if engine == "keras":
+        from huenet.kerasutil import require_keras
+
         require_keras("--engine keras")
-    if engine == "auto" and len(runnable) > _KERAS_FROM_IMAGES and keras_available():
-        engine = "keras"
     decoding = Decoding(arguments.temperature, arguments.vivid, arguments.vividness)
-    # A setting the model cannot use fails here, before any image is read.
-    colorizer = Colorizer(load_model(arguments.model, engine=engine), decoding, arguments.working_size, arguments.threads)
+    if arguments.ray is not None:
+        from huenet.scaleout import RaySettings, colorize_on_ray
+
+        settings = RaySettings(arguments.ray, arguments.ray_workers, arguments.ray_batch_size)
+        outcomes = colorize_on_ray(runnable, settings, arguments.model, engine, decoding, arguments.working_size,
+                                   arguments.overwrite, arguments.max_pixels)
+    else:
+        outcomes = _colorize_here(runnable, arguments, engine, decoding)
     written = 0
     with tqdm(total=len(runnable), unit="image", disable=len(runnable) < 2 or arguments.quiet, file=sys.stderr) as bar:
-        for chunk in _chunks(runnable):
-            loaded = []
-            for job in chunk:
-                try:
-                    image = read_image(job.source, max_pixels=arguments.max_pixels)
-                except (ImageError, MemoryError) as error:
-                    errors.append(f"{job.source}: {error or 'out of memory'}")
-                    _error(errors[-1], during_progress=True)
-                    bar.update(1)
-                    continue
-                for note in image.notes:
-                    _warn(f"{job.source}: {note}")
-                loaded.append((job, image))
-            ab_maps = colorizer.predict_ab([image for _, image in loaded]) if loaded else []
-            for (job, image), ab in zip(loaded, ab_maps):
-                try:
-                    result = colorizer.compose(image, ab)
-                    if result.mode == "RGBA" and job.target.suffix.lower() in (".jpg", ".jpeg", ".bmp"):
-                        _warn(f"{job.source}: {job.target.suffix} cannot hold transparency; alpha dropped")
-                    write_image(result, job.target, overwrite=arguments.overwrite)
-                    written += 1
-                except (OSError, ValueError, MemoryError) as error:
-                    errors.append(f"{job.source}: cannot colorize or write {job.target} ({error or 'out of memory'})")
-                    _error(errors[-1], during_progress=True)
-                bar.update(1)
+        for outcome in outcomes:
+            for note in outcome.notes:
+                _warn(f"{outcome.source}: {note}")
+            if outcome.problem is not None:
+                errors.append(outcome.problem)
+                _error(str(outcome.problem), during_progress=True)
+            else:
+                written += 1
+            bar.update(1)
+    if arguments.ray is not None:
+        from huenet.scaleout import write_error_log
+
+        write_error_log(errors, jobs, arguments.output)
     failed = len(errors)
     if not arguments.quiet or failed:
         kept = f", {skipped} already there" if skipped else ""
@@ -204,44 +110,23 @@ def command_colorize(arguments: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _destination(jobs: list[_Job], output: str | None) -> str:
-    """Where the outputs go, for the summary: the file of a single-file output, else the folder."""
-    if len(jobs) == 1 and output is not None and jobs[0].target == Path(output):
-        return str(jobs[0].target)
-    return f"{Path(output or 'colorized')}{os.sep}"
+def _colorize_here(jobs: list, arguments: argparse.Namespace, engine: str, decoding: Any) -> Any:
+    """Outcomes of colorizing ``jobs`` in this process (a generator: the model loads on first use)."""
+    from huenet import batch
+    from huenet.inference import Colorizer
+    from huenet.modelfile import load_model
 
-
-def _pixel_count(path: Path) -> int:
-    """Pixels of an image from its header (no decoding); 0 when unreadable."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            return image.width * image.height
-    except Exception:  # reported properly when the file is read
-        return 0
-
-
-def _chunks(jobs: list[_Job], files_per_chunk: int = 256, pixels_per_chunk: int = 16_000_000) -> Any:
-    """Groups of small files share network batches; a big image is read on its own, so
-    memory holds at most one large decoded image (plus its output) at a time."""
-    chunk, budget = [], 0
-    for job in jobs:
-        pixels = _pixel_count(job.source)
-        if chunk and (len(chunk) >= files_per_chunk or budget + pixels > pixels_per_chunk):
-            yield chunk
-            chunk, budget = [], 0
-        chunk.append(job)
-        budget += pixels
-    if chunk:
-        yield chunk
+    engine = batch.choose_engine(engine, len(jobs))
+    # A setting the model cannot use fails here, before any image is read.
+    colorizer = Colorizer(load_model(arguments.model, engine=engine), decoding, arguments.working_size, arguments.threads)
+    return batch.run(colorizer, jobs, arguments.overwrite, arguments.max_pixels)
 
 
 # --- models -----------------------------------------------------------------------------------
 
 
 def command_models(arguments: argparse.Namespace) -> int:
-    from huenet.modelfile import bundled_model_path, bundled_models, read_metadata
+    from huenet.modelfile import bundled_model_path, bundled_models, model_aliases, read_metadata
     from huenet.models import preset_names, get_preset
 
     print("Bundled models (use with --model NAME):")
@@ -256,6 +141,8 @@ def command_models(arguments: argparse.Namespace) -> int:
             print(f"  {'':10s} decoding: temperature {settings['temperature']}, vividness {settings.get('vividness', 0.0)}"
                   + (f"; --vivid: temperature {vivid.get('temperature', settings['temperature'])}, vividness {vivid['vividness']}"
                      if "vividness" in vivid else ""))
+    for alias, entry in model_aliases().items():
+        print(f"  {alias:10s} stands for {entry['alias']}: {entry.get('note', 'an alias')}")
     print("\nPresets (use with huenet train --preset NAME):")
     for name in preset_names():
         preset = get_preset(name)
@@ -336,6 +223,7 @@ class _DefaultsFormatter(argparse.HelpFormatter):
 
 def build_parser() -> argparse.ArgumentParser:
     from huenet import __version__
+    from huenet.batch import KERAS_FROM_IMAGES, format_names
     from huenet.images import DEFAULT_MAX_PIXELS
 
     parser = argparse.ArgumentParser(prog=_PROGRAM, description="Colorize grayscale images with a small CNN.")
@@ -345,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     colorize = commands.add_parser("colorize", help="colorize image files, folders or globs")
     colorize.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (recursive) or glob patterns")
     colorize.add_argument("-o", "--output", help="output folder (mirrors the input tree; default ./colorized) or, for one input, an output file")
-    colorize.add_argument("--format", default="png", help=f"output format for folder outputs: one of {_format_names()} (default png)")
+    colorize.add_argument("--format", default="png", help=f"output format for folder outputs: one of {format_names()} (default png)")
     colorize.add_argument("-m", "--model", default=None, help="bundled model name or .keras file (default: the bundled model)")
     colorize.add_argument("--vivid", action="store_true", help="more colorful, less faithful colors (the model's calibrated vivid setting)")
     colorize.add_argument("--vividness", type=float, help="chroma strength for ab-bin models, 0 to 3 (default: the model's calibrated faithful value; --vivid picks its vivid one; huenet models shows both)")
@@ -353,12 +241,17 @@ def build_parser() -> argparse.ArgumentParser:
     colorize.add_argument("--working-size", type=int, help="long side in pixels at which the network runs (default: the model's)")
     colorize.add_argument("--engine", choices=("auto", "numpy", "keras"), default="auto",
                           help=f"what runs the network: numpy starts in under a second, keras (TensorFlow) "
-                          f"takes about 4 s to import but is faster per image; auto: numpy up to {_KERAS_FROM_IMAGES} images")
+                          f"takes about 4 s to import but is faster per image; auto: numpy up to {KERAS_FROM_IMAGES} images")
     colorize.add_argument("--threads", type=int, help="threads for the full-resolution work (default: the cores not busy with other processes)")
     colorize.add_argument("--overwrite", action="store_true", help="replace existing output files (never inputs)")
     colorize.add_argument("--skip-existing", action="store_true", help="leave existing output files alone and colorize only the missing ones (resume a batch)")
     colorize.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help=f"refuse larger images (decompression-bomb guard, default {DEFAULT_MAX_PIXELS})")
     colorize.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    colorize.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                          help="colorize on a Ray cluster: HOST:PORT of its head, ray://HOST:PORT (Ray Client), "
+                          "auto (RAY_ADDRESS); alone, a local Ray on this machine. Needs pip install 'huenet[ray]'")
+    colorize.add_argument("--ray-workers", type=int, help="with --ray: colorizing processes (default: one per CPU of the cluster)")
+    colorize.add_argument("--ray-batch-size", type=int, default=32, help="with --ray: images per task; a dead worker's task is redone whole")
     colorize.set_defaults(handler=command_colorize)
 
     serve = commands.add_parser("serve", help="a local web page (and HTTP API) to colorize photos in a browser",
@@ -402,19 +295,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     from huenet.images import ImageError
     from huenet.kerasutil import KerasMissing
     from huenet.modelfile import ModelFileError
+    from huenet.scaleout import RayMissing
 
     try:
         return arguments.handler(arguments)
     except UsageError as error:
         _error(str(error))
         return 2
-    except (ImageError, ModelFileError, ValueError, FileExistsError) as error:  # DatasetError is a ValueError
+    except (ImageError, ModelFileError, ValueError, FileExistsError) as error:  # DatasetError, StorageError: ValueErrors
         _error(str(error))
         return 1
     except OSError as error:  # an output folder that is a file, a full disk, no permission...
         _error(f"{error.filename}: {error.strerror}" if error.filename and error.strerror else str(error))
         return 1
-    except KerasMissing as error:
+    except (KerasMissing, RayMissing) as error:
         _error(str(error))
         return 1
     except KeyboardInterrupt:

@@ -254,14 +254,20 @@ def write_image(image: Image.Image, path: str | os.PathLike, overwrite: bool = F
     exists and ``overwrite`` is false.
     """
     path = Path(path)
-    image_format = format_for(path)
+    format_for(path)  # an unknown extension fails before anything is written
     if path.exists() and not overwrite:
         raise exists_error(path)
-    if image.mode == "RGBA" and image_format not in ALPHA_FORMATS:
-        image = image.convert("RGB")
     with atomic_path(path, overwrite) as temporary:
         with open(temporary, "wb") as stream:
-            image.save(stream, format=image_format, **_SAVE_OPTIONS.get(image_format, {}))
+            encode_image(image, stream, path)
     return path
+
+
+def encode_image(image: Image.Image, stream: Any, name: str | os.PathLike) -> None:
+    """Encode ``image`` into a binary stream in the format of ``name``'s extension."""
+    image_format = format_for(name)
+    if image.mode == "RGBA" and image_format not in ALPHA_FORMATS:
+        image = image.convert("RGB")
+    image.save(stream, format=image_format, **_SAVE_OPTIONS.get(image_format, {}))
 
 
