@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# How the bundled default model (v4, run class-cpu) was made, start to finish, on the 2-core
+# How the bundled CIFAR-10 model (v4, run class-cpu; bundled as "default" until session 9,
+# "cifar10" since) was made, start to finish, on the 2-core
 # CPU machine with no GPU: 17 epochs took 3,174 s (53 min), inside the 60-minute budget.
 # The model bundled before it (v3: huenet-base, 32 epochs on a lent H200, about 1 h 51 min
 # on 2 CPU cores) is described in docs/default-run-v3 and docs/experiment-log.md.
@@ -32,10 +33,10 @@ python experiments/calibrate.py $RUN/model.keras --data $DATA/cifar10-jpeg/train
 #    baselines with its vivid setting, then bundle again with those metrics in the card.
 COMMAND="$(cat experiments/default-model-command.txt)"
 NOTES=experiments/default-model-notes.md
-python experiments/publish_model.py $RUN/default.keras --name default --command "$COMMAND" --notes $NOTES
-huenet evaluate default --vivid --data $DATA/cifar10-jpeg/test.tar.gz --output-dir docs/default-evaluation
+python experiments/publish_model.py $RUN/default.keras --name cifar10 --command "$COMMAND" --notes $NOTES
+huenet evaluate cifar10 --vivid --data $DATA/cifar10-jpeg/test.tar.gz --output-dir docs/default-evaluation
 python experiments/publish_model.py $RUN/default.keras --evaluation docs/default-evaluation/evaluation.json \
-    --name default --command "$COMMAND" --notes $NOTES
+    --name cifar10 --command "$COMMAND" --notes $NOTES
 
 # 4. Golden outputs for the tests, README pictures.
 HUENET_UPDATE_GOLDEN=1 python -m pytest -q tests/test_modelfile.py -k golden

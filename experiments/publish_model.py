@@ -1,9 +1,11 @@
 """Bundle a trained model with the package: metrics from ``huenet evaluate``, a model card,
 and its sha256 in ``src/huenet/weights/models.json``.
 
-    python experiments/publish_model.py runs/default-v1/calibrated.keras \
-        --evaluation docs/default-evaluation.json --name default \
+    python experiments/publish_model.py runs/photo-v1/calibrated.keras \
+        --evaluation docs/photo-evaluation/tiny/evaluation.json --name photo --default \
         --command "the training command"
+
+``--default`` points the alias "default" (the model used when none is named) at it.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model")
     parser.add_argument("--evaluation", help="evaluation.json written by huenet evaluate (omit on the first pass)")
-    parser.add_argument("--name", default="default")
+    parser.add_argument("--name", required=True, help="the bundled name (cifar10, photo, ...)")
+    parser.add_argument("--default", action="store_true", help="make it the model used when none is named")
     parser.add_argument("--command", required=True, help="the command that trained the model")
     parser.add_argument("--notes", help="a markdown file for the card's Notes section (how else to reproduce it, caveats)")
     arguments = parser.parse_args()
@@ -67,6 +70,8 @@ def main() -> None:
     registry_path = WEIGHTS / "models.json"
     registry = json.loads(registry_path.read_text()) if registry_path.exists() else {}
     registry[arguments.name] = {"file": target.name, "sha256": sha256_of(target), "card": f"{arguments.name}.md"}
+    if arguments.default:
+        registry["default"] = {"alias": arguments.name, "note": "the model used when none is named"}
     registry_path.write_text(json.dumps(registry, indent=2) + "\n")
     print(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB), sha256 {registry[arguments.name]['sha256']}")
 

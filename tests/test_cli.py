@@ -244,7 +244,7 @@ def test_broken_link_and_written_files_are_readable(tmp_path, good_png, capsys):
 
 def test_models_lists_the_bundled_model(capsys):
     code, out, _ = _run(["models"], capsys)
-    assert code == 0 and "default" in out and "unet-tiny" in out
+    assert code == 0 and "cifar10" in out and "default" in out and "unet-tiny" in out
     settings = read_metadata(bundled_model_path("default"))["settings"]  # the decoding the defaults use is shown
     assert f"temperature {settings['temperature']}, vividness {settings['vividness']}" in out
     assert f"--vivid: temperature {settings['vivid']['temperature']}, vividness {settings['vivid']['vividness']}" in out

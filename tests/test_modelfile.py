@@ -29,9 +29,10 @@ def test_bundled_model_matches_its_recorded_sha256(name):
 
 @pytest.mark.parametrize("engine", ["numpy", "keras"])
 @pytest.mark.parametrize("fixture", list(_fixtures()))
-def test_golden_output_of_the_bundled_model(fixture, engine):
-    result = np.asarray(huenet.colorize(_fixtures()[fixture], model=load_model(engine=engine)), dtype=np.int16)
-    golden_path = GOLDEN / f"{fixture}.png"
+@pytest.mark.parametrize("name", list(bundled_models()))
+def test_golden_output_of_each_bundled_model(name, fixture, engine):
+    result = np.asarray(huenet.colorize(_fixtures()[fixture], model=load_model(name, engine=engine)), dtype=np.int16)
+    golden_path = GOLDEN / f"{name}-{fixture}.png"
     if os.environ.get("HUENET_UPDATE_GOLDEN") and engine == "keras":
         Image.fromarray(result.astype(np.uint8)).save(golden_path)
     expected = np.asarray(Image.open(golden_path), dtype=np.int16)
@@ -46,6 +47,22 @@ def test_bundled_model_records_what_it_needs():
     assert model.working_size > 0
     assert model.metadata["training"]["wall_time_seconds"] > 0
     assert load_model("default") is model  # loaded once per process
+
+
+def test_aliases_stand_for_a_bundled_model(capsys):
+    from huenet import cli
+    from huenet.modelfile import DEFAULT_MODEL, bundled_name, model_aliases
+
+    aliases = model_aliases()
+    assert DEFAULT_MODEL in aliases and aliases[DEFAULT_MODEL]["alias"] in bundled_models()
+    assert bundled_name(DEFAULT_MODEL) == aliases[DEFAULT_MODEL]["alias"]
+    assert load_model(DEFAULT_MODEL) is load_model(aliases[DEFAULT_MODEL]["alias"]) is load_model()
+    assert bundled_model_path(DEFAULT_MODEL) == bundled_model_path(aliases[DEFAULT_MODEL]["alias"])
+    assert bundled_name("no-such-model") is None
+    with pytest.raises(ModelFileError, match=r"default \(= "):
+        load_model("no-such-model")
+    assert cli.main(["models"]) == 0
+    assert f"default    stands for {aliases[DEFAULT_MODEL]['alias']}: " in capsys.readouterr().out
 
 
 def test_save_and_load_round_trip(tmp_path):

@@ -100,7 +100,10 @@ def test_the_page_and_the_small_routes(server):
     assert "access-control-allow-origin" not in {key.lower() for key in headers}  # no CORS unless asked for
     assert json.loads(_request(server, "GET", "/healthz")[2]) == {"status": "ok"}
     models = json.loads(_request(server, "GET", "/api/models")[2])
-    assert "default" in {model["name"] for model in models["models"]}
+    from huenet.modelfile import bundled_models, bundled_name
+
+    assert {model["name"] for model in models["models"]} == set(bundled_models())
+    assert models["default"] == bundled_name("default")  # the page starts on the model an alias-free name gives
 
 
 @pytest.mark.parametrize("kind", ["png", "jpeg", "tiff16"])

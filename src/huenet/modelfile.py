@@ -28,14 +28,34 @@ FORMAT_VERSION = 1
 METADATA_MEMBER = "huenet.json"
 
 # Bundled models live in huenet/weights; models.json there records each one's file and
-# sha256 (written by experiments/publish_model.py, checked by a test).
+# sha256 (written by experiments/publish_model.py, checked by a test), and aliases: names
+# that stand for a bundled model ("default": the model used when none is named).
 DEFAULT_MODEL = "default"
 
 
+def _registry() -> dict[str, dict[str, str]]:
+    return json.loads((importlib.resources.files("huenet") / "weights" / "models.json").read_text())
+
+
 def bundled_models() -> dict[str, dict[str, str]]:
-    """Name -> {"file", "sha256", ...} of the models shipped with the package."""
-    registry = importlib.resources.files("huenet") / "weights" / "models.json"
-    return json.loads(registry.read_text())
+    """Name -> {"file", "sha256", "card"} of the models shipped with the package (no aliases)."""
+    return {name: entry for name, entry in _registry().items() if "file" in entry}
+
+
+def model_aliases() -> dict[str, dict[str, str]]:
+    """Alias -> {"alias": the bundled model it stands for, "note": why}."""
+    return {name: entry for name, entry in _registry().items() if "alias" in entry}
+
+
+def bundled_name(name: str) -> str | None:
+    """The bundled model a name or alias stands for; None when it is neither."""
+    models, aliases = bundled_models(), model_aliases()
+    name = aliases[name]["alias"] if name in aliases else name
+    return name if name in models else None
+
+
+def _known_names() -> str:
+    return ", ".join([*bundled_models(), *(f"{alias} (= {entry['alias']})" for alias, entry in model_aliases().items())])
 
 
 class ModelFileError(ValueError):
@@ -135,21 +155,20 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def bundled_model_path(name: str) -> Path:
-    """Path of a bundled model's file inside the installed package."""
-    registry = bundled_models()
-    if name not in registry:
-        raise ModelFileError(f"unknown model {name!r}; bundled models: {', '.join(registry)} (or give a .keras path)")
-    return Path(str(importlib.resources.files("huenet") / "weights" / registry[name]["file"]))
+    """Path of a bundled model's file (by name or alias) inside the installed package."""
+    resolved = bundled_name(name)
+    if resolved is None:
+        raise ModelFileError(f"unknown model {name!r}; bundled models: {_known_names()} (or give a .keras path)")
+    return Path(str(importlib.resources.files("huenet") / "weights" / bundled_models()[resolved]["file"]))
 
 
 def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
     text = str(name_or_path)
-    registry = bundled_models()
-    if text in registry:
+    if bundled_name(text) is not None:
         return bundled_model_path(text)
     path = Path(text)
     if not path.is_file():
-        raise ModelFileError(f"{text}: no such model file and not a bundled model ({', '.join(registry)})")
+        raise ModelFileError(f"{text}: no such model file and not a bundled model ({_known_names()})")
     return path
 
 
@@ -171,7 +190,7 @@ ENGINES = ("auto", "numpy", "keras")
 
 
 def load_model(name_or_path: str | os.PathLike | None = None, engine: str = "auto") -> ColorModel:
-    """Load a bundled model by name (default: ``"default"``) or a ``.keras`` file.
+    """Load a bundled model by name or alias (default: ``"default"``) or a ``.keras`` file.
 
     Loading is lazy and cached: nothing is read until the first call, and the same file is
     read once per process. ``engine``: ``"numpy"`` runs the network with NumPy alone

@@ -164,7 +164,7 @@ def create_app(config: ServeConfig) -> Any:
     from starlette.responses import HTMLResponse, JSONResponse, Response
     from starlette.routing import Route
 
-    from huenet.modelfile import ModelFileError, bundled_models, load_model
+    from huenet.modelfile import DEFAULT_MODEL, ModelFileError, bundled_models, bundled_name, load_model
 
     limit = int(config.max_upload_mb * 1024 * 1024)
     pool = concurrent.futures.ThreadPoolExecutor(max(1, config.workers), thread_name_prefix="huenet-colorize")
@@ -174,6 +174,7 @@ def create_app(config: ServeConfig) -> Any:
     page = page.replace("__MAX_UPLOAD_MB__", f"{config.max_upload_mb:g}")
     models_json = _bundled_models()
     load_model(config.model)  # a bad --model fails at start, not on the first request
+    default_name = bundled_name(config.model or DEFAULT_MODEL)  # the page's choice starts on it
 
     def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status, headers=headers)
@@ -230,7 +231,7 @@ def create_app(config: ServeConfig) -> Any:
                 if form.get(name) is not None and not isinstance(form.get(name), str):
                     return error(400, f"{name} must be a plain form field, not a file")
             model_name = form.get("model") or config.model
-            if model_name is not None and model_name not in bundled_models():
+            if model_name is not None and bundled_name(model_name) is None:
                 return error(400, f"unknown model {str(model_name)[:60]!r}; choose one of {', '.join(bundled_models())}")
             vivid = _parse_bool("vivid", form.get("vivid"))
             vividness = _parse_vividness(form.get("vividness"))
@@ -256,7 +257,7 @@ def create_app(config: ServeConfig) -> Any:
         return Response(png, media_type="image/png", headers={"X-Huenet-Image-Id": image_id, "Cache-Control": "no-store"})
 
     async def models_endpoint(request: Request) -> Response:
-        return JSONResponse({"models": models_json, "default": config.model or "default"})
+        return JSONResponse({"models": models_json, "default": default_name})
 
     async def health_endpoint(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
