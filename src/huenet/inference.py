@@ -185,6 +185,15 @@ class Colorizer:
 
         Per input: shape (ceil(h / stride), ceil(w / stride), 2) for its working shape (h, w).
         """
+        return self._run(inputs, decode=True)
+
+    def network_outputs(self, inputs: Sequence[InputImage]) -> list[np.ndarray]:
+        """The network's raw outputs (ab-bin logits, say) per input, cropped like ``predict_ab``'s
+        ab; ``decode_ab(model, outputs[None], decoding)[0]`` turns one into ab. Calibration
+        scores many decodings of one forward pass this way."""
+        return self._run(inputs, decode=False)
+
+    def _run(self, inputs: Sequence[InputImage], decode: bool) -> list[np.ndarray]:
         groups: dict[tuple[int, int], list[int]] = {}
         prepared = []
         for index, image in enumerate(inputs):
@@ -198,10 +207,11 @@ class Colorizer:
                 for start in range(0, len(indices), _MAX_BATCH):
                     chunk = indices[start : start + _MAX_BATCH]
                     batch = np.stack([prepared[i][1] for i in chunk])[..., None]  # (batch, h, w, 1)
-                    ab = decode_ab(self.model, run_network(self.model, batch), self.decoding)
+                    outputs = run_network(self.model, batch)
+                    values = decode_ab(self.model, outputs, self.decoding) if decode else outputs
                     for offset, index in enumerate(chunk):
                         height, width = prepared[index][0]
-                        results[index] = ab[offset, : -(-height // self.stride), : -(-width // self.stride)]
+                        results[index] = values[offset, : -(-height // self.stride), : -(-width // self.stride)]
         return results
 
     def compose(self, image: InputImage, ab: np.ndarray) -> Image.Image:
