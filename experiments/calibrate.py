@@ -99,7 +99,19 @@ def main() -> None:
             print(f"working size {size}: photo PSNR {by_working_size[size]:.3f}", flush=True)
     working_size = max(by_working_size, key=by_working_size.get) if by_working_size else model.working_size
 
-    metadata = read_metadata(arguments.model)
+    save_calibrated(model, arguments.model, arguments.output, faithful, vivid, working_size, {
+        "validation_images": len(truth),
+        "gray_copy": gray_copy,
+        "by_temperature_and_vividness": {f"{t},{v}": s for (t, v), s in scores.items()},
+        "photo_psnr_by_working_size": {str(k): v for k, v in by_working_size.items()},
+    })
+    print(f"wrote {arguments.output}")
+
+
+def save_calibrated(model, source: str, output: str, faithful: tuple, vivid: tuple, working_size: int, record: dict) -> None:
+    """Write ``model`` with the chosen (temperature, vividness) pairs and working size as its
+    settings, and a ``calibration`` record: the command that chose them and ``record``."""
+    metadata = read_metadata(source)
     metadata.pop("format", None)
     metadata["settings"] = {
         **metadata["settings"],
@@ -108,16 +120,8 @@ def main() -> None:
         "vivid": {"temperature": vivid[0], "vividness": vivid[1]},
         "working_size": working_size,
     }
-    metadata["calibration"] = {
-        "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
-        "validation_images": len(truth),
-        "gray_copy": gray_copy,
-        "by_temperature_and_vividness": {f"{t},{v}": s for (t, v), s in scores.items()},
-        "photo_psnr_by_working_size": {str(k): v for k, v in by_working_size.items()},
-    }
-    save_model(model.network, arguments.output, metadata)
-    print(f"wrote {arguments.output}")
-
+    metadata["calibration"] = {"command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]), **record}
+    save_model(model.network, output, metadata)
 
 if __name__ == "__main__":
     main()

@@ -40,7 +40,10 @@ import numpy as np
 from huenet import color, datasets, metrics
 from huenet.images import read_image
 from huenet.inference import Colorizer, Decoding, decode_ab
-from huenet.modelfile import load_model, read_metadata, save_model
+from huenet.modelfile import load_model
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from calibrate import save_calibrated  # noqa: E402  (the experiments folder is not a package)
 
 
 def _score(predictions: list, truths: list) -> dict[str, float]:
@@ -150,25 +153,14 @@ def main() -> None:
     print(f"faithful: temperature {faithful[0]}, vividness {faithful[1]}: {json.dumps(scores[faithful])}", flush=True)
     print(f"vivid: temperature {vivid[0]}, vividness {vivid[1]}: {json.dumps(scores[vivid])}", flush=True)
 
-    metadata = read_metadata(arguments.model)
-    metadata.pop("format", None)
-    metadata["settings"] = {
-        **metadata["settings"],
-        "temperature": faithful[0],
-        "vividness": faithful[1],
-        "vivid": {"temperature": vivid[0], "vividness": vivid[1]},
-        "working_size": working_size,
-    }
-    metadata["calibration"] = {
-        "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+    save_calibrated(model, arguments.model, arguments.output, faithful, vivid, working_size, {
         "validation_images": len(tiny_truths),
         "photos": len(photos),
         "gray_copy": gray,
         "photo_scores_by_working_size": {str(k): v for k, v in by_size.items()},
         "by_temperature_and_vividness": {f"{t},{v}": s for (t, v), s in scores.items()},
         "seconds": round(time.perf_counter() - started, 1),
-    }
-    save_model(model.network, arguments.output, metadata)
+    })
     print(f"wrote {arguments.output} ({time.perf_counter() - started:.0f} s)")
 
 
