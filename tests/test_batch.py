@@ -166,3 +166,16 @@ def test_an_unreachable_ray_head_fails_fast_in_one_line(tmp_path, photos, capsys
     code, err = _run(["colorize", photos / "a.png", "-o", tmp_path / "out", "--ray", "no-port-here"], capsys)
     assert code == 1 and "give HOST:PORT" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_existing_outputs_on_an_object_store_are_found_by_one_listing(monkeypatch):
+    store = _MockStore(monkeypatch)
+    store.put("bucket/out/a.png", b"x")
+    store.put("bucket/out/sub/b.png", b"x")
+    asked = []
+    real_kind = storage.kind
+    monkeypatch.setattr(storage, "kind", lambda location: asked.append(location) or real_kind(location))
+    wanted = ["mock://bucket/out/a.png", "mock://bucket/out/sub/b.png", "mock://bucket/out/c.png", "mock://bucket/out/sub/d.png"]
+    assert storage.existing(wanted) == {"mock://bucket/out/a.png", "mock://bucket/out/sub/b.png"}
+    assert asked == ["mock://bucket/out"]  # one look at the common folder, not one per output
+    assert storage.existing(["mock://bucket/none/x.png", "mock://bucket/none/y.png"]) == set()

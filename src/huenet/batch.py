@@ -152,13 +152,14 @@ def _list_uri(argument: str, extensions: frozenset[str]) -> tuple[list[tuple[str
 def triage(jobs: Sequence[Job], overwrite: bool, skip_existing: bool) -> tuple[list[Job], int, list[Problem]]:
     """(jobs to run, outputs already there and kept, problems) under the no-overwrite rules."""
     sources = {Path(job.source).resolve() for job in jobs if not storage.is_uri(job.source)}
+    present = storage.existing([job.target for job in jobs])
     runnable, skipped, errors = [], 0, []
     for job in jobs:
         if (not storage.is_uri(job.target) and Path(job.target).resolve() in sources) or storage.same(job.target, job.source):
             errors.append(Problem(job.source, f"output {job.target} would overwrite an input; skipped"))
-        elif storage.exists(job.target) and skip_existing:
+        elif job.target in present and skip_existing:
             skipped += 1
-        elif storage.exists(job.target) and not overwrite:
+        elif job.target in present and not overwrite:
             errors.append(Problem(job.source, f"output {job.target} exists (pass --overwrite to replace it, or --skip-existing)"))
         else:
             runnable.append(job)

@@ -133,6 +133,31 @@ def exists(location: str) -> bool:
     return kind(location) != "missing"
 
 
+def existing(locations: list[str]) -> set[str]:
+    """Which of ``locations`` exist. URIs are looked up by listing their common folder once
+    (a million outputs on S3 would otherwise be a million requests before the first image)."""
+    found = {location for location in locations if not is_uri(location) and Path(location).exists()}
+    uris = [location for location in locations if is_uri(location)]
+    if len(uris) <= 1:
+        return found | {uri for uri in uris if exists(uri)}
+    from pyarrow import fs
+
+    common = posixpath.commonpath([uri.split("://", 1)[1] for uri in uris])
+    scheme = uris[0].split("://", 1)[0]
+    if any(not uri.startswith(f"{scheme}://") for uri in uris) or "/" not in common:
+        return found | {uri for uri in uris if exists(uri)}
+    folder = f"{scheme}://{common}"
+    if kind(folder) != "folder":
+        return found
+    filesystem, base = resolve(folder)
+    try:
+        infos = filesystem.get_file_info(fs.FileSelector(base, recursive=True))
+    except Exception as error:
+        raise StorageError(folder, f"cannot list it ({_first_line(error)})") from None
+    present = {join(folder, posixpath.relpath(info.path, base.rstrip("/") or "/")) for info in infos if info.type != fs.FileType.NotFound}
+    return found | {uri for uri in uris if uri in present}
+
+
 def same(a: str, b: str) -> bool:
     """Whether two locations name one file (local: same inode; URIs: same path)."""
     if is_uri(a) != is_uri(b):
