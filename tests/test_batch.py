@@ -179,3 +179,14 @@ def test_existing_outputs_on_an_object_store_are_found_by_one_listing(monkeypatc
     assert storage.existing(wanted) == {"mock://bucket/out/a.png", "mock://bucket/out/sub/b.png"}
     assert asked == ["mock://bucket/out"]  # one look at the common folder, not one per output
     assert storage.existing(["mock://bucket/none/x.png", "mock://bucket/none/y.png"]) == set()
+
+
+def test_leftover_temporary_files_of_a_killed_writer_are_removed_for_named_outputs_only(tmp_path):
+    from huenet.files import remove_leftovers
+
+    (tmp_path / "sub").mkdir()
+    for name in [".a.png.k3j2h1x0.partial", "sub/.c.png.zz9.partial", ".b.png.q1.partial", "a.png", ".a.png.notes"]:
+        (tmp_path / name).write_bytes(b"x")
+    assert remove_leftovers([tmp_path / "a.png", tmp_path / "sub" / "c.png", tmp_path / "missing" / "d.png"]) == 2
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()) == [
+        ".a.png.notes", ".b.png.q1.partial", "a.png"]

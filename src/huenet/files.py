@@ -65,3 +65,31 @@ def _publish_without_overwriting(temporary: str, path: Path) -> None:
         if path.exists():
             raise exists_error(path) from None
         os.replace(temporary, path)
+
+
+def remove_leftovers(paths: list[str | os.PathLike], suffix: str = ".partial") -> int:
+    """Remove the temporary files ``atomic_path`` left beside ``paths`` when a writer was
+    killed before it could clean up (SIGKILL, a lost machine); returns how many.
+
+    Only for when every writer of those paths is known to be finished: a temporary file of
+    a writer still at work would be removed from under it.
+    """
+    by_folder: dict[Path, set[str]] = {}
+    for path in map(Path, paths):
+        by_folder.setdefault(path.parent, set()).add(path.name)
+    removed = 0
+    for folder, names in by_folder.items():
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.startswith(".") and entry.name.endswith(suffix) and entry.is_file(follow_symlinks=False):
+                target = entry.name[1:].rsplit(".", 2)[0]  # ".NAME.RANDOM.partial" -> NAME
+                if target in names:
+                    try:
+                        os.remove(entry.path)
+                        removed += 1
+                    except OSError:
+                        pass
+    return removed

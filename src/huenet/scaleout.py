@@ -137,6 +137,11 @@ def colorize_on_ray(jobs: Sequence[batch.Job], settings: RaySettings, model: str
     finally:
         if started_here:
             ray.shutdown()
+    # Every task has finished: a temporary file still beside an output was left by a worker
+    # that died mid-write (its task was redone and published the output).
+    from huenet.files import remove_leftovers
+
+    remove_leftovers([local for job in jobs if (local := storage.local_path(job.target)) is not None])
 
 
 def _model_for_workers(model: str | None, engine: str, decoding: Any, working_size: int | None) -> Any:

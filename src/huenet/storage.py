@@ -161,7 +161,7 @@ def existing(locations: list[str]) -> set[str]:
 def same(a: str, b: str) -> bool:
     """Whether two locations name one file (local: same inode; URIs: same path)."""
     if is_uri(a) != is_uri(b):
-        local_a, local_b = _local_path(a), _local_path(b)
+        local_a, local_b = local_path(a), local_path(b)
         return local_a is not None and local_b is not None and same(local_a, local_b)
     if is_uri(a):
         return _normalized(a) == _normalized(b)
@@ -179,7 +179,7 @@ def _normalized(uri: str) -> str:
     return f"{scheme.lower()}://{posixpath.normpath(rest)}"
 
 
-def _local_path(location: str) -> str | None:
+def local_path(location: str) -> str | None:
     """The local path of a plain path or a file:// URI; None for other URIs."""
     if not is_uri(location):
         return location
@@ -224,7 +224,7 @@ def write_image(image: Any, location: str, overwrite: bool) -> None:
     from huenet import images
     from huenet.files import exists_error
 
-    local = _local_path(location)
+    local = local_path(location)
     if local is not None:
         images.write_image(image, local, overwrite=overwrite)
         return
@@ -242,7 +242,7 @@ def write_text(text: str, location: str) -> None:
     """Write (replace) a small text file at a path or URI, atomically."""
     from huenet.files import atomic_path
 
-    local = _local_path(location)
+    local = local_path(location)
     if local is not None:
         with atomic_path(local, overwrite=True) as temporary:
             Path(temporary).write_text(text, encoding="utf-8")
