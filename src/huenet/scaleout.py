@@ -112,8 +112,10 @@ def colorize_on_ray(jobs: Sequence[batch.Job], settings: RaySettings, model: str
     started_here = _connect(settings.address)
     try:
         workers = settings.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        # Small batches get smaller tasks, so that every worker has some.
-        batch_size = max(1, min(settings.batch_size, math.ceil(len(jobs) / workers)))
+        # At least 4 tasks a worker, each sent to an idle worker only: a worker that starts
+        # late (loading its model) would otherwise find its share queued on the first one,
+        # and 20 photos of 12 MP took as long on 2 workers as on 1.
+        batch_size = max(1, min(settings.batch_size, math.ceil(len(jobs) / (4 * workers))))
         blocks = math.ceil(len(jobs) / batch_size)
         workers = min(workers, blocks)
         dataset = ray.data.from_items([{"source": job.source, "target": job.target} for job in jobs], override_num_blocks=blocks)
@@ -124,7 +126,7 @@ def colorize_on_ray(jobs: Sequence[batch.Job], settings: RaySettings, model: str
                                    "overwrite": overwrite, "max_pixels": max_pixels},
             batch_size=batch_size,
             batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(size=workers),
+            compute=ray.data.ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=1),
             num_cpus=1,
         )
         for rows in results.iter_batches(batch_size=None, batch_format="numpy"):
