@@ -281,3 +281,16 @@ def test_threads_option(tmp_path, good_png, capsys):
     assert not (tmp_path / "a.png").exists()
     assert _run(["colorize", good_png, "-o", tmp_path / "b.png", "--threads", "2", "-q"], capsys)[0] == 0
     assert (tmp_path / "b.png").is_file()
+
+
+def test_a_reader_that_stops_early_is_not_an_error():
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before huenet writes, as in `huenet models | head -0`
+    try:
+        result = subprocess.run([sys.executable, "-m", "huenet", "models"], stdout=write_end, stderr=subprocess.PIPE,
+                                timeout=60)
+    finally:
+        os.close(write_end)
+    stderr = result.stderr.decode()
+    assert "error" not in stderr.lower() and "Traceback" not in stderr
+    assert result.returncode == 141

@@ -299,6 +299,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return arguments.handler(arguments)
+    except BrokenPipeError:  # the reader went away (huenet models | head): nothing to say
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that Python's flush at exit cannot fail again
+        return 141  # what a shell reports for SIGPIPE
     except UsageError as error:
         _error(str(error))
         return 2
