@@ -25,7 +25,7 @@ def atomic_path(path: str | os.PathLike, overwrite: bool, suffix: str = ".partia
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    handle, temporary = tempfile.mkstemp(prefix=_temporary_prefix(path.name), suffix=suffix, dir=path.parent)
     os.close(handle)
     try:
         os.chmod(temporary, 0o666 & ~_current_umask())
@@ -37,6 +37,11 @@ def atomic_path(path: str | os.PathLike, overwrite: bool, suffix: str = ".partia
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
+
+
+def _temporary_prefix(name: str) -> str:
+    """How a temporary file beside ``name`` begins (hidden): ".NAME.", then mkstemp's random part."""
+    return f".{name}."
 
 
 def exists_error(path: Path) -> FileExistsError:
@@ -83,13 +88,12 @@ def remove_leftovers(paths: list[str | os.PathLike], suffix: str = ".partial") -
             entries = list(os.scandir(folder))
         except OSError:
             continue
+        prefixes = tuple(_temporary_prefix(name) for name in names)
         for entry in entries:
-            if entry.name.startswith(".") and entry.name.endswith(suffix) and entry.is_file(follow_symlinks=False):
-                target = entry.name[1:].rsplit(".", 2)[0]  # ".NAME.RANDOM.partial" -> NAME
-                if target in names:
-                    try:
-                        os.remove(entry.path)
-                        removed += 1
-                    except OSError:
-                        pass
+            if entry.name.startswith(prefixes) and entry.name.endswith(suffix) and entry.is_file(follow_symlinks=False):
+                try:
+                    os.remove(entry.path)
+                    removed += 1
+                except OSError:
+                    pass
     return removed

@@ -11,6 +11,7 @@ configuration.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.resources
 import json
@@ -33,7 +34,9 @@ METADATA_MEMBER = "huenet.json"
 DEFAULT_MODEL = "default"
 
 
+@functools.cache
 def _registry() -> dict[str, dict[str, str]]:
+    """models.json, read once per process (every load resolves names through it)."""
     return json.loads((importlib.resources.files("huenet") / "weights" / "models.json").read_text())
 
 

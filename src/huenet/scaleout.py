@@ -135,7 +135,7 @@ def colorize_on_ray(jobs: Sequence[batch.Job], settings: RaySettings, model: str
                 problem = batch.Problem(str(source), str(reason)) if status == "failed" else None
                 yield batch.Outcome(str(source), str(target), str(status), problem, tuple(n for n in str(notes).split("\n") if n))
     except ray.exceptions.RayError as error:  # retries exhausted, the cluster gone...
-        raise ValueError(f"--ray {settings.address}: the batch failed on Ray ({_first_line(error)})") from None
+        raise ValueError(f"--ray {settings.address}: the batch failed on Ray ({storage.first_line(error)})") from None
     finally:
         if started_here:
             ray.shutdown()
@@ -185,7 +185,7 @@ def _connect(address: str) -> bool:
             else:
                 ray.init(address=address, **quiet)
     except (ConnectionError, ValueError, RuntimeError, TimeoutError) as error:
-        raise ValueError(f"--ray {address}: cannot connect ({_first_line(error)})") from None
+        raise ValueError(f"--ray {address}: cannot connect ({storage.first_line(error)})") from None
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # huenet's own bar counts images
     context.print_on_execution_start = False
@@ -197,7 +197,7 @@ def _connect(address: str) -> bool:
 def _use_token_if_present() -> None:
     """Send this machine's Ray token to an explicit HOST:PORT, as Ray does for "auto".
 
-    Ray (2.52 and later) starts clusters with token authentication, and ``ray start``
+    Ray 2.60 (the version tested) starts clusters with token authentication, and ``ray start``
     saves the token in ~/.ray/auth_token; but ``ray.init(address=...)`` only sends it when
     RAY_AUTH_MODE=token is set. An explicit RAY_AUTH_MODE is left as the user set it.
     """
@@ -219,11 +219,6 @@ def _check_reachable(address: str) -> None:
         socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
     except OSError as error:
         raise ValueError(f"--ray {address}: cannot connect ({error.strerror or error}); is the Ray head running?") from None
-
-
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
 
 
 def error_log_location(jobs: Sequence[batch.Job], output: str | None) -> str:

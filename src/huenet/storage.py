@@ -79,10 +79,11 @@ def _from_uri(uri: str) -> tuple[Any, str]:
     try:
         return fs.FileSystem.from_uri(uri)
     except Exception as error:  # ArrowInvalid, OSError...: one line either way
-        raise StorageError(uri, f"not a usable URI ({_first_line(error)})") from None
+        raise StorageError(uri, f"not a usable URI ({first_line(error)})") from None
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
+    """An exception's first line (pyarrow's and Ray's messages run to many), for one-line errors."""
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
 
@@ -104,27 +105,29 @@ def kind(location: str) -> str:
     try:
         info = filesystem.get_file_info(path)
     except Exception as error:
-        raise StorageError(location, f"cannot look it up ({_first_line(error)})") from None
+        raise StorageError(location, f"cannot look it up ({first_line(error)})") from None
     return {fs.FileType.Directory: "folder", fs.FileType.File: "file"}.get(info.type, "missing")
 
 
 def list_folder(uri: str, extensions: frozenset[str]) -> list[tuple[str, str]]:
     """(file URI, path relative to the folder) of every file under a folder URI with one of
     ``extensions``, sorted."""
+    return sorted((location, relative) for location, relative in _files_under(uri)
+                  if posixpath.splitext(relative)[1].lower() in extensions)
+
+
+def _files_under(folder: str) -> list[tuple[str, str]]:
+    """(URI, path relative to ``folder``) of every file below a folder URI: one recursive listing."""
     from pyarrow import fs
 
-    filesystem, base = resolve(uri)
+    filesystem, base = resolve(folder)
     try:
         infos = filesystem.get_file_info(fs.FileSelector(base, recursive=True))
     except Exception as error:
-        raise StorageError(uri, f"cannot list it ({_first_line(error)})") from None
-    found = []
-    for info in infos:
-        if info.type != fs.FileType.File or posixpath.splitext(info.path)[1].lower() not in extensions:
-            continue
-        relative = posixpath.relpath(info.path, base.rstrip("/") or "/")
-        found.append((join(uri, relative), relative))
-    return sorted(found)
+        raise StorageError(folder, f"cannot list it ({first_line(error)})") from None
+    root = base.rstrip("/") or "/"
+    return [(join(folder, relative), relative)
+            for relative in (posixpath.relpath(info.path, root) for info in infos if info.type == fs.FileType.File)]
 
 
 def exists(location: str) -> bool:
@@ -140,8 +143,6 @@ def existing(locations: list[str]) -> set[str]:
     uris = [location for location in locations if is_uri(location)]
     if len(uris) <= 1:
         return found | {uri for uri in uris if exists(uri)}
-    from pyarrow import fs
-
     common = posixpath.commonpath([uri.split("://", 1)[1] for uri in uris])
     scheme = uris[0].split("://", 1)[0]
     if any(not uri.startswith(f"{scheme}://") for uri in uris) or "/" not in common:
@@ -149,12 +150,7 @@ def existing(locations: list[str]) -> set[str]:
     folder = f"{scheme}://{common}"
     if kind(folder) != "folder":
         return found
-    filesystem, base = resolve(folder)
-    try:
-        infos = filesystem.get_file_info(fs.FileSelector(base, recursive=True))
-    except Exception as error:
-        raise StorageError(folder, f"cannot list it ({_first_line(error)})") from None
-    present = {join(folder, posixpath.relpath(info.path, base.rstrip("/") or "/")) for info in infos if info.type != fs.FileType.NotFound}
+    present = {location for location, _ in _files_under(folder)}
     return found | {uri for uri in uris if uri in present}
 
 
@@ -200,7 +196,7 @@ def read(location: str, max_pixels: int | None) -> InputImage:
     except FileNotFoundError:
         raise ImageError("no such file") from None
     except Exception as error:
-        raise ImageError(f"cannot read ({_first_line(error)})") from None
+        raise ImageError(f"cannot read ({first_line(error)})") from None
     return read_image(bytes(content), max_pixels=max_pixels)
 
 
@@ -228,14 +224,11 @@ def write_image(image: Any, location: str, overwrite: bool) -> None:
     if local is not None:
         images.write_image(image, local, overwrite=overwrite)
         return
-    buffer = io.BytesIO()
-    images.encode_image(image, buffer, location)
-    filesystem, path = resolve(location)
     if not overwrite and kind(location) != "missing":
         raise exists_error(location)
-    filesystem.create_dir(posixpath.dirname(path), recursive=True)
-    with filesystem.open_output_stream(path) as stream:  # the object appears when this closes
-        stream.write(buffer.getvalue())
+    buffer = io.BytesIO()
+    images.encode_image(image, buffer, location)
+    _upload(buffer.getvalue(), location)
 
 
 def write_text(text: str, location: str) -> None:
@@ -247,7 +240,12 @@ def write_text(text: str, location: str) -> None:
         with atomic_path(local, overwrite=True) as temporary:
             Path(temporary).write_text(text, encoding="utf-8")
         return
+    _upload(text.encode("utf-8"), location)
+
+
+def _upload(content: bytes, location: str) -> None:
+    """Write ``content`` to a URI of a remote filesystem; the object appears when the stream closes."""
     filesystem, path = resolve(location)
     filesystem.create_dir(posixpath.dirname(path), recursive=True)
     with filesystem.open_output_stream(path) as stream:
-        stream.write(text.encode("utf-8"))
+        stream.write(content)
