@@ -58,11 +58,7 @@ def main() -> None:
     arguments = parser.parse_args()
 
     model = load_model(arguments.model, engine="keras")  # throughput over many images: Keras is faster there
-    config = model.metadata["training"]["config"]
-    image_set = datasets.load_images(arguments.data, split="train", limit=config.get("limit"), seed=config.get("seed", 0))
-    _, validation = datasets.split_train_validation(image_set, config["validation_fraction"], config["seed"])
-    chosen = np.sort(np.random.default_rng(0).permutation(len(validation))[: arguments.limit])
-    truth = validation.images[chosen]
+    truth = validation_sample(model, arguments.data, arguments.limit)
     gray = color.rgb_to_gray(truth)
     gray_copy = _score(baseline_predictions(truth)["gray copy"], truth)
     print(f"{len(truth)} validation images; gray copy: {json.dumps(gray_copy)}", flush=True)
@@ -106,6 +102,18 @@ def main() -> None:
         "photo_psnr_by_working_size": {str(k): v for k, v in by_working_size.items()},
     })
     print(f"wrote {arguments.output}")
+
+
+def validation_sample(model, data: str, limit: int):
+    """``limit`` images (seeded) of the run's own validation split, rebuilt from its training
+    source with the run's fraction and seed: images the model never trained on."""
+    config = model.metadata["training"]["config"]
+    image_set = datasets.load_images(data, split="train", limit=config.get("limit"), seed=config.get("seed", 0))
+    _, validation = datasets.split_train_validation(image_set, config["validation_fraction"], config["seed"])
+    chosen = np.sort(np.random.default_rng(0).permutation(len(validation))[:limit])
+    if isinstance(validation.images, np.ndarray):
+        return validation.images[chosen]
+    return [validation.images[i] for i in chosen]
 
 
 def save_calibrated(model, source: str, output: str, faithful: tuple, vivid: tuple, working_size: int, record: dict) -> None:

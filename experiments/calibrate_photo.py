@@ -43,7 +43,7 @@ from huenet.inference import Colorizer, Decoding, decode_ab
 from huenet.modelfile import load_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from calibrate import save_calibrated  # noqa: E402  (the experiments folder is not a package)
+from calibrate import save_calibrated, validation_sample  # noqa: E402  (the experiments folder is not a package)
 
 
 def _score(predictions: list, truths: list) -> dict[str, float]:
@@ -109,12 +109,7 @@ def main() -> None:
     started = time.perf_counter()
 
     model = load_model(arguments.model, engine="keras")  # throughput over many images: Keras is faster there
-    config = model.metadata["training"]["config"]
-    image_set = datasets.load_images(arguments.data, split="train", limit=config.get("limit"), seed=config.get("seed", 0))
-    _, validation = datasets.split_train_validation(image_set, config["validation_fraction"], config["seed"])
-    chosen = np.sort(np.random.default_rng(0).permutation(len(validation))[: arguments.limit])
-    tiny_truths = [validation.images[i] for i in chosen]
-    del image_set
+    tiny_truths = list(validation_sample(model, arguments.data, arguments.limit))
     photos = [image for source in arguments.photos for image in datasets.load_images(source, skip_gray=True).images]
     print(f"{len(tiny_truths)} validation images of {arguments.data}; {len(photos)} color photos", flush=True)
 

@@ -12,6 +12,15 @@ from PIL import Image
 from huenet import color
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def make_color_model(preset: str, **metadata_overrides):
     """An untrained network of ``preset`` with the metadata a saved model would carry."""
     from huenet import models

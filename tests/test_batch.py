@@ -154,11 +154,9 @@ def test_ray_options_without_ray_name_the_extra(tmp_path, photos, monkeypatch, c
 
 def test_an_unreachable_ray_head_fails_fast_in_one_line(tmp_path, photos, capsys):
     pytest.importorskip("ray")
-    import socket
+    from conftest import free_port
 
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     code, err = _run(["colorize", photos / "a.png", "-o", tmp_path / "out", "--ray", f"127.0.0.1:{port}"], capsys)
     assert code == 1
     assert err.strip().startswith(f"huenet: error: --ray 127.0.0.1:{port}: cannot connect")

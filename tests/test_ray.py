@@ -10,7 +10,6 @@ Ray's token authentication (on by default) keeps other machines out.
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,18 +19,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import free_port
+
 pytest.importorskip("ray")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def ray_head(tmp_path_factory):
-    port = _free_port()
+    port = free_port()
     temp = tmp_path_factory.mktemp("ray")
     log = open(temp / "head.log", "w")
     ray_command = Path(sys.executable).with_name("ray")

@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,19 +16,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import free_port
+
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("serve") / "server.log"
     with open(log, "w") as handle:
         process = subprocess.Popen([sys.executable, "-m", "huenet", "serve", "--port", str(port), "--max-upload-mb", "50",
