@@ -104,10 +104,22 @@ def main() -> None:
     print(f"wrote {arguments.output}")
 
 
+def _config_that_read(training: dict, data: str) -> dict:
+    """The training config, in a fine-tuned model's chain of runs (``init_from``), whose
+    --data is ``data``: its validation split is the one to rebuild."""
+    chain = training
+    while chain:
+        config = chain["config"]
+        if Path(config["data"]).resolve() == Path(data).resolve():
+            return config
+        chain = chain.get("init_from", {}).get("training")
+    raise SystemExit(f"calibrate: no run behind this model trained on {data}")
+
+
 def validation_sample(model, data: str, limit: int):
     """``limit`` images (seeded) of the run's own validation split, rebuilt from its training
     source with the run's fraction and seed: images the model never trained on."""
-    config = model.metadata["training"]["config"]
+    config = _config_that_read(model.metadata["training"], data)
     image_set = datasets.load_images(data, split="train", limit=config.get("limit"), seed=config.get("seed", 0))
     _, validation = datasets.split_train_validation(image_set, config["validation_fraction"], config["seed"])
     chosen = np.sort(np.random.default_rng(0).permutation(len(validation))[:limit])

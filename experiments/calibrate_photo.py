@@ -1,15 +1,18 @@
 """Choose a photo model's working size and decodings on held-out data, never on a test split.
 
-    python experiments/calibrate_photo.py runs/photo-v1/best.keras \
+    python experiments/calibrate_photo.py runs/photo-scenes/model.keras \
         --data ../shared/data/tiny-imagenet-jpeg/train.tar.gz \
-        --photos ../shared/data/bsds500-jpeg/train.tar ../shared/data/bsds500-jpeg/val.tar \
-        --output runs/photo-v1/calibrated.keras
+        --photos ../shared/data/bsds500-jpeg/val.tar \
+        --output runs/photo-scenes/calibrated.keras
 
 Two held-out sets, scored the way ``huenet evaluate`` scores (grayscale truths left out,
 full-size photos at their full size through the colorize path):
 - "tiny": the run's own validation split, rebuilt from the training source with the run's
   fraction and seed (``--limit`` images of it, sampled with seed 0);
-- "photos": full-size photos (BSDS500 train and val: not in the model's training data).
+- "photos": full-size photos that are not in the model's training data (BSDS500 val; its
+  train photos too for a model that did not fine-tune on them).
+Vividness below 0 pulls toward the common, muted colors: a network that paints unfamiliar
+scenes too colorfully can be brought back toward the gray copy's safety that way.
 
 1. Working size: each candidate long side is scored on the photos with a few decodings;
    the best mean photo PSNR over those decodings wins. (The 64x64 set runs at its own
@@ -96,10 +99,10 @@ def main() -> None:
     parser.add_argument("--photos", nargs="+", required=True, help="full-size photos (folders or tars) that are not training data")
     parser.add_argument("--limit", type=int, default=2000, help="validation images of the training source to score")
     parser.add_argument("--working-sizes", type=int, nargs="+", default=[64, 96, 128, 160, 192, 256])
-    parser.add_argument("--size-decodings", default="0.4,0.0 0.4,0.5 0.4,1.0",
+    parser.add_argument("--size-decodings", default="0.4,-0.5 0.4,0.0 0.4,0.5",
                         help="temperature,vividness pairs the working size is chosen with")
     parser.add_argument("--temperatures", type=float, nargs="+", default=[1.0, 0.6, 0.4, 0.3])
-    parser.add_argument("--vividness", type=float, nargs="+", default=[0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5])
+    parser.add_argument("--vividness", type=float, nargs="+", default=[-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5])
     parser.add_argument("--min-colorfulness", type=float, default=0.55, help="faithful keeps this share of the truth's colorfulness on both sets")
     parser.add_argument("--vivid-target", type=float, default=0.95, help="colorfulness ratio the vivid setting aims at")
     parser.add_argument("--margin-db", type=float, default=0.1, help="vivid stays this far above the gray copy's PSNR on both sets")

@@ -2,7 +2,8 @@
 and its sha256 in ``src/huenet/weights/models.json``.
 
     python experiments/publish_model.py runs/photo-v1/calibrated.keras \
-        --evaluation docs/photo-evaluation/tiny/evaluation.json --name photo --default \
+        --evaluation docs/photo-evaluation/tiny/evaluation.json docs/photo-evaluation/bsds500/evaluation.json \
+        --name photo --default \
         --command "the training command"
 
 ``--default`` points the alias "default" (the model used when none is named) at it.
@@ -20,8 +21,29 @@ from huenet.train import model_card
 WEIGHTS = Path(__file__).resolve().parents[1] / "src" / "huenet" / "weights"
 
 
-def _metrics(evaluation: dict, name: str) -> dict:
-    """The evaluation of the bundled model (its row is named after the bundle)."""
+def _metrics(evaluations: list[dict], name: str) -> dict:
+    """The evaluations of the bundled model (its row is named after the bundle).
+
+    One evaluation keeps the flat layout the CIFAR-10 card has; several (the photo model's
+    photo sets) are listed under ``evaluations``, each set's summary under its data's name.
+    """
+    if len(evaluations) == 1:
+        return _one_metrics(evaluations[0], name)
+    each = [_one_metrics(evaluation, name) for evaluation in evaluations]
+    return {
+        "summary": {_set_name(m["dataset"]): ", ".join(f"{k} {v}" for k, v in m["summary"].items()) for m in each},
+        "evaluations": each,
+    }
+
+
+def _set_name(dataset: str) -> str:
+    """``../shared/data/bsds500-jpeg/test.tar`` -> ``bsds500-jpeg/test``."""
+    path = Path(dataset)
+    stem = path.name.split(".")[0]
+    return f"{path.parent.name}/{stem}" if path.parent.name else stem
+
+
+def _one_metrics(evaluation: dict, name: str) -> dict:
     if name not in evaluation["results"]:
         raise SystemExit(f"no row named {name!r} in the evaluation; run huenet evaluate {name} first")
     faithful = evaluation["results"][name]
@@ -42,9 +64,10 @@ def _metrics(evaluation: dict, name: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model")
-    parser.add_argument("--evaluation", help="evaluation.json written by huenet evaluate (omit on the first pass)")
+    parser.add_argument("--evaluation", nargs="+", help="evaluation.json files written by huenet evaluate, one per test set (omit on the first pass)")
     parser.add_argument("--name", required=True, help="the bundled name (cifar10, photo, ...)")
     parser.add_argument("--default", action="store_true", help="make it the model used when none is named")
+    parser.add_argument("--default-note", default="the model used when none is named", help="what huenet models says about the alias")
     parser.add_argument("--command", required=True, help="the command that trained the model")
     parser.add_argument("--notes", help="a markdown file for the card's Notes section (how else to reproduce it, caveats)")
     arguments = parser.parse_args()
@@ -62,7 +85,7 @@ def main() -> None:
     if arguments.notes:
         metadata["notes"] = Path(arguments.notes).read_text()
     if arguments.evaluation:
-        metadata["metrics"] = _metrics(json.loads(Path(arguments.evaluation).read_text()), arguments.name)
+        metadata["metrics"] = _metrics([json.loads(Path(path).read_text()) for path in arguments.evaluation], arguments.name)
     network = keras.saving.load_model(arguments.model, compile=False, safe_mode=True)
     target = WEIGHTS / f"{arguments.name}.keras"
     save_model(network, target, metadata, weights_dtype="float16")  # keeps the package under 10 MB
@@ -71,7 +94,7 @@ def main() -> None:
     registry = json.loads(registry_path.read_text()) if registry_path.exists() else {}
     registry[arguments.name] = {"file": target.name, "sha256": sha256_of(target), "card": f"{arguments.name}.md"}
     if arguments.default:
-        registry["default"] = {"alias": arguments.name, "note": "the model used when none is named"}
+        registry["default"] = {"alias": arguments.name, "note": arguments.default_note}
     registry_path.write_text(json.dumps(registry, indent=2) + "\n")
     print(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB), sha256 {registry[arguments.name]['sha256']}")
 

@@ -127,6 +127,15 @@ def test_vividness_moves_toward_rare_saturated_bins():
     faithful = decode_ab(model, logits, Decoding(temperature=1.0))[0, 0, 0]
     vivid = decode_ab(model, logits, Decoding(temperature=1.0, vividness=1.0))[0, 0, 0]
     assert np.hypot(*vivid) > np.hypot(*faithful) + 1
+    muted = decode_ab(model, logits, Decoding(temperature=1.0, vividness=-1.0))[0, 0, 0]
+    assert np.hypot(*muted) < np.hypot(*faithful) - 1
+
+
+@pytest.mark.parametrize("vividness", [-2.5, 3.5, float("nan")])
+def test_vividness_outside_its_range_is_refused(vividness):
+    model = make_color_model("unet-classification")
+    with pytest.raises(ValueError, match="vividness must be between -2 and 3"):
+        decode_ab(model, np.zeros((1, 1, 1, 313), np.float32), Decoding(vividness=vividness))
 
 
 def test_sixteen_bit_input_gives_eight_bit_color(tiny_model):

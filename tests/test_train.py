@@ -168,3 +168,37 @@ def test_a_resumed_run_equals_an_uninterrupted_one(image_folder, tmp_path):
         for a, b in zip(whole, resumed):
             np.testing.assert_array_equal(a, b)
     assert read_history(tmp_path / "whole" / "history.csv") == read_history(tmp_path / "split" / "history.csv")
+
+
+def test_init_from_starts_a_run_from_a_models_weights_and_prior(image_folder, tmp_path):
+    models.derive_preset("unet-classification", "test-train-init", base_filters=8, depth=2, global_context=True, class_loss_weight=0.5)
+    base = train(_config(image_folder, tmp_path, "test-train-init", learning_rate=0.01))
+    # A fine-tune without the class loss, at a learning rate too small to move the weights:
+    # its convolutions must be the base model's, and its prior the base model's own.
+    tuned = train(_config(image_folder, tmp_path, "test-train-init", init_from=str(base), class_loss_weight=0.0,
+                          learning_rate=1e-12, weight_decay=0.0, run_dir=str(tmp_path / "tuned")))
+    kernels = [
+        [w for layer in load_model(path, engine="keras").network.layers if type(layer).__name__ == "Conv2D" for w in layer.get_weights()]
+        for path in (base, tuned)
+    ]
+    assert len(kernels[0]) > 2 and all(np.allclose(a, b, atol=1e-6) for a, b in zip(*kernels))
+    base_meta, tuned_meta = read_metadata(base), read_metadata(tuned)
+    assert tuned_meta["bin_prior"] == base_meta["bin_prior"]
+    init = tuned_meta["training"]["init_from"]
+    assert init["file"] == str(base) and init["training"]["wall_time_seconds"] == base_meta["training"]["wall_time_seconds"]
+    assert tuned_meta["settings"]["class_loss_weight"] == 0.0
+    card = (tmp_path / "tuned" / "model-card.md").read_text()
+    total = base_meta["training"]["wall_time_seconds"] + tuned_meta["training"]["wall_time_seconds"]
+    assert f"- Fine-tuned from `{base}`" in card and f"Wall time of all runs together: {total:.1f} s" in card
+    # A fresh run of the same settings starts elsewhere.
+    fresh = train(_config(image_folder, tmp_path, "test-train-init", class_loss_weight=0.0, learning_rate=1e-12,
+                          weight_decay=0.0, run_dir=str(tmp_path / "fresh")))
+    fresh_kernels = [w for layer in load_model(fresh, engine="keras").network.layers if type(layer).__name__ == "Conv2D" for w in layer.get_weights()]
+    assert not all(np.allclose(a, b, atol=1e-6) for a, b in zip(kernels[0], fresh_kernels))
+
+
+def test_init_from_refuses_a_model_of_another_preset(image_folder, tmp_path):
+    base = train(_config(image_folder, tmp_path, "unet-tiny"))
+    with pytest.raises(ValueError, match="cannot start a 'unet-classification' run; pass --preset unet-tiny"):
+        train(_config(image_folder, tmp_path, "unet-classification", init_from=str(base), run_dir=str(tmp_path / "other")))
+    assert not (tmp_path / "other").exists()

@@ -236,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     colorize.add_argument("--format", default="png", help=f"output format for folder outputs: one of {format_names()} (default png)")
     colorize.add_argument("-m", "--model", default=None, help="bundled model name or .keras file (default: the bundled model)")
     colorize.add_argument("--vivid", action="store_true", help="more colorful, less faithful colors (the model's calibrated vivid setting)")
-    colorize.add_argument("--vividness", type=float, help="chroma strength for ab-bin models, 0 to 3 (default: the model's calibrated faithful value; --vivid picks its vivid one; huenet models shows both)")
+    colorize.add_argument("--vividness", type=float, help="chroma strength for ab-bin models, -2 (muted) to 3 (default: the model's calibrated faithful value; --vivid picks its vivid one; huenet models shows both)")
     colorize.add_argument("--temperature", type=float, help="annealed-mean temperature for ab-bin models (advanced; default: the model's)")
     colorize.add_argument("--working-size", type=int, help="long side in pixels at which the network runs (default: the model's)")
     colorize.add_argument("--engine", choices=("auto", "numpy", "keras"), default="auto",

@@ -23,6 +23,9 @@ from huenet.modelfile import ColorModel, load_model
 
 _STRIP_ROWS = 256
 _MAX_BATCH = 256
+# Vividness below 0 pulls toward the training colors' common, muted bins (a network that
+# paints unfamiliar scenes too colorfully); above 0 toward rare, saturated ones.
+VIVIDNESS_RANGE = (-2.0, 3.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,8 +61,9 @@ def resolve_decoding(model: ColorModel, decoding: Decoding) -> tuple[float, floa
     vividness = decoding.vividness if decoding.vividness is not None else preset.get("vividness", settings.get("vividness", 0.0))
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
-    if not 0 <= vividness <= 3:
-        raise ValueError(f"vividness must be between 0 and 3, got {vividness}")
+    low, high = VIVIDNESS_RANGE
+    if not low <= vividness <= high:
+        raise ValueError(f"vividness must be between {low:g} and {high:g}, got {vividness}")
     return float(temperature), float(vividness)
 
 

@@ -5,7 +5,7 @@ with no internet), and three API routes:
 
 - ``POST /api/colorize``: multipart field ``image`` (or ``image_id``, the id of an image
   uploaded before, to re-render it without uploading again), optional ``vivid``
-  (true/false), ``vividness`` (0-3) and ``model``. Answers ``image/png`` at the input's
+  (true/false), ``vividness`` (-2 to 3) and ``model``. Answers ``image/png`` at the input's
   exact pixel size, with the image's id in ``X-Huenet-Image-Id``.
 - ``GET /api/models``: the bundled models.
 - ``GET /healthz``.
@@ -130,14 +130,17 @@ def _parse_bool(name: str, value: str | None) -> bool:
 
 
 def _parse_vividness(value: str | None) -> float | None:
+    from huenet.inference import VIVIDNESS_RANGE
+
     if value is None or value.strip() == "":
         return None
+    low, high = VIVIDNESS_RANGE
     try:
         number = float(value)
     except ValueError:
-        raise RequestError(400, f"vividness must be a number from 0 to 3, got {value[:40]!r}") from None
-    if not 0.0 <= number <= 3.0:
-        raise RequestError(400, f"vividness must be from 0 to 3, got {number:g}")
+        raise RequestError(400, f"vividness must be a number from {low:g} to {high:g}, got {value[:40]!r}") from None
+    if not low <= number <= high:
+        raise RequestError(400, f"vividness must be from {low:g} to {high:g}, got {number:g}")
     return number
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from huenet import batches, cifar10, datasets, models
 from huenet.kerasutil import import_keras_quietly
-from huenet.modelfile import save_model
+from huenet.modelfile import save_model, sha256_of
 
 
 @dataclasses.dataclass
@@ -42,6 +42,8 @@ class TrainConfig:
     weight_decay: float = dataclasses.field(default=1e-4, metadata={"help": "AdamW weight decay"})
     early_stopping_patience: int = dataclasses.field(default=0, metadata={"help": "stop after this many epochs without a better validation metric (0: never)"})
     dropout_rate: float | None = dataclasses.field(default=None, metadata={"help": "dropout rate (default: the preset's)"})
+    class_loss_weight: float | None = dataclasses.field(default=None, metadata={"help": "weight of the auxiliary class loss, 0 turns it off (default: the preset's)"})
+    init_from: str | None = dataclasses.field(default=None, metadata={"help": "fine-tune: start from this huenet model file's weights (same preset) and keep its ab-bin prior"})
     color_space: str | None = dataclasses.field(default=None, metadata={"help": "seed presets: rgb, hsv, lab or yuv"})
     loss: str | None = dataclasses.field(default=None, metadata={"help": "regression presets: l1, l2 or huber"})
     max_shift: int = dataclasses.field(default=2, metadata={"help": "random shift augmentation, pixels"})
@@ -78,7 +80,8 @@ class TrainConfig:
 
     def preset_overrides(self) -> dict[str, Any]:
         settings = models.get_preset(self.preset).settings
-        candidates = {"dropout_rate": self.dropout_rate, "color_space": self.color_space, "loss": self.loss}
+        candidates = {"dropout_rate": self.dropout_rate, "color_space": self.color_space, "loss": self.loss,
+                      "class_loss_weight": self.class_loss_weight}
         unsupported = [k for k, v in candidates.items() if v is not None and k not in settings]
         if unsupported:
             raise ValueError(f"preset {self.preset!r} has no setting {', '.join(unsupported)}")
@@ -218,6 +221,7 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
     if not config.data:
         raise ValueError("no training data given")
     config.check()
+    initial = _initial_model(config) if config.init_from else None  # checked before the run directory exists
     run_dir = _open_run_dir(config)
     keras.utils.set_random_seed(config.seed)
     loaded, train_set, validation_set = _load_data(config)
@@ -226,9 +230,14 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
     config = _fit_crop_to_network(config, train_set.images, max(models.pad_multiple(settings), models.output_stride(settings)))
     bin_prior = None
     if preset.head == "ab_bins":
-        bin_prior = batches.ab_bin_prior(train_set.images, models.output_stride(settings), seed=config.seed)
+        if initial is not None and initial.metadata.get("bin_prior") is not None:
+            bin_prior = np.asarray(initial.metadata["bin_prior"], np.float64)  # the fine-tuned network keeps the loss and decoding it was trained with
+        else:
+            bin_prior = batches.ab_bin_prior(train_set.images, models.output_stride(settings), seed=config.seed)
         (run_dir / "bin_prior.json").write_text(json.dumps(bin_prior.tolist()))
     network = compile_network(config, bin_prior, num_classes=len(classes))
+    if initial is not None:
+        _copy_weights(initial, network)
     monitor, mode = _monitor(preset.head, with_auxiliary=bool(classes) or _has_palette(settings))
     (run_dir / "checkpoints").mkdir(exist_ok=True)
     resolved = {**dataclasses.asdict(config), "run_dir": str(run_dir), "settings": settings, "head": preset.head}
@@ -248,7 +257,50 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
         "skipped_gray": loaded.skipped_gray,
         "wall_time_seconds": round(wall_time, 1),
     }
+    if initial is not None:
+        record["init_from"] = {
+            "file": config.init_from,
+            "sha256": sha256_of(initial.source),
+            "preset": initial.metadata.get("preset"),
+            "training": initial.metadata.get("training"),  # the run it continues, wall time included
+        }
     return _save_best(run_dir, config, settings, bin_prior, record, monitor, mode)
+
+
+def _initial_model(config: TrainConfig) -> Any:
+    """The model ``--init-from`` names, loaded with Keras; it must be of the run's preset."""
+    from huenet.modelfile import load_model
+
+    model = load_model(config.init_from, engine="keras")
+    if model.metadata.get("preset") != config.preset:
+        raise ValueError(
+            f"{config.init_from}: a {model.metadata.get('preset')!r} model cannot start a {config.preset!r} run; "
+            f"pass --preset {model.metadata.get('preset')}"
+        )
+    return model
+
+
+def _copy_weights(initial: Any, network: Any) -> None:
+    """Copy the initial model's weights into the run's network, layer by layer in order.
+
+    Layer names are numbered by Keras per process, so layers are matched by position among
+    those with weights, and each pair must agree in type and weight shapes. The training-only
+    heads (class, palette) are left out on both sides: the run's start fresh.
+    """
+    from huenet import unet
+
+    def weighted(model: Any) -> list:
+        return [layer for layer in model.layers if layer.weights and layer.name not in unet.AUXILIARY_OUTPUTS]
+
+    source, target = weighted(initial.network), weighted(network)
+    if len(source) != len(target):
+        raise ValueError(f"{initial.source}: {len(source)} layers with weights, the run's network has {len(target)}")
+    for old, new in zip(source, target):
+        if type(old).__name__ != type(new).__name__ or [tuple(w.shape) for w in old.weights] != [tuple(w.shape) for w in new.weights]:
+            raise ValueError(f"{initial.source}: layer {old.name!r} does not match the run's network ({new.name!r})")
+    for old, new in zip(source, target):
+        new.set_weights(old.get_weights())
+    print(f"init: weights of {len(target)} layers from {initial.source}", flush=True)
 
 
 def _open_run_dir(config: TrainConfig) -> Path:
@@ -331,6 +383,7 @@ def _save_best(run_dir: Path, config: TrainConfig, settings: dict[str, Any], bin
             "train_images": record["train_images"],
             "validation_images": record["validation_images"],
             "skipped_gray": record["skipped_gray"],
+            **({"init_from": record["init_from"]} if "init_from" in record else {}),
             "epochs_run": len(history),
             "best_epoch": int(best_row["epoch"]) + 1,
             "monitor": monitor,
@@ -515,6 +568,19 @@ def model_card(metadata: dict[str, Any]) -> str:
         f"= {training.get('best_value')}",
         f"- Wall time: {training.get('wall_time_seconds')} s on {training.get('machine')}",
     ]
+    chain, total = training.get("init_from"), training.get("wall_time_seconds") or 0.0
+    while chain:  # a fine-tune: the runs it continues, newest first
+        base = chain.get("training") or {}
+        base_config = base.get("config", {})
+        lines.append(
+            f"- Fine-tuned from `{chain.get('file')}` (sha256 {str(chain.get('sha256'))[:12]}): preset `{chain.get('preset')}`, "
+            f"data `{base_config.get('data')}`, {base.get('train_images')} training images, {base.get('epochs_run')} epochs, "
+            f"wall time {base.get('wall_time_seconds')} s"
+        )
+        total += base.get("wall_time_seconds") or 0.0
+        chain = base.get("init_from")
+    if training.get("init_from"):
+        lines.append(f"- Wall time of all runs together: {total:.1f} s ({total / 3600:.2f} h)")
     if metadata.get("command"):
         lines.append(f"- Command: `{metadata['command']}`")
     if metadata.get("notes"):
