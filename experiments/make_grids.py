@@ -1,8 +1,9 @@
-"""README pictures: gray | huenet | huenet vivid | truth, for CIFAR-10 test images and for
-full-size BSDS500 val photos (out of the model's domain, shown as they come out).
+"""README pictures: gray | huenet | huenet vivid | truth, for CIFAR-10 test images (the
+cifar10 model) and full-size BSDS500 test photos (the photo model, shown as they come out,
+not picked), and gray | huenet | huenet vivid for an old grayscale photo without truth.
 
     python experiments/make_grids.py --cifar ../shared/data/cifar10-jpeg/test.tar.gz \
-        --photos ../shared/data/bsds500-jpeg/val.tar --output docs/images
+        --photos ../shared/data/bsds500-jpeg/test.tar --output docs/images
 """
 
 from __future__ import annotations
@@ -29,12 +30,12 @@ def _row(model, truth: np.ndarray) -> list[np.ndarray]:
     return [np.repeat(gray[..., None], 3, -1), faithful, vivid, truth]
 
 
-def _grid(rows: list[list[np.ndarray]], scale: int, gap: int = 4) -> Image.Image:
+def _grid(rows: list[list[np.ndarray]], scale: int, gap: int = 4, columns: tuple = COLUMNS) -> Image.Image:
     height, width = rows[0][0].shape[0] * scale, rows[0][0].shape[1] * scale
     label = 16
-    canvas = Image.new("RGB", (len(COLUMNS) * (width + gap) - gap, label + len(rows) * (height + gap) - gap), "white")
+    canvas = Image.new("RGB", (len(columns) * (width + gap) - gap, label + len(rows) * (height + gap) - gap), "white")
     draw = ImageDraw.Draw(canvas)
-    for column, name in enumerate(COLUMNS):
+    for column, name in enumerate(columns):
         draw.text((column * (width + gap) + 2, 2), name, fill="black")
     for row_index, row in enumerate(rows):
         for column, pixels in enumerate(row):
@@ -43,30 +44,59 @@ def _grid(rows: list[list[np.ndarray]], scale: int, gap: int = 4) -> Image.Image
     return canvas
 
 
+def _old_photo_row(model, path: Path) -> list[np.ndarray]:
+    """A real grayscale photo that has no truth: gray | huenet | huenet --vivid."""
+    gray = np.asarray(Image.open(path).convert("L"))
+    faithful = np.asarray(huenet.colorize(gray, model=model))
+    vivid = np.asarray(huenet.colorize(gray, model=model, vivid=True))
+    return [np.repeat(gray[..., None], 3, -1), faithful, vivid]
+
+
+def _skimage_camera() -> Path | None:
+    """scikit-image's ``camera`` (a 1990s grayscale photo), if scikit-image is installed."""
+    try:
+        import skimage
+    except ImportError:
+        return None
+    path = Path(skimage.__file__).parent / "data" / "camera.png"
+    return path if path.is_file() else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cifar", required=True)
-    parser.add_argument("--photos", required=True)
-    parser.add_argument("--model", default="default")
+    parser.add_argument("--cifar", required=True, help="CIFAR-10 test images")
+    parser.add_argument("--cifar-model", default="cifar10")
+    parser.add_argument("--photos", required=True, help="full-size color photos (BSDS500 test)")
+    parser.add_argument("--model", default="photo", help="the model for the photos")
+    parser.add_argument("--old-photo", help="a grayscale photo without truth (default: scikit-image's camera)")
     parser.add_argument("--count", type=int, default=10)
     parser.add_argument("--photo-count", type=int, default=4)
     parser.add_argument("--output", default="docs/images")
     arguments = parser.parse_args()
     output = Path(arguments.output)
     output.mkdir(parents=True, exist_ok=True)
-    model = huenet.load_model(arguments.model)
 
+    cifar_model = huenet.load_model(arguments.cifar_model)
     cifar = datasets.load_images(arguments.cifar, split="test")
     chosen = np.sort(np.random.default_rng(7).choice(len(cifar), arguments.count, replace=False))
-    rows = [_row(model, cifar.images[index]) for index in chosen]
+    rows = [_row(cifar_model, cifar.images[index]) for index in chosen]
     _grid(rows, scale=4).save(output / "cifar10-test-grid.png")
+    written = [output / "cifar10-test-grid.png"]
 
+    model = huenet.load_model(arguments.model)
     photos = datasets.load_images(arguments.photos)
     landscape = [i for i, image in enumerate(photos.images) if image.shape[1] > image.shape[0]]
     picks = np.random.default_rng(3).choice(landscape, arguments.photo_count, replace=False)
     rows = [_row(model, photos.images[index]) for index in sorted(picks)]
-    _grid(rows, scale=1).save(output / "bsds500-val-grid.jpg", quality=90)
-    print(f"wrote {output / 'cifar10-test-grid.png'} and {output / 'bsds500-val-grid.jpg'}")
+    name = f"{Path(arguments.photos).parent.name.split('-')[0]}-{Path(arguments.photos).name.split('.')[0]}-grid.jpg"
+    _grid(rows, scale=1).save(output / name, quality=90)
+    written.append(output / name)
+
+    old = Path(arguments.old_photo) if arguments.old_photo else _skimage_camera()
+    if old is not None:
+        _grid([_old_photo_row(model, old)], scale=1, columns=COLUMNS[:3]).save(output / "old-photo.jpg", quality=90)
+        written.append(output / "old-photo.jpg")
+    print("wrote " + ", ".join(map(str, written)))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import argparse
 import json
 from pathlib import Path
 
+from huenet.cli import _set_name
 from huenet.modelfile import read_metadata, save_model, sha256_of
 from huenet.train import model_card
 
@@ -34,13 +35,6 @@ def _metrics(evaluations: list[dict], name: str) -> dict:
         "summary": {_set_name(m["dataset"]): ", ".join(f"{k} {v}" for k, v in m["summary"].items()) for m in each},
         "evaluations": each,
     }
-
-
-def _set_name(dataset: str) -> str:
-    """``../shared/data/bsds500-jpeg/test.tar`` -> ``bsds500-jpeg/test``."""
-    path = Path(dataset)
-    stem = path.name.split(".")[0]
-    return f"{path.parent.name}/{stem}" if path.parent.name else stem
 
 
 def _one_metrics(evaluation: dict, name: str) -> dict:

@@ -154,6 +154,15 @@ def test_train_and_evaluate_help_show_defaults(capsys):
     assert "(default: test)" in evaluate_help and "(default: evaluation)" in evaluate_help
 
 
+def test_train_flags_are_typed_from_the_settings_fields():
+    parser = cli.build_parser()
+    arguments = parser.parse_args(["train", "--class-loss-weight", "0", "--dropout-rate", "0.2", "--limit", "40",
+                                   "--crop-size", "16", "--epochs", "3", "--init-from", "m.keras", "--no-flip"])
+    assert arguments.class_loss_weight == 0.0 and isinstance(arguments.class_loss_weight, float)
+    assert (arguments.dropout_rate, arguments.limit, arguments.crop_size, arguments.epochs) == (0.2, 40, 16, 3)
+    assert arguments.init_from == "m.keras" and arguments.flip is False and arguments.validation_data is None
+
+
 def test_an_output_folder_that_is_a_file_is_refused_once(tmp_path, good_png, capsys):
     blocker = tmp_path / "results"
     blocker.write_bytes(b"keep me")

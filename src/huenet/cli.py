@@ -125,6 +125,13 @@ def _colorize_here(jobs: list, arguments: argparse.Namespace, engine: str, decod
 # --- models -----------------------------------------------------------------------------------
 
 
+def _set_name(dataset: str) -> str:
+    """``../shared/data/cifar10-jpeg/test.tar.gz`` -> ``cifar10-jpeg/test``: which test set a summary is on."""
+    path = Path(dataset)
+    stem = path.name.split(".")[0]
+    return f"{path.parent.name}/{stem}" if path.parent.name else stem
+
+
 def command_models(arguments: argparse.Namespace) -> int:
     from huenet.modelfile import bundled_model_path, bundled_models, model_aliases, read_metadata
     from huenet.models import preset_names, get_preset
@@ -133,9 +140,16 @@ def command_models(arguments: argparse.Namespace) -> int:
     for name in bundled_models():
         metadata = read_metadata(bundled_model_path(name))
         metrics = metadata.get("metrics", {})
-        summary = ", ".join(f"{key} {value}" for key, value in metrics.get("summary", {}).items()) or "no recorded metrics"
         settings = metadata["settings"]
-        print(f"  {name:10s} preset {metadata['preset']}, working size {settings.get('working_size')}: {summary}")
+        heading = f"  {name:10s} preset {metadata['preset']}, working size {settings.get('working_size')}"
+        if "evaluations" in metrics:  # one summary per test set
+            print(heading)
+            for test_set, summary in metrics.get("summary", {}).items():
+                print(f"  {'':10s} {test_set}: {summary}")
+        else:
+            summary = ", ".join(f"{key} {value}" for key, value in metrics.get("summary", {}).items()) or "no recorded metrics"
+            dataset = metrics.get("dataset")
+            print(f"{heading}: {summary}" + (f" ({_set_name(dataset)})" if dataset else ""))
         if "temperature" in settings:  # ab-bin models: the decoding the defaults and --vivid use
             vivid = settings.get("vivid", {})
             print(f"  {'':10s} decoding: temperature {settings['temperature']}, vividness {settings.get('vividness', 0.0)}"
@@ -154,19 +168,18 @@ def command_models(arguments: argparse.Namespace) -> int:
 
 
 def _add_dataclass_flags(parser: argparse.ArgumentParser, cls: Any, skip: Sequence[str] = ()) -> None:
-    """One flag per dataclass field: --field-name, typed from the default."""
+    """One flag per dataclass field: --field-name, typed from the field's annotation."""
+    kinds = {"int": int, "float": float, "str": str, "bool": bool}
     for field in dataclasses.fields(cls):
         if field.name in skip:
             continue
         flag = "--" + field.name.replace("_", "-")
-        default = field.default
-        if isinstance(default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=field.metadata.get("help"))
+        # Annotations are strings here ("float | None"): the first type named is the flag's.
+        kind = kinds[str(field.type).split("|")[0].strip()]
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default, help=field.metadata.get("help"))
         else:
-            kind = type(default) if default is not None else (float if "rate" in field.name else str)
-            if field.name in ("limit", "crop_size"):
-                kind = int
-            parser.add_argument(flag, type=kind, default=default, metavar=field.name.upper(), help=field.metadata.get("help"))
+            parser.add_argument(flag, type=kind, default=field.default, metavar=field.name.upper(), help=field.metadata.get("help"))
 
 
 def command_train(arguments: argparse.Namespace) -> int:
