@@ -187,8 +187,8 @@ def test_threads_change_speed_not_colors(monkeypatch):
 
 def test_the_color_table_route_matches_the_direct_route():
     # 8-bit photos take the table route; 16-bit inputs of the same picture the direct one.
-    y, x = np.mgrid[0:400, 0:600]
-    gray = (127 + 90 * np.sin(x / 37.0) * np.cos(y / 23.0)).astype(np.uint8)
+    y, x = np.mgrid[0:800, 0:1200]  # big enough for the table to pay with any bundled model's ab grid
+    gray = (127 + 90 * np.sin(x / 74.0) * np.cos(y / 46.0)).astype(np.uint8)
     model = huenet.load_model()
     (ab,) = colorize_module.Colorizer(model).predict_ab([read_image(gray)])
     assert colorize_module._color_table(gray, ab) is not None
