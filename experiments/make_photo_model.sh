@@ -32,8 +32,12 @@ huenet train --preset huenet-photo --init-from $BASE/model.keras --class-loss-we
 
 # 4. Working size and decodings: on BSDS500 val photos at full size (the train photos are
 #    now training data) and the base run's Tiny ImageNet validation split.
+#    The working size came from a first pass (64, 80, 96, 128; 80 won, docs/photo-run/
+#    photo-scenes-calibrate-sizes.log); the decodings from this one:
 python experiments/calibrate_photo.py $RUN/model.keras --data $DATA/tiny-imagenet-jpeg/train.tar.gz \
-    --photos $DATA/bsds500-jpeg/val.tar --output $RUN/photo.keras
+    --photos $DATA/bsds500-jpeg/val.tar --limit 1000 --working-sizes 80 --size-decodings "0.4,0.0" \
+    --temperatures 1.0 0.6 0.4 --vividness -0.5 -0.25 0 0.25 0.5 1.0 1.5 2.0 2.5 --min-colorfulness 0.5 \
+    --output $RUN/photo.keras
 
 # 5. Bundle (float16 weights) as "photo" and make it the default; score the bundled file on
 #    both test sets beside the gray copy and the CIFAR-10 model; bundle again with those
