@@ -23,11 +23,15 @@ from huenet import color, datasets
 COLUMNS = ("gray", "huenet", "huenet --vivid", "truth")
 
 
-def _row(model, truth: np.ndarray) -> list[np.ndarray]:
-    gray = color.rgb_to_gray(truth)
+def _colorized(model, gray: np.ndarray) -> list[np.ndarray]:
+    """gray | huenet | huenet --vivid for one gray image."""
     faithful = np.asarray(huenet.colorize(gray, model=model))
     vivid = np.asarray(huenet.colorize(gray, model=model, vivid=True))
-    return [np.repeat(gray[..., None], 3, -1), faithful, vivid, truth]
+    return [np.repeat(gray[..., None], 3, -1), faithful, vivid]
+
+
+def _row(model, truth: np.ndarray) -> list[np.ndarray]:
+    return [*_colorized(model, color.rgb_to_gray(truth)), truth]
 
 
 def _grid(rows: list[list[np.ndarray]], scale: int, gap: int = 4, columns: tuple = COLUMNS) -> Image.Image:
@@ -42,14 +46,6 @@ def _grid(rows: list[list[np.ndarray]], scale: int, gap: int = 4, columns: tuple
             tile = Image.fromarray(pixels).resize((width, height), Image.Resampling.NEAREST)
             canvas.paste(tile, (column * (width + gap), label + row_index * (height + gap)))
     return canvas
-
-
-def _old_photo_row(model, path: Path) -> list[np.ndarray]:
-    """A real grayscale photo that has no truth: gray | huenet | huenet --vivid."""
-    gray = np.asarray(Image.open(path).convert("L"))
-    faithful = np.asarray(huenet.colorize(gray, model=model))
-    vivid = np.asarray(huenet.colorize(gray, model=model, vivid=True))
-    return [np.repeat(gray[..., None], 3, -1), faithful, vivid]
 
 
 def _skimage_camera() -> Path | None:
@@ -94,7 +90,7 @@ def main() -> None:
 
     old = Path(arguments.old_photo) if arguments.old_photo else _skimage_camera()
     if old is not None:
-        _grid([_old_photo_row(model, old)], scale=1, columns=COLUMNS[:3]).save(output / "old-photo.jpg", quality=90)
+        _grid([_colorized(model, np.asarray(Image.open(old).convert("L")))], scale=1, columns=COLUMNS[:3]).save(output / "old-photo.jpg", quality=90)
         written.append(output / "old-photo.jpg")
     print("wrote " + ", ".join(map(str, written)))
 
