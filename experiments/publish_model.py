@@ -15,7 +15,7 @@ import argparse
 import json
 from pathlib import Path
 
-from huenet.cli import _set_name
+from huenet.evaluate import test_set_name
 from huenet.modelfile import read_metadata, save_model, sha256_of
 from huenet.train import model_card
 
@@ -32,7 +32,7 @@ def _metrics(evaluations: list[dict], name: str) -> dict:
         return _one_metrics(evaluations[0], name)
     each = [_one_metrics(evaluation, name) for evaluation in evaluations]
     return {
-        "summary": {_set_name(m["dataset"]): ", ".join(f"{k} {v}" for k, v in m["summary"].items()) for m in each},
+        "summary": {test_set_name(m["dataset"]): ", ".join(f"{k} {v}" for k, v in m["summary"].items()) for m in each},
         "evaluations": each,
     }
 

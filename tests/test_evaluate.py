@@ -91,3 +91,12 @@ def test_photos_of_several_sizes_are_scored_at_full_size(tmp_path, capsys):
     assert report["results"]["tiny"]["psnr_mean"] == pytest.approx(expected["psnr_mean"])
     with Image.open(out / "grid.png") as grid:
         assert grid.size == (3 * 160, 14 + 4 * 160)
+
+
+@pytest.mark.parametrize("dataset, name", [
+    ("../shared/data/cifar10-jpeg/test.tar.gz", "cifar10-jpeg/test"),
+    ("../shared/data/bsds500-jpeg/test.tar", "bsds500-jpeg/test"),
+    ("photos", "photos"),
+])
+def test_a_summary_names_its_test_set_by_folder_and_stem(dataset, name):
+    assert evaluate.test_set_name(dataset) == name

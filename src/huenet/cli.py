@@ -125,14 +125,8 @@ def _colorize_here(jobs: list, arguments: argparse.Namespace, engine: str, decod
 # --- models -----------------------------------------------------------------------------------
 
 
-def _set_name(dataset: str) -> str:
-    """``../shared/data/cifar10-jpeg/test.tar.gz`` -> ``cifar10-jpeg/test``: which test set a summary is on."""
-    path = Path(dataset)
-    stem = path.name.split(".")[0]
-    return f"{path.parent.name}/{stem}" if path.parent.name else stem
-
-
 def command_models(arguments: argparse.Namespace) -> int:
+    from huenet.evaluate import test_set_name
     from huenet.modelfile import bundled_model_path, bundled_models, model_aliases, read_metadata
     from huenet.models import preset_names, get_preset
 
@@ -149,7 +143,7 @@ def command_models(arguments: argparse.Namespace) -> int:
         else:
             summary = ", ".join(f"{key} {value}" for key, value in metrics.get("summary", {}).items()) or "no recorded metrics"
             dataset = metrics.get("dataset")
-            print(f"{heading}: {summary}" + (f" ({_set_name(dataset)})" if dataset else ""))
+            print(f"{heading}: {summary}" + (f" ({test_set_name(dataset)})" if dataset else ""))
         if "temperature" in settings:  # ab-bin models: the decoding the defaults and --vivid use
             vivid = settings.get("vivid", {})
             print(f"  {'':10s} decoding: temperature {settings['temperature']}, vividness {settings.get('vividness', 0.0)}"

@@ -153,6 +153,14 @@ def row_name(model: str | Path) -> str:
     return path.stem
 
 
+def test_set_name(dataset: str | Path) -> str:
+    """A report's ``dataset`` as a short name: ``../shared/data/cifar10-jpeg/test.tar.gz`` ->
+    ``cifar10-jpeg/test``. Model cards and ``huenet models`` name each summary's test set so."""
+    path = Path(dataset)
+    stem = path.name.split(".")[0]
+    return f"{path.parent.name}/{stem}" if path.parent.name else stem
+
+
 def format_table(report: dict[str, Any]) -> str:
     """The report as a markdown table."""
     header = "| model | " + " | ".join(label for _, label, _ in METRIC_COLUMNS) + " |"
