@@ -25,6 +25,9 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import conditions, cpu_counters  # noqa: E402
+
 
 def _gray(megapixels: float):
     import numpy as np
@@ -104,7 +107,12 @@ def main() -> None:
 
     import platform
 
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    from huenet.modelfile import load_model
+
+    counters = cpu_counters()
+    model = load_model()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+          f"model: {model.source}, working size {model.settings.get('working_size')}")
     rows = [_run_child("single", size) for size in arguments.sizes]
     print("\n| image | size (h x w) | time (s) | peak RSS (MB) | RSS after model load (MB) |\n|---|---|---|---|---|")
     for row in rows:
@@ -116,8 +124,13 @@ def main() -> None:
               f"{throughput[engine]['seconds']:.1f} s = {throughput[engine]['images_per_second']:.0f} images/s")
         startup[engine] = _cli_first_output(engine)
         print(f"CLI start to first output (one 0.01 MP image), {engine}: {startup[engine]:.1f} s")
+    machine = conditions(counters)  # load at the end, CPU share stolen by the host
+    print(f"machine during the run: {json.dumps(machine)}")
     if arguments.json:
-        Path(arguments.json).write_text(json.dumps({"sizes": rows, "throughput": throughput, "cli_first_output_seconds": startup}, indent=2))
+        Path(arguments.json).write_text(json.dumps({
+            "model": {"file": Path(str(model.source)).name, "working_size": model.settings.get("working_size")},
+            "sizes": rows, "throughput": throughput, "cli_first_output_seconds": startup, "machine": machine,
+        }, indent=2))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,13 @@ Runs (the seed write-up's setups, then huenet's):
   validation accuracy; the best epoch on validation data is kept (the seed's "choose the
   epoch count by cross-validation").
 - unet-regression and unet-classification: huenet presets, ``--epochs`` epochs.
+- seed-conv2 in each color space the write-up proposed (rgb, hsv, lab, yuv): the same
+  network, data and epochs, only the space whose 3 x 256 levels it predicts changes, on
+  ``--space-limit`` training images (the seed's other future-work item).
 Extra finished models (e.g. the bundled one) can be added with ``--extra NAME=PATH``.
+
+A run whose weights are gone (an earlier session's) is reported from the small files kept
+under ``--keep``: its test scores and training record.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -35,6 +42,7 @@ from huenet.train import TrainConfig, train
 
 
 BASELINES = ("gray copy", "Lab, ab = 0", "Lab, mean ab")
+COLOR_SPACES = ("rgb", "hsv", "lab", "yuv")
 
 
 def _runs(arguments: argparse.Namespace) -> list[tuple[str, TrainConfig]]:
@@ -47,6 +55,12 @@ def _runs(arguments: argparse.Namespace) -> list[tuple[str, TrainConfig]]:
         ("unet-regression", TrainConfig(preset="unet-regression", epochs=arguments.epochs, **common)),
         ("unet-classification", TrainConfig(preset="unet-classification", epochs=arguments.epochs, **common)),
     ]
+
+
+def _space_runs(arguments: argparse.Namespace) -> list[tuple[str, TrainConfig]]:
+    common = dict(data=arguments.train, limit=arguments.space_limit or arguments.limit, batch_size=arguments.batch_size,
+                  verbose=2, seed=0, preset="seed-conv2", epochs=10)
+    return [(f"seed-conv2-{space}", TrainConfig(color_space=space, **common)) for space in COLOR_SPACES]
 
 
 def _train_or_reuse(name: str, config: TrainConfig, runs: Path) -> Path:
@@ -76,6 +90,57 @@ def _keep_results(run_dir: Path, target: Path) -> None:
     for name in ("config.json", "history.csv", "curves.png", "model-card.md", "test-evaluation.json", "wall_time.json"):
         if (run_dir / name).exists():
             shutil.copy2(run_dir / name, target / name)
+    training = read_metadata(run_dir / "model.keras")["training"]
+    (target / "training.json").write_text(json.dumps(training, indent=1, default=str))
+
+
+def _kept_training(kept: Path) -> dict:
+    """The training record of a run kept without its weights: ``training.json``, or for runs
+    kept before it existed, the epochs and wall time from the model card and config."""
+    if (kept / "training.json").exists():
+        return json.loads((kept / "training.json").read_text())
+    card = (kept / "model-card.md").read_text()
+    epochs = re.search(r"Epochs: (\d+) run, best epoch (\d+)", card)
+    return {
+        "config": json.loads((kept / "config.json").read_text()),
+        "epochs_run": int(epochs.group(1)),
+        "best_epoch": int(epochs.group(2)),
+        "wall_time_seconds": json.loads((kept / "wall_time.json").read_text())["seconds"],
+        "machine": re.search(r"Wall time: [\d.]+ s on (.*)", card).group(1),
+        "limit_sampling": "first",  # --limit took the first N files until it sampled evenly
+    }
+
+
+def _collect(name: str, config: TrainConfig, arguments: argparse.Namespace) -> tuple[dict, dict] | None:
+    """(training record, test report) of one run: trained or reused, else from kept files."""
+    model = Path(arguments.runs) / name / "model.keras"
+    kept = Path(arguments.keep) / name
+    if arguments.only is None or name in arguments.only:
+        model = _train_or_reuse(name, config, Path(arguments.runs))
+    if model.exists():
+        training = read_metadata(model)["training"]
+        report = _evaluate_cached(name, model, arguments)
+        _keep_results(model.parent, kept)
+        return training, report
+    if (kept / "test-evaluation.json").exists():
+        return _kept_training(kept), json.loads((kept / "test-evaluation.json").read_text())
+    print(f"-- {name}: not trained yet, left out of the report")
+    return None
+
+
+def _space_summary(space_rows: dict, gray: dict) -> str:
+    """One sentence on what the color-space table shows, from its numbers."""
+    def space(name: str) -> str:
+        return name.removeprefix("seed-conv2-").upper()
+    by_psnr = sorted(space_rows, key=lambda name: -space_rows[name]["psnr_mean"])
+    best_exact = max(space_rows, key=lambda name: space_rows[name]["exact_match"])
+    psnrs = ", ".join(f"{space(name)} {space_rows[name]['psnr_mean']:.2f} dB" for name in by_psnr)
+    above = [space(name) for name in by_psnr if space_rows[name]["psnr_mean"] > gray["psnr_mean"]]
+    return (f"By PSNR: {psnrs} (gray copy {gray['psnr_mean']:.2f}); the best exact-match rate is "
+            f"{space(best_exact)}'s ({space_rows[best_exact]['exact_match']:.2%}). "
+            + (f"Above the gray copy: {', '.join(above)}." if above else "None of them reaches the gray copy: "
+               "the network must predict the gray levels it was given as well as the color.")
+            )
 
 
 def main() -> None:
@@ -84,7 +149,8 @@ def main() -> None:
     parser.add_argument("--test", required=True)
     parser.add_argument("--runs", default="runs/seed")
     parser.add_argument("--report", default="docs/seed-report.md")
-    parser.add_argument("--limit", type=int, help="train on the first N images only (say so in the report)")
+    parser.add_argument("--limit", type=int, help="train on N images only, sampled evenly across classes (the report says so)")
+    parser.add_argument("--space-limit", type=int, help="training images of the color-space runs (default: --limit)")
     parser.add_argument("--epochs", type=int, default=10, help="epochs of huenet's presets")
     parser.add_argument("--long-epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=128)
@@ -93,42 +159,55 @@ def main() -> None:
     parser.add_argument("--keep", default="docs/seed-runs", help="copy each run's small result files here (committed)")
     arguments = parser.parse_args()
 
-    runs = Path(arguments.runs)
-    rows, baselines, info = {}, None, {}
-    for name, config in _runs(arguments):
-        model = runs / name / "model.keras"
-        if arguments.only is None or name in arguments.only:
-            model = _train_or_reuse(name, config, runs)
-        if not model.exists():
-            print(f"-- {name}: not trained yet, left out of the report")
-            continue
-        info[name] = read_metadata(model)["training"]
-        report = _evaluate_cached(name, model, arguments)
-        _keep_results(model.parent, Path(arguments.keep) / name)
-        baselines = baselines or {k: v for k, v in report["results"].items() if k in BASELINES}
-        rows[name] = report["results"]["model"]
-        counts = (report["images"], report["left_out_grayscale"])
+    rows, space_rows, baselines, info = {}, {}, None, {}
+    for table, runs in ((rows, _runs(arguments)), (space_rows, _space_runs(arguments))):
+        for name, config in runs:
+            collected = _collect(name, config, arguments)
+            if collected is None:
+                continue
+            info[name], report = collected
+            baselines = baselines or {k: v for k, v in report["results"].items() if k in BASELINES}
+            table[name] = next(v for k, v in report["results"].items() if k not in BASELINES)  # the row named after the run
+            counts = (report["images"], report["left_out_grayscale"])
     for item in arguments.extra:
         name, path = item.split("=", 1)
         metadata = read_metadata(path)
         info[name] = metadata.get("training", {})
         report = _evaluate_cached(name, Path(path), arguments) if not metadata.get("metrics", {}).get("results") else metadata["metrics"]
         # A published model's card holds its own rows (e.g. "default" and "default (vivid)").
-        for key, result in report["results"].items():
-            if key not in BASELINES:
-                row = name + key.removeprefix(Path(path).stem).removeprefix("model")
-                rows[row], info[row] = result, info[name]
+        own = [key for key in report["results"] if key not in BASELINES]
+        for key in own:  # the card's own row name (its name when scored), then e.g. " (vivid)"
+            row = name + key.removeprefix(min(own, key=len))
+            rows[row], info[row] = report["results"][key], info[name]
         baselines = baselines or {k: v for k, v in report["results"].items() if k in BASELINES}
         counts = (report["images"], report["left_out_grayscale"])
-    if not rows:
+    if not rows and not space_rows:
         raise SystemExit("no finished runs to report")
 
+    def table_lines(table: dict) -> list[str]:
+        lines = [header, "|" + "---|" * (len(METRIC_COLUMNS) + 3)]
+        for name, values in table.items():
+            training = info.get(name, {})
+            epochs = f"{training.get('epochs_run', '')} ({training.get('best_epoch', '')})" if training else "-"
+            wall = f"{training['wall_time_seconds'] / 60:.1f} min" if training.get("wall_time_seconds") else "-"
+            # Files from before session 4 name the GPU only inside the machine line.
+            gpu = training.get("accelerator") or training.get("machine", "").partition(", GPU ")[2].split(",")[0]
+            if gpu and wall != "-":
+                wall += f" on {gpu}"  # a GPU's minutes are not the 2-core machine's
+            marker = " *" if training.get("limit_sampling") == "first" else ""
+            cells = [fmt.format(values[key]) for key, _, fmt in METRIC_COLUMNS]
+            lines.append(f"| {name}{marker} | {epochs} | {wall} | " + " | ".join(cells) + " |")
+        return lines
+
     header = "| model | epochs (best) | train wall time | " + " | ".join(label for _, label, _ in METRIC_COLUMNS) + " |"
+    space_limit = arguments.space_limit or arguments.limit
     lines = [
         "# Seed experiments, regenerated",
         "",
         f"Test split: {arguments.test}, {counts[0]} color images ({counts[1]} grayscale truths left out).",
-        f"Training data: {arguments.train}" + (f", first {arguments.limit} images" if arguments.limit else "") + ", 10% held out for validation.",
+        f"Training data: {arguments.train}"
+        + (f", {arguments.limit} images sampled evenly across the classes (seed 0)" if arguments.limit else "")
+        + ", 10% held out for validation.",
         "",
         "Command:",
         "",
@@ -136,25 +215,29 @@ def main() -> None:
         "python experiments/seed_report.py --train ../shared/data/cifar10-jpeg/train.tar.gz \\",
         "    --test ../shared/data/cifar10-jpeg/test.tar.gz --runs runs/seed --report docs/seed-report.md"
         + (f" --limit {arguments.limit}" if arguments.limit else "")
+        + (f" --space-limit {arguments.space_limit}" if arguments.space_limit else "")
         + (f" --long-epochs {arguments.long_epochs}" if arguments.long_epochs != 30 else "")
         + "".join(f" --extra {item}" for item in arguments.extra),
         "```",
         "",
-        header,
-        "|" + "---|" * (len(METRIC_COLUMNS) + 3),
+        *table_lines({**baselines, **rows}),
     ]
-    for name, values in {**baselines, **rows}.items():
-        training = info.get(name, {})
-        epochs = f"{training.get('epochs_run', '')} ({training.get('best_epoch', '')})" if training else "-"
-        wall = f"{training['wall_time_seconds'] / 60:.1f} min" if training.get("wall_time_seconds") else "-"
-        # Files from before session 4 name the GPU only inside the machine line.
-        gpu = training.get("accelerator") or training.get("machine", "").partition(", GPU ")[2].split(",")[0]
-        if gpu and wall != "-":
-            wall += f" on {gpu}"  # a GPU's minutes are not the 2-core machine's
-        cells = [fmt.format(values[key]) for key, _, fmt in METRIC_COLUMNS]
-        lines.append(f"| {name} | {epochs} | {wall} | " + " | ".join(cells) + " |")
+    if space_rows:
+        lines += [
+            "",
+            "## Color spaces (the write-up's future work: HSV and Lab)",
+            "",
+            "seed-conv2 as above (10 epochs, RGB levels' network and loss), predicting the 3 x 256",
+            "levels of another color space; the same "
+            + (f"{space_limit} training images (sampled evenly across the classes, seed 0)" if space_limit else "training images")
+            + " for all four.",
+            "",
+            *table_lines({**baselines, **space_rows}),
+            "",
+            _space_summary(space_rows, baselines["gray copy"]),
+        ]
     trained = set(rows) - {item.split("=", 1)[0] for item in arguments.extra}
-    missing = [name for name, _ in _runs(arguments) if name not in trained]
+    missing = [name for name, _ in _runs(arguments) + _space_runs(arguments) if name not in trained | set(space_rows)]
     lines += [
         "",
         "Notes:",
@@ -173,9 +256,15 @@ def main() -> None:
         "- Wall time is training only, on this project's 2-core machine unless the cell names a",
         "  GPU; other work shared the machine during some runs.",
     ]
+    if any(training.get("limit_sampling") == "first" for training in info.values()):
+        lines += [
+            "- Rows marked * come from an earlier session's kept files (`docs/seed-runs/`): they",
+            f"  trained on the first {arguments.limit} files of the archive, before `--limit` sampled evenly",
+            "  across the classes; a rerun without their kept files trains them on the even sample.",
+        ]
     if arguments.limit:
         lines += [
-            f"- Trained on the first {arguments.limit} training images to keep the whole report within a",
+            f"- Trained on {arguments.limit} training images to keep the whole report within a",
             "  working session on 2 cores: the seed presets' per-pixel 768-way softmax costs about",
             "  2 s per batch of 128 for seed-conv2. Leave out --limit for the full 50,000 images",
             "  (about 5x the wall times above).",
