@@ -201,11 +201,16 @@ def test_single_file_to_jpeg_and_glob(tmp_path, good_png, capsys):
 
 
 def test_no_partial_output_after_a_failed_write(tmp_path, good_png, capsys, monkeypatch):
-    def failing_save(self, stream, *args, **kwargs):
-        stream.write(b"\x89PNG half")
-        raise OSError("no space left on device")
+    from huenet import images
 
-    monkeypatch.setattr(Image.Image, "save", failing_save)
+    real_chunk = images._png_chunk
+
+    def failing_chunk(kind, data):  # the PNG writer fails part-way, after writing its header
+        if kind == b"IDAT":
+            raise OSError("no space left on device")
+        return real_chunk(kind, data)
+
+    monkeypatch.setattr(images, "_png_chunk", failing_chunk)
     out = tmp_path / "out"
     code, _, err = _run(["colorize", good_png, "-o", out], capsys)
     assert code == 1 and "no space left" in err

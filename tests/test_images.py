@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from huenet import color
+from huenet import color, images
 from huenet.images import ImageError, read_image, write_image
 
 GRADIENT = np.tile(np.linspace(0, 255, 33).astype(np.uint8), (47, 1))  # (47, 33)
@@ -167,11 +167,11 @@ def test_write_is_atomic_and_respects_existing(tmp_path, monkeypatch):
         write_image(image, target)
     assert target.read_bytes() == b"precious"
 
-    def failing_save(self, stream, *args, **kwargs):
+    def failing_encode(image, stream, *args, **kwargs):
         stream.write(b"half an image")
         raise OSError("disk full")
 
-    monkeypatch.setattr(Image.Image, "save", failing_save)
+    monkeypatch.setattr(images, "encode_image", failing_encode)
     fresh = tmp_path / "fresh.png"
     with pytest.raises(OSError, match="disk full"):
         write_image(image, fresh)
@@ -192,14 +192,61 @@ def test_write_gives_normal_permissions_and_never_replaces_a_late_file(tmp_path,
 
     # Another process creates the target after our existence check, before our rename.
     target = tmp_path / "raced.png"
-    real_save = Image.Image.save
+    real_encode = images.encode_image
 
-    def save_then_race(self, stream, *args, **kwargs):
-        real_save(self, stream, *args, **kwargs)
+    def encode_then_race(image, stream, *args, **kwargs):
+        real_encode(image, stream, *args, **kwargs)
         target.write_bytes(b"theirs")
 
-    monkeypatch.setattr(Image.Image, "save", save_then_race)
+    monkeypatch.setattr(images, "encode_image", encode_then_race)
     with pytest.raises(FileExistsError):
         write_image(Image.new("RGB", (4, 4)), target)
     assert target.read_bytes() == b"theirs"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["raced.png", "shared.png"]
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+@pytest.mark.parametrize("height, width", [(1, 1), (255, 3), (600, 37), (257, 1)])
+@pytest.mark.parametrize("threads", [1, 3])
+def test_png_writer_round_trips_every_pixel(tmp_path, mode, height, width, threads):
+    """huenet's own PNG writer (strips deflated in parallel) gives a file any decoder reads
+    back exactly: strip boundaries (256 rows), one-pixel images, alpha, several threads."""
+    rng = np.random.default_rng(height * width)
+    pixels = rng.integers(0, 256, (height, width, len(mode)), dtype=np.uint8)
+    pixels[: height // 2] //= 16  # smooth and noisy parts, so both compress differently
+    path = write_image(Image.fromarray(pixels, mode), tmp_path / "out.png", threads=threads)
+    with Image.open(path) as written:
+        written.verify()  # chunk CRCs and structure
+    with Image.open(path) as written:
+        assert written.mode == mode
+        np.testing.assert_array_equal(np.asarray(written), pixels)
+    import zlib
+    with open(path, "rb") as stream:  # the zlib stream as a whole, Adler-32 included
+        data = stream.read()
+    idat, position = b"", 8
+    while position < len(data):
+        length = int.from_bytes(data[position : position + 4], "big")
+        if data[position + 4 : position + 8] == b"IDAT":
+            idat += data[position + 8 : position + 8 + length]
+        position += 12 + length
+    assert len(zlib.decompress(idat)) == height * (width * len(mode) + 1)
+
+
+def test_adler32_of_strips_combines_to_the_whole():
+    from huenet.images import _adler32_combine
+    import zlib
+
+    data = np.random.default_rng(0).integers(0, 256, 300_000, dtype=np.uint8).tobytes()
+    checksum = 1
+    for start, stop in [(0, 1), (1, 70_000), (70_000, 70_001), (70_001, 300_000)]:
+        checksum = _adler32_combine(checksum, zlib.adler32(data[start:stop]), stop - start)
+    assert checksum == zlib.adler32(data)
+
+
+@pytest.mark.parametrize("mode", ["L", "P"])
+def test_other_png_modes_still_go_through_pillow(tmp_path, mode):
+    image = Image.fromarray(np.arange(64, dtype=np.uint8).reshape(8, 8)).convert(mode)
+    path = write_image(image, tmp_path / "out.png")
+    with Image.open(path) as written:
+        assert written.mode == mode
+        np.testing.assert_array_equal(np.asarray(written), np.asarray(image))

@@ -216,7 +216,7 @@ def run(colorizer, jobs: Sequence[Job], overwrite: bool, max_pixels: int | None,
                 result = colorizer.compose(image, ab)
                 if result.mode == "RGBA" and storage.suffix(job.target).lower() in (".jpg", ".jpeg", ".bmp"):
                     notes.append(f"{storage.suffix(job.target)} cannot hold transparency; alpha dropped")
-                storage.write_image(result, job.target, overwrite=overwrite)
+                storage.write_image(result, job.target, overwrite=overwrite, threads=colorizer.threads)
             except FileExistsError as error:
                 if planned_missing and not overwrite:
                     yield Outcome(job.source, job.target, "present", notes=tuple(notes))

@@ -9,11 +9,14 @@ copy.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import functools
 import io
 import os
+import struct
 import warnings
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -245,13 +248,14 @@ def format_for(path: str | os.PathLike) -> str:
 # Chosen for speed (session 8, a 2.5 MP colorized photo): PNG level 3 writes in 0.50 s and
 # 1,957 KB where Pillow's default level 6 takes 1.27 s for 1,896 KB (3% smaller).
 _SAVE_OPTIONS = {"PNG": {"compress_level": 3}, "JPEG": {"quality": 95}, "WEBP": {"quality": 95}}
+_PNG_STRIP_ROWS = 256
 
 
-def write_image(image: Image.Image, path: str | os.PathLike, overwrite: bool = False) -> Path:
+def write_image(image: Image.Image, path: str | os.PathLike, overwrite: bool = False, threads: int = 1) -> Path:
     """Save ``image`` atomically: write a temporary file beside ``path``, then rename.
 
     A failure part-way leaves no partial output. Raises FileExistsError when ``path``
-    exists and ``overwrite`` is false.
+    exists and ``overwrite`` is false. ``threads`` compress a PNG's strips in parallel.
     """
     path = Path(path)
     format_for(path)  # an unknown extension fails before anything is written
@@ -259,15 +263,76 @@ def write_image(image: Image.Image, path: str | os.PathLike, overwrite: bool = F
         raise exists_error(path)
     with atomic_path(path, overwrite) as temporary:
         with open(temporary, "wb") as stream:
-            encode_image(image, stream, path)
+            encode_image(image, stream, path, threads)
     return path
 
 
-def encode_image(image: Image.Image, stream: Any, name: str | os.PathLike) -> None:
+def encode_image(image: Image.Image, stream: Any, name: str | os.PathLike, threads: int = 1) -> None:
     """Encode ``image`` into a binary stream in the format of ``name``'s extension."""
     image_format = format_for(name)
     if image.mode == "RGBA" and image_format not in ALPHA_FORMATS:
         image = image.convert("RGB")
+    if image_format == "PNG" and image.mode in ("RGB", "RGBA"):
+        write_png(image, stream, _SAVE_OPTIONS["PNG"]["compress_level"], threads)
+        return
     image.save(stream, format=image_format, **_SAVE_OPTIONS.get(image_format, {}))
+
+
+def write_png(image: Image.Image, stream: Any, level: int = 3, threads: int = 1) -> None:
+    """An 8-bit RGB or RGBA PNG, its strips of rows filtered and deflated in ``threads`` threads.
+
+    Pillow's encoder is one thread and tries every PNG filter on every row. Here each
+    strip is filtered with "Up" (the row minus the row above, in NumPy) and compressed as
+    its own raw deflate run ending on a byte boundary (``Z_SYNC_FLUSH``), as pigz does;
+    the runs concatenate into one valid zlib stream whose Adler-32 is combined from the
+    strips'. zlib releases the GIL, so strips compress in parallel. Session 11, a 12 MP
+    colorized photo at level 3, on a loaded machine: Pillow 1.80 s and 6.9 MB; this 0.92 s
+    in one thread, 0.72 s in two, 7.0 MB (1.4% larger). Strips are copied out of the image
+    one at a time, so memory grows by a few strips, not by a copy of the image.
+    """
+    width, height = image.size
+    channels = len(image.getbands())
+    row_bytes = width * channels
+    tops = range(0, height, _PNG_STRIP_ROWS)
+
+    def strip(top: int) -> tuple[int, int, bytes]:
+        bottom = min(top + _PNG_STRIP_ROWS, height)
+        first = max(top - 1, 0)  # the row above the strip, for the Up filter
+        raw = np.frombuffer(image.crop((0, first, width, bottom)).tobytes(), np.uint8).reshape(-1, row_bytes)
+        above = raw[:-1] if top > 0 else np.vstack([np.zeros((1, row_bytes), np.uint8), raw[:-1]])
+        rows = raw[1:] if top > 0 else raw
+        filtered = np.empty((len(rows), row_bytes + 1), np.uint8)
+        filtered[:, 0] = 2  # filter type Up
+        np.subtract(rows, above, out=filtered[:, 1:])  # modulo 256, as PNG wants
+        data = filtered.tobytes()
+        compressor = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
+        body = compressor.compress(data) + compressor.flush(zlib.Z_FINISH if bottom == height else zlib.Z_SYNC_FLUSH)
+        return zlib.adler32(data), len(data), body
+
+    stream.write(b"\x89PNG\r\n\x1a\n")
+    stream.write(_png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2 if channels == 3 else 6, 0, 0, 0)))
+    stream.write(_png_chunk(b"IDAT", b"\x78\x5e"))  # zlib header: deflate, 32K window, fast levels
+    checksum = 1
+    with concurrent.futures.ThreadPoolExecutor(max(1, min(threads, len(tops)))) as pool:
+        for strip_checksum, length, body in pool.map(strip, tops):  # in order; a strip's error re-raises here
+            checksum = _adler32_combine(checksum, strip_checksum, length)
+            stream.write(_png_chunk(b"IDAT", body))
+    stream.write(_png_chunk(b"IDAT", struct.pack(">I", checksum)))
+    stream.write(_png_chunk(b"IEND", b""))
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
+
+
+def _adler32_combine(first: int, second: int, second_length: int) -> int:
+    """Adler-32 of A + B from those of A and B (zlib's adler32_combine, which Python lacks)."""
+    base = 65521
+    remainder = second_length % base
+    low = first & 0xFFFF
+    high = (remainder * low) % base
+    low = (low + (second & 0xFFFF) + base - 1) % base
+    high = (high + (first >> 16) + (second >> 16) + base - remainder) % base
+    return low | (high << 16)
 
 

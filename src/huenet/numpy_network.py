@@ -133,7 +133,10 @@ class NumpyNetwork:
         with weights_file:
             for layer, path_in_file in zip(self.layers, _weight_paths(self.layers)):
                 group = weights_file.get(f"layers/{path_in_file}/vars")
-                variables = [] if group is None else [np.asarray(group[str(i)], np.float32) for i in range(len(group))]
+                # Read in the stored dtype, then convert: HDF5's own float16 -> float32
+                # conversion took 0.75 s for the photo model, NumPy's 0.06 s.
+                variables = [] if group is None else [np.asarray(group[str(i)][()]).astype(np.float32, copy=False)
+                                                      for i in range(len(group))]
                 self.weights[layer["name"]] = variables
         for layer in self.layers:
             self._check(layer)

@@ -146,7 +146,7 @@ def _parse_vividness(value: str | None) -> float | None:
 
 def colorize_png(payload: bytes, model_name: str | None, vivid: bool, vividness: float | None, max_pixels: int) -> bytes:
     """Colorize an uploaded file's bytes -> PNG bytes (runs in a worker thread)."""
-    from huenet.images import read_image
+    from huenet.images import encode_image, read_image
     from huenet.inference import Colorizer, Decoding
     from huenet.modelfile import load_model
 
@@ -155,7 +155,7 @@ def colorize_png(payload: bytes, model_name: str | None, vivid: bool, vividness:
     (ab,) = colorizer.predict_ab([image])
     result = colorizer.compose(image, ab)
     buffer = io.BytesIO()
-    result.save(buffer, "PNG", compress_level=3)
+    encode_image(result, buffer, "result.png")  # the CLI's PNG writer and settings
     return buffer.getvalue()
 
 

@@ -215,19 +215,20 @@ def pixel_count(location: str) -> int:
         return 0
 
 
-def write_image(image: Any, location: str, overwrite: bool) -> None:
-    """Save a PIL image at a path or URI, atomically; FileExistsError if it exists and not ``overwrite``."""
+def write_image(image: Any, location: str, overwrite: bool, threads: int = 1) -> None:
+    """Save a PIL image at a path or URI, atomically; FileExistsError if it exists and not ``overwrite``.
+    ``threads`` encode a PNG's strips in parallel."""
     from huenet import images
     from huenet.files import exists_error
 
     local = local_path(location)
     if local is not None:
-        images.write_image(image, local, overwrite=overwrite)
+        images.write_image(image, local, overwrite=overwrite, threads=threads)
         return
     if not overwrite and kind(location) != "missing":
         raise exists_error(location)
     buffer = io.BytesIO()
-    images.encode_image(image, buffer, location)
+    images.encode_image(image, buffer, location, threads)
     _upload(buffer.getvalue(), location)
 
 
