@@ -212,7 +212,12 @@ def ab_bins() -> np.ndarray:
     levels = np.linspace(0.0, 1.0, 64, dtype=np.float32)
     cube = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), axis=-1).reshape(-1, 3)
     ab = rgb_to_lab(cube)[:, 1:]
-    cells = np.unique(np.rint(ab / AB_GRID_STEP).astype(np.int32), axis=0)
+    cells = np.rint(ab / AB_GRID_STEP).astype(np.int64)
+    # Unique (a, b) pairs as one sortable key: np.unique(axis=0) took 0.46 s of a CLI
+    # start, this takes milliseconds. Same bins, same (a, b) order.
+    low, span = cells.min(axis=0), np.ptp(cells, axis=0) + 1
+    keys = np.unique((cells[:, 0] - low[0]) * span[1] + (cells[:, 1] - low[1]))
+    cells = np.stack([keys // span[1] + low[0], keys % span[1] + low[1]], axis=-1)
     return (cells * AB_GRID_STEP).astype(np.float32)
 
 
