@@ -131,7 +131,8 @@ def _collect(name: str, config: TrainConfig, arguments: argparse.Namespace) -> t
 def _space_summary(space_rows: dict, gray: dict) -> str:
     """One sentence on what the color-space table shows, from its numbers."""
     def space(name: str) -> str:
-        return name.removeprefix("seed-conv2-").upper()
+        names = {"rgb": "RGB", "hsv": "HSV", "lab": "Lab", "yuv": "YUV"}
+        return names.get(name.removeprefix("seed-conv2-"), name)
     by_psnr = sorted(space_rows, key=lambda name: -space_rows[name]["psnr_mean"])
     best_exact = max(space_rows, key=lambda name: space_rows[name]["exact_match"])
     psnrs = ", ".join(f"{space(name)} {space_rows[name]['psnr_mean']:.2f} dB" for name in by_psnr)
