@@ -107,12 +107,15 @@ def main() -> None:
 
     import platform
 
-    from huenet.modelfile import load_model
+    from huenet.modelfile import read_metadata, resolve_model_path
 
     counters = cpu_counters()
-    model = load_model()
+    # Only the default model's name and working size: loading it here would put its memory
+    # into this process, and Linux counts a parent's peak RSS into each child it starts.
+    model_path = resolve_model_path("default")
+    model = {"file": model_path.name, "working_size": read_metadata(model_path)["settings"].get("working_size")}
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
-          f"model: {model.source}, working size {model.settings.get('working_size')}")
+          f"model: {model['file']}, working size {model['working_size']}")
     rows = [_run_child("single", size) for size in arguments.sizes]
     print("\n| image | size (h x w) | time (s) | peak RSS (MB) | RSS after model load (MB) |\n|---|---|---|---|---|")
     for row in rows:
@@ -128,7 +131,7 @@ def main() -> None:
     print(f"machine during the run: {json.dumps(machine)}")
     if arguments.json:
         Path(arguments.json).write_text(json.dumps({
-            "model": {"file": Path(str(model.source)).name, "working_size": model.settings.get("working_size")},
+            "model": model,
             "sizes": rows, "throughput": throughput, "cli_first_output_seconds": startup, "machine": machine,
         }, indent=2))
 

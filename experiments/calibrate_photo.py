@@ -68,8 +68,9 @@ def _score(predictions: list, truths: list) -> dict[str, float]:
     return {"psnr_mean": psnr / images, "auc": auc / pixels, "colorfulness_ratio": colorful / truth_colorful}
 
 
-class _HeldOut:
-    """One set's truths, its gray inputs and the network's logits at one working size."""
+class HeldOut:
+    """One set's truths, its gray inputs and the network's logits at one working size
+    (``compare_photo_models.py`` scores candidate models with it too)."""
 
     def __init__(self, name: str, truths: list, colorizer: Colorizer):
         self.name = name
@@ -81,10 +82,11 @@ class _HeldOut:
         print(f"{name}: {len(truths)} images, network at working size {colorizer.working_size} "
               f"in {time.perf_counter() - started:.0f} s", flush=True)
 
-    def score(self, temperature: float, vividness: float) -> dict[str, float]:
+    def score(self, temperature: float, vividness: float, gain: float = 1.0) -> dict[str, float]:
+        """Scores of one decoding; ``gain`` scales the decoded ab (a chroma gain to compare)."""
         decoding = Decoding(temperature, False, vividness)
         model = self.colorizer.model
-        predictions = [np.asarray(self.colorizer.compose(image, decode_ab(model, logits[None], decoding)[0]))
+        predictions = [np.asarray(self.colorizer.compose(image, gain * decode_ab(model, logits[None], decoding)[0]))
                        for image, logits in zip(self.inputs, self.logits)]
         return _score(predictions, self.truths)
 
@@ -120,7 +122,7 @@ def main() -> None:
     size_decodings = [tuple(float(x) for x in pair.split(",")) for pair in arguments.size_decodings.split()]
     by_size: dict[int, dict[str, dict[str, float]]] = {}
     for size in arguments.working_sizes:
-        held = _HeldOut(f"photos@{size}", photos, Colorizer(model, Decoding(), size, threads=2))
+        held = HeldOut(f"photos@{size}", photos, Colorizer(model, Decoding(), size, threads=2))
         by_size[size] = {f"{t},{v}": held.score(t, v) for t, v in size_decodings}
         mean_psnr = float(np.mean([s["psnr_mean"] for s in by_size[size].values()]))
         print(f"working size {size}: photo PSNR {mean_psnr:.3f} ({json.dumps(by_size[size])})", flush=True)
@@ -128,8 +130,8 @@ def main() -> None:
     print(f"working size: {working_size}", flush=True)
 
     # 2. Decodings, on both sets at that size.
-    sets = {"tiny": _HeldOut("tiny", tiny_truths, Colorizer(model, Decoding(), working_size, threads=2)),
-            "photos": _HeldOut("photos", photos, Colorizer(model, Decoding(), working_size, threads=2))}
+    sets = {"tiny": HeldOut("tiny", tiny_truths, Colorizer(model, Decoding(), working_size, threads=2)),
+            "photos": HeldOut("photos", photos, Colorizer(model, Decoding(), working_size, threads=2))}
     gray = {name: held.gray_copy() for name, held in sets.items()}
     print(f"gray copy: {json.dumps(gray)}", flush=True)
     scores: dict[tuple[float, float], dict[str, dict[str, float]]] = {}

@@ -26,30 +26,18 @@ import numpy as np
 
 from huenet import color, datasets
 from huenet.images import read_image
-from huenet.inference import Colorizer, Decoding, decode_ab
+from huenet.inference import Colorizer, Decoding
 from huenet.modelfile import load_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from calibrate import validation_sample  # noqa: E402  (the experiments folder is not a package)
-from calibrate_photo import _score  # noqa: E402
+from calibrate_photo import HeldOut  # noqa: E402
 
 
-def _logits(colorizer: Colorizer, inputs: list, mirrored: list | None) -> list[np.ndarray]:
-    outputs = colorizer.network_outputs(inputs)
-    if mirrored is None:
-        return outputs
-    flipped = colorizer.network_outputs(mirrored)
-    return [(a + b[:, ::-1]) / 2 for a, b in zip(outputs, flipped)]
-
-
-def _score_grid(colorizer: Colorizer, inputs: list, truths: list, logits: list, grid: list) -> dict:
-    scores = {}
-    for temperature, vividness, gain in grid:
-        decoding = Decoding(temperature, False, vividness)
-        predictions = [np.asarray(colorizer.compose(image, gain * decode_ab(colorizer.model, out[None], decoding)[0]))
-                       for image, out in zip(inputs, logits)]
-        scores[f"{temperature},{vividness},{gain}"] = _score(predictions, truths)
-    return scores
+def _average_with_mirror(held: HeldOut) -> None:
+    """Replace the set's logits by their mean with those of the mirrored images (flipped back)."""
+    mirrored = held.colorizer.network_outputs([read_image(color.rgb_to_gray(t)[:, ::-1]) for t in held.truths])
+    held.logits = [(a + b[:, ::-1]) / 2 for a, b in zip(held.logits, mirrored)]
 
 
 def main() -> None:
@@ -69,26 +57,25 @@ def main() -> None:
     started = time.perf_counter()
 
     first = load_model(arguments.models[0], engine="keras")
-    sets = {
+    truths = {
         "tiny": list(validation_sample(first, arguments.data, arguments.limit)),
         "photos": [image for source in arguments.photos for image in datasets.load_images(source, skip_gray=True).images],
     }
-    inputs = {name: [read_image(color.rgb_to_gray(t)) for t in truths] for name, truths in sets.items()}
-    mirrored = {name: [read_image(color.rgb_to_gray(t)[:, ::-1]) for t in truths] for name, truths in sets.items()}
-    gray = {name: _score([np.repeat(color.rgb_to_gray(t)[..., None], 3, axis=-1) for t in truths], truths)
-            for name, truths in sets.items()}
-    print(f"gray copy: {json.dumps(gray)}", flush=True)
     grid = [(t, v, g) for t in arguments.temperatures for v in arguments.vividness for g in arguments.gains]
-    results: dict = {"gray_copy": gray, "models": {}}
+    results: dict = {"gray_copy": None, "models": {}}
     for path in arguments.models:
         model = first if path == arguments.models[0] else load_model(path, engine="keras")
         colorizer = Colorizer(model, Decoding(), arguments.working_size, threads=2)
+        sets = {name: HeldOut(name, images, colorizer) for name, images in truths.items()}
+        if results["gray_copy"] is None:
+            results["gray_copy"] = {name: held.gray_copy() for name, held in sets.items()}
+            print(f"gray copy: {json.dumps(results['gray_copy'])}", flush=True)
         for flip in ([False, True] if arguments.flip else [False]):
+            if flip:
+                for held in sets.values():
+                    _average_with_mirror(held)
             label = f"{path}{' +flip' if flip else ''}"
-            scores = {name: _score_grid(colorizer, inputs[name], sets[name],
-                                        _logits(colorizer, inputs[name], mirrored[name] if flip else None), grid)
-                      for name in sets}
-            by_decoding = {key: {name: scores[name][key] for name in sets} for key in scores["tiny"]}
+            by_decoding = {f"{t},{v},{g}": {name: held.score(t, v, g) for name, held in sets.items()} for t, v, g in grid}
             eligible = [k for k, s in by_decoding.items() if all(v["colorfulness_ratio"] >= arguments.min_colorfulness for v in s.values())]
             best = max(eligible or by_decoding, key=lambda k: np.mean([v["psnr_mean"] for v in by_decoding[k].values()]))
             results["models"][label] = {"best": best, "by_decoding": by_decoding}

@@ -84,13 +84,13 @@ def _evaluate_cached(name: str, model: Path, arguments: argparse.Namespace) -> d
     return report
 
 
-def _keep_results(run_dir: Path, target: Path) -> None:
-    """Copy what a report needs (not the weights) somewhere that outlives the session."""
+def _keep_results(run_dir: Path, target: Path, training: dict) -> None:
+    """Copy what a report needs (not the weights) somewhere that outlives the session,
+    ``training`` (the model's training record) included."""
     target.mkdir(parents=True, exist_ok=True)
     for name in ("config.json", "history.csv", "curves.png", "model-card.md", "test-evaluation.json", "wall_time.json"):
         if (run_dir / name).exists():
             shutil.copy2(run_dir / name, target / name)
-    training = read_metadata(run_dir / "model.keras")["training"]
     (target / "training.json").write_text(json.dumps(training, indent=1, default=str))
 
 
@@ -120,7 +120,7 @@ def _collect(name: str, config: TrainConfig, arguments: argparse.Namespace) -> t
     if model.exists():
         training = read_metadata(model)["training"]
         report = _evaluate_cached(name, model, arguments)
-        _keep_results(model.parent, kept)
+        _keep_results(model.parent, kept, training)
         return training, report
     if (kept / "test-evaluation.json").exists():
         return _kept_training(kept), json.loads((kept / "test-evaluation.json").read_text())
