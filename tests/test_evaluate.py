@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from huenet import cli, color, evaluate
-from huenet.modelfile import save_model
+from huenet import cli, color, evaluate, inference
+from huenet.modelfile import load_model, save_model
 
 from conftest import make_color_model
 
@@ -100,3 +100,23 @@ def test_photos_of_several_sizes_are_scored_at_full_size(tmp_path, capsys):
 ])
 def test_a_summary_names_its_test_set_by_folder_and_stem(dataset, name):
     assert evaluate.test_set_name(dataset) == name
+
+
+@pytest.mark.parametrize("space, tolerance", [("hsv", 3), ("lab", 10), ("yuv", 1)])  # Lab: its 256 levels are coarse in the darks
+def test_a_seed_preset_trains_decodes_and_is_evaluated_in_its_color_space(tmp_path, image_folder, color_images, capsys, space, tolerance):
+    """The seed report's color-space rows (issue 18.13): a seed preset trained with --color-space
+    predicts that space's levels, and colorizing decodes them from that space, not from RGB."""
+    run = tmp_path / f"seed-{space}"
+    arguments = ["train", "--preset", "seed-conv", "--color-space", space, "--data", str(image_folder),
+                 "--epochs", "1", "--batch-size", "8", "--run-dir", str(run), "--verbose", "0"]
+    assert cli.main(arguments) == 0
+    model = load_model(run / "model.keras")
+    assert model.settings["color_space"] == space
+    levels = color.rgb_to_levels(color_images, space)
+    perfect = np.eye(256, dtype=np.float32)[levels].reshape(*levels.shape[:-1], 3 * 256)  # one-hot truth levels
+    decoded = inference.decode_levels(model, perfect)
+    assert np.abs(decoded.astype(int) - color_images).max() <= tolerance
+    out = tmp_path / "report"
+    assert cli.main(["evaluate", str(run / "model.keras"), "--data", str(image_folder), "--output-dir", str(out), "-q"]) == 0
+    row = json.loads((out / "evaluation.json").read_text())["results"][f"seed-{space}"]
+    assert 0.0 < row["psnr_mean"] < 100.0 and 0.0 <= row["exact_match"] <= 1.0
