@@ -176,13 +176,29 @@ def test_threads_change_speed_not_colors(monkeypatch):
     assert np.array_equal(one, np.asarray(huenet.colorize(gray, threads=3)))
     with pytest.raises(ValueError, match="threads must be a whole number, at least 1"):
         huenet.colorize(gray, threads=0)
+
+
+def test_default_threads_leave_out_the_cores_busy_now(monkeypatch, tmp_path):
     monkeypatch.setattr(colorize_module.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    monkeypatch.setattr(colorize_module.os, "getloadavg", lambda: (1.0, 1.0, 1.0))
+    loadavg = tmp_path / "loadavg"
+    monkeypatch.setattr(colorize_module, "_LOADAVG", str(loadavg))
+    monkeypatch.setattr(colorize_module, "_OWN_TASKS", str(tmp_path / "task" / "*" / "stat"))
+    for thread, state in ((101, "R"), (102, "R"), (103, "S")):  # two of this process's threads runnable
+        (tmp_path / "task" / str(thread)).mkdir(parents=True)
+        (tmp_path / "task" / str(thread) / "stat").write_text(f"{thread} (huenet (worker)) {state} 1 2 3\n")
+    loadavg.write_text("0.10 0.20 0.30 3/311 4242\n")  # this process's two and one other runnable
     assert colorize_module.default_threads() == 1  # one of two cores busy: one thread
+    loadavg.write_text("0.10 0.20 0.30 2/311 4242\n")  # only this process's own threads
+    assert colorize_module.default_threads() == 2
+    loadavg.write_text("1.00 0.90 0.50 2/311 4242\n")  # only this process, though the average still lags at 1
+    assert colorize_module.default_threads() == 2
+    loadavg.write_text("9.00 9.00 9.00 12/311 4242\n")
+    assert colorize_module.default_threads() == 1
+    loadavg.unlink()  # no /proc (not Linux): the one-minute load average
+    monkeypatch.setattr(colorize_module.os, "getloadavg", lambda: (1.0, 1.0, 1.0))
+    assert colorize_module.default_threads() == 1
     monkeypatch.setattr(colorize_module.os, "getloadavg", lambda: (0.1, 0.0, 0.0))
     assert colorize_module.default_threads() == 2
-    monkeypatch.setattr(colorize_module.os, "getloadavg", lambda: (9.0, 9.0, 9.0))
-    assert colorize_module.default_threads() == 1
 
 
 def test_the_color_table_route_matches_the_direct_route():

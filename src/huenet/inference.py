@@ -11,7 +11,9 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
+import glob
 import os
+import time
 from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -118,18 +120,52 @@ def _pad_to(lightness: np.ndarray, multiple: int) -> np.ndarray:
     return np.pad(lightness, ((0, pad_h), (0, pad_w)), mode="edge") if pad_h or pad_w else lightness
 
 
-def default_threads() -> int:
-    """Threads for full-resolution work: the cores this process may use, less those busy.
+_LOADAVG = "/proc/loadavg"
+_OWN_TASKS = "/proc/self/task/*/stat"
 
-    The one-minute load average counts the other processes that want a core; a machine
-    with one of two cores busy gets one thread, so no thread waits on a busy core.
+
+def _busy_cores() -> int:
+    """Other tasks that want a core now.
+
+    Linux: ``/proc/loadavg``'s count of runnable threads, less this process's own (a reader
+    thread may be decoding beside this one), the least of three reads 5 ms apart (so a
+    passing blip is not a load). The one-minute load average lags: right after a heavy
+    process ends it still reads about 1 on an idle machine, and a new process took one
+    thread of two for a minute. Elsewhere: that load average, rounded.
     """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     try:
-        busy = int(os.getloadavg()[0] + 0.5)
-    except OSError:  # no load average on this platform
-        busy = 0
-    return max(1, min(cores, cores - busy))
+        counts = []
+        for attempt in range(3):
+            if attempt:
+                time.sleep(0.005)
+            with open(_LOADAVG, encoding="ascii") as file:
+                runnable = int(file.read().split()[3].split("/")[0])
+            counts.append(runnable - _own_runnable_threads())
+        return max(0, min(counts))
+    except (OSError, ValueError, IndexError):
+        try:
+            return int(os.getloadavg()[0] + 0.5)
+        except OSError:  # no load average on this platform
+            return 0
+
+
+def _own_runnable_threads() -> int:
+    """This process's threads that are running or ready to run (at least this one)."""
+    count = 0
+    for stat in glob.glob(_OWN_TASKS):
+        try:
+            with open(stat, encoding="ascii", errors="replace") as file:
+                count += file.read().rsplit(")", 1)[1].split()[0] == "R"
+        except (OSError, IndexError):  # a thread that ended meanwhile
+            continue
+    return max(1, count)
+
+
+def default_threads() -> int:
+    """Threads for full-resolution work: the cores this process may use, less those busy
+    (``_busy_cores``), so no thread waits on a busy core."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cores, cores - _busy_cores()))
 
 
 def resolve_threads(threads: int | None) -> int:
