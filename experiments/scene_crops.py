@@ -9,6 +9,8 @@ one big one. This writes a folder of fixed-size crops that ``huenet train --data
     OUTPUT/train/objects/ a seeded sample of Tiny ImageNet's training images, from the part
                           the base run trained on (its validation split is left out), so the
                           fine-tune keeps what it knew about objects
+                          (with --objects-by-class, in a folder per class: then the class
+                          loss can stay on in the fine-tune, the scenes being one more class)
     OUTPUT/validation/    center crops of the validation photos at the three smallest scales
 
 Every crop is a PNG of --size x --size pixels. Choices are made on the validation photos
@@ -69,6 +71,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--validation-photos", required=True, help="full-size validation photos (folder or tar)")
     parser.add_argument("--objects", help="Tiny ImageNet train (folder or tar) to mix in; omit for scenes only")
     parser.add_argument("--objects-count", type=int, default=7200, help="object images to mix in")
+    parser.add_argument("--objects-by-class", action="store_true",
+                        help="write each object image into a folder named after its class (objects/<class>/)")
     parser.add_argument("--objects-validation-fraction", type=float, default=0.05, help="the base run's --validation-fraction")
     parser.add_argument("--objects-seed", type=int, default=0, help="the base run's --seed (its validation split is left out)")
     parser.add_argument("--scales", type=int, nargs="+", default=[64, 80, 96, 128, 160, 224], help="short sides, pixels")
@@ -108,7 +112,10 @@ def main(argv: list[str] | None = None) -> None:
         picks = np.sort(rng.permutation(len(train_part))[: arguments.objects_count])
         for i in tqdm(picks, desc="objects", unit="image"):
             name = train_part.names[i].replace("/", "-")
-            _save(train_part.images[i], output / "train" / "objects" / Path(name).with_suffix(".png").name)
+            folder = output / "train" / "objects"
+            if arguments.objects_by_class:
+                folder = folder / (train_part.labels[i] or "unlabelled")
+            _save(train_part.images[i], folder / Path(name).with_suffix(".png").name)
             counts["objects"] += 1
 
     record = {"command": " ".join([Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])]), "counts": counts}
