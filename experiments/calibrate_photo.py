@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from calibrate import save_calibrated, validation_sample  # noqa: E402  (the experiments folder is not a package)
 
 
-def _score(predictions: list, truths: list) -> dict[str, float]:
+def score_images(predictions: list, truths: list) -> dict[str, float]:
     """Mean per-image PSNR, AuC (pixel-weighted) and colorfulness ratio, images of any sizes."""
     groups: dict[tuple, list[int]] = {}
     for index, truth in enumerate(truths):
@@ -88,10 +88,10 @@ class HeldOut:
         model = self.colorizer.model
         predictions = [np.asarray(self.colorizer.compose(image, gain * decode_ab(model, logits[None], decoding)[0]))
                        for image, logits in zip(self.inputs, self.logits)]
-        return _score(predictions, self.truths)
+        return score_images(predictions, self.truths)
 
     def gray_copy(self) -> dict[str, float]:
-        return _score([np.repeat(color.rgb_to_gray(t)[..., None], 3, axis=-1) for t in self.truths], self.truths)
+        return score_images([np.repeat(color.rgb_to_gray(t)[..., None], 3, axis=-1) for t in self.truths], self.truths)
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from calibrate import validation_sample  # noqa: E402
-from calibrate_photo import _score  # noqa: E402
+from calibrate_photo import score_images  # noqa: E402
 
 from huenet import color  # noqa: E402
 from huenet.images import read_image  # noqa: E402
@@ -43,7 +43,7 @@ def main() -> None:
     truths = list(validation_sample(model, arguments.data, arguments.limit))
     inputs = [read_image(color.rgb_to_gray(t)) for t in truths]
     decodings = [tuple(float(x) for x in pair.split(",")) for pair in arguments.decodings.split()]
-    results = {"gray copy": _score([np.repeat(color.rgb_to_gray(t)[..., None], 3, -1) for t in truths], truths)}
+    results = {"gray copy": score_images([np.repeat(color.rgb_to_gray(t)[..., None], 3, -1) for t in truths], truths)}
     print(f"gray copy: {json.dumps(results['gray copy'])}", flush=True)
     for size in arguments.sizes:
         colorizer = Colorizer(model, Decoding(), size, threads=2)
@@ -56,9 +56,9 @@ def main() -> None:
                 ab = decode_ab(model, out[None], Decoding(temperature, False, vividness))[0]
                 grid = (image.size[1] // colorizer.stride, image.size[0] // colorizer.stride)
                 native = np.stack([_resize(ab[..., k], grid, Image.BOX) for k in range(2)], -1)
-                predictions.append(np.asarray(compose(image, native, image.size[0], colorizer.stride)))
+                predictions.append(np.asarray(compose(image, native, max(image.size), colorizer.stride)))
             key = f"size {size}, T {temperature}, vividness {vividness}"
-            results[key] = _score(predictions, truths)
+            results[key] = score_images(predictions, truths)
             print(f"{key}: {json.dumps(results[key])}", flush=True)
 
 
