@@ -182,6 +182,8 @@ def test_default_threads_leave_out_the_cores_busy_now(monkeypatch, tmp_path):
     monkeypatch.setattr(colorize_module.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     loadavg = tmp_path / "loadavg"
     monkeypatch.setattr(colorize_module, "_LOADAVG", str(loadavg))
+    monkeypatch.setattr(colorize_module, "_busy_seen", [float("-inf"), 0])  # this test's counts stay in this test
+    monkeypatch.setattr(colorize_module, "_BUSY_TTL_S", 0.0)  # count afresh on every call
     monkeypatch.setattr(colorize_module, "_OWN_TASKS", str(tmp_path / "task" / "*" / "stat"))
     for thread, state in ((101, "R"), (102, "R"), (103, "S")):  # two of this process's threads runnable
         (tmp_path / "task" / str(thread)).mkdir(parents=True)
@@ -198,6 +200,9 @@ def test_default_threads_leave_out_the_cores_busy_now(monkeypatch, tmp_path):
     monkeypatch.setattr(colorize_module.os, "getloadavg", lambda: (1.0, 1.0, 1.0))
     assert colorize_module.default_threads() == 1
     monkeypatch.setattr(colorize_module.os, "getloadavg", lambda: (0.1, 0.0, 0.0))
+    assert colorize_module.default_threads() == 2
+    monkeypatch.setattr(colorize_module, "_BUSY_TTL_S", 60.0)  # within the reuse time the last count stands
+    monkeypatch.setattr(colorize_module.os, "getloadavg", lambda: (1.0, 1.0, 1.0))
     assert colorize_module.default_threads() == 2
 
 

@@ -122,6 +122,8 @@ def _pad_to(lightness: np.ndarray, multiple: int) -> np.ndarray:
 
 _LOADAVG = "/proc/loadavg"
 _OWN_TASKS = "/proc/self/task/*/stat"
+_BUSY_TTL_S = 1.0
+_busy_seen = [float("-inf"), 0]  # when the busy cores were last counted, and the count
 
 
 def _busy_cores() -> int:
@@ -133,6 +135,15 @@ def _busy_cores() -> int:
     process ends it still reads about 1 on an idle machine, and a new process took one
     thread of two for a minute. Elsewhere: that load average, rounded.
     """
+    seen_at, busy = _busy_seen
+    if time.monotonic() - seen_at < _BUSY_TTL_S:  # huenet.colorize in a loop pays the 10 ms once a second
+        return busy
+    busy = _count_busy_cores()
+    _busy_seen[:] = [time.monotonic(), busy]
+    return busy
+
+
+def _count_busy_cores() -> int:
     try:
         counts = []
         for attempt in range(3):
