@@ -11,7 +11,6 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
-import functools
 import glob
 import os
 import time
@@ -70,17 +69,6 @@ def resolve_decoding(model: ColorModel, decoding: Decoding) -> tuple[float, floa
     return float(temperature), float(vividness)
 
 
-@functools.lru_cache(maxsize=8)
-def _log_rebalancing(prior: bytes | None, bins: int) -> np.ndarray:
-    """log of the rebalancing weights of a float32 ab-bin prior (uniform if None): the
-    direction vividness moves the logits. Computed once per prior (4 ms, once per image
-    before)."""
-    weights = color.rebalancing_weights(np.ones(bins) if prior is None else np.frombuffer(prior, dtype=np.float32))
-    result = np.log(weights)
-    result.setflags(write=False)
-    return result
-
-
 def decode_ab(model: ColorModel, outputs: np.ndarray, decoding: Decoding = Decoding()) -> np.ndarray:
     """Network outputs (batch, h, w, channels) -> ab in Lab units (batch, h, w, 2)."""
     outputs = np.asarray(outputs, dtype=np.float32)
@@ -91,8 +79,8 @@ def decode_ab(model: ColorModel, outputs: np.ndarray, decoding: Decoding = Decod
         temperature, vividness = resolve_decoding(model, decoding)
         logits = outputs / temperature
         if vividness:
-            prior = model.bin_prior
-            logits = logits + vividness * _log_rebalancing(None if prior is None else prior.tobytes(), outputs.shape[-1])
+            prior = model.bin_prior if model.bin_prior is not None else np.ones(outputs.shape[-1])
+            logits = logits + vividness * np.log(color.rebalancing_weights(prior))
         logits -= logits.max(axis=-1, keepdims=True)
         probabilities = np.exp(logits)
         probabilities /= probabilities.sum(axis=-1, keepdims=True)
