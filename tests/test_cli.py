@@ -262,6 +262,10 @@ def test_models_lists_the_bundled_model(capsys):
     settings = read_metadata(bundled_model_path("default"))["settings"]  # the decoding the defaults use is shown
     assert f"temperature {settings['temperature']}, vividness {settings['vividness']}" in out
     assert f"--vivid: temperature {settings['vivid']['temperature']}, vividness {settings['vivid']['vividness']}" in out
+    if "shrunk" in settings:  # and the decoding of photos shrunk to the working size
+        shrunk = settings["shrunk"]
+        assert (f"shrunk {shrunk['shrink']:g}x or more to the working size: temperature {shrunk['temperature']}, "
+                f"vividness {shrunk['vividness']}; --vivid: temperature {shrunk['vivid']['temperature']}") in out
 
 
 def test_models_imports_no_keras():

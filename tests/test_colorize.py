@@ -131,6 +131,52 @@ def test_vividness_moves_toward_rare_saturated_bins():
     assert np.hypot(*muted) < np.hypot(*faithful) - 1
 
 
+def _model_with_a_shrunk_decoding():
+    from huenet.modelfile import ColorModel
+
+    model = make_color_model("unet-classification")
+    settings = {**model.settings, "working_size": 16, "temperature": 1.0, "vividness": 0.5,
+                "vivid": {"temperature": 0.5, "vividness": 2.0},
+                "shrunk": {"shrink": 4.0, "temperature": 0.25, "vividness": -0.5,
+                           "vivid": {"temperature": 0.4, "vividness": 1.0}}}
+    return ColorModel(model.network, {**model.metadata, "settings": settings}, source=model.source)
+
+
+def test_shrunk_inputs_take_the_shrunk_decoding_and_sizes_between_blend():
+    model = _model_with_a_shrunk_decoding()
+    resolve = colorize_module.resolve_decoding
+    assert resolve(model, Decoding()) == (1.0, 0.5)  # not shrunk: the model's own pair
+    assert resolve(model, Decoding(), shrink=1.0) == (1.0, 0.5)
+    assert resolve(model, Decoding(), shrink=4.0) == (0.25, -0.5)
+    assert resolve(model, Decoding(), shrink=50.0) == (0.25, -0.5)  # beyond the calibrated factor: held
+    assert resolve(model, Decoding(), shrink=2.0) == pytest.approx((0.625, 0.0))  # halfway in log(shrink)
+    assert resolve(model, Decoding(vivid=True), shrink=1.0) == (0.5, 2.0)
+    assert resolve(model, Decoding(vivid=True), shrink=4.0) == (0.4, 1.0)
+    # What the user gives holds at every size; the rest still follows the size.
+    assert resolve(model, Decoding(vividness=1.5), shrink=4.0) == (0.25, 1.5)
+    assert resolve(model, Decoding(temperature=0.7, vividness=1.5), shrink=2.0) == (0.7, 1.5)
+    # A model without the block decodes alike at every size.
+    plain = make_color_model("unet-classification")
+    assert resolve(plain, Decoding(), shrink=1.0) == resolve(plain, Decoding(), shrink=30.0)
+
+
+def test_the_colorizer_decodes_each_image_by_how_much_it_is_shrunk(rng):
+    model = _model_with_a_shrunk_decoding()
+    colorizer = colorize_module.Colorizer(model, threads=1)
+    sizes = [(16, 16), (64, 48), (32, 32)]  # shrunk 1x, 4x and 2x to the 16-pixel working size
+    inputs = [read_image(rng.integers(0, 256, size, dtype=np.uint8)) for size in sizes]
+    decoded = colorizer.predict_ab(inputs)  # the last two share a working shape and one network batch
+    raw = colorizer.network_outputs(inputs)
+    for image, ab, outputs, shrink in zip(inputs, decoded, raw, (1.0, 4.0, 2.0)):
+        assert colorizer.shrink(image) == shrink
+        temperature, vividness = colorize_module.resolve_decoding(model, Decoding(), shrink)
+        expected = decode_ab(model, outputs[None], Decoding(temperature=temperature, vividness=vividness))[0]
+        np.testing.assert_allclose(ab, expected, atol=1e-5)
+    # The 4x input was not decoded like the unshrunk one.
+    same_as_small = decode_ab(model, raw[1][None], Decoding(temperature=1.0, vividness=0.5))[0]
+    assert np.abs(decoded[1] - same_as_small).max() > 0.01
+
+
 @pytest.mark.parametrize("vividness", [-2.5, 3.5, float("nan")])
 def test_vividness_outside_its_range_is_refused(vividness):
     model = make_color_model("unet-classification")

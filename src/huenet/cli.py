@@ -145,10 +145,10 @@ def command_models(arguments: argparse.Namespace) -> int:
             dataset = metrics.get("dataset")
             print(f"{heading}: {summary}" + (f" ({test_set_name(dataset)})" if dataset else ""))
         if "temperature" in settings:  # ab-bin models: the decoding the defaults and --vivid use
-            vivid = settings.get("vivid", {})
-            print(f"  {'':10s} decoding: temperature {settings['temperature']}, vividness {settings.get('vividness', 0.0)}"
-                  + (f"; --vivid: temperature {vivid.get('temperature', settings['temperature'])}, vividness {vivid['vividness']}"
-                     if "vividness" in vivid else ""))
+            print(f"  {'':10s} decoding: {_decoding_summary(settings)}")
+            if "shrunk" in settings:
+                print(f"  {'':10s} images shrunk {settings['shrunk']['shrink']:g}x or more to the working size: "
+                      f"{_decoding_summary(settings['shrunk'])} (blended in between)")
     for alias, entry in model_aliases().items():
         print(f"  {alias:10s} stands for {entry['alias']}: {entry.get('note', 'an alias')}")
     print("\nPresets (use with huenet train --preset NAME):")
@@ -159,6 +159,14 @@ def command_models(arguments: argparse.Namespace) -> int:
 
 
 # --- train / evaluate -------------------------------------------------------------------------
+
+
+def _decoding_summary(settings: dict[str, Any]) -> str:
+    """A settings block's faithful decoding and its --vivid one, in words."""
+    vivid = settings.get("vivid", {})
+    return (f"temperature {settings['temperature']}, vividness {settings.get('vividness', 0.0)}"
+            + (f"; --vivid: temperature {vivid.get('temperature', settings['temperature'])}, vividness {vivid['vividness']}"
+               if "vividness" in vivid else ""))
 
 
 def _add_dataclass_flags(parser: argparse.ArgumentParser, cls: Any, skip: Sequence[str] = ()) -> None:

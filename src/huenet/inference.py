@@ -47,8 +47,17 @@ class Decoding:
     vividness: float | None = None
 
 
-def resolve_decoding(model: ColorModel, decoding: Decoding) -> tuple[float, float]:
-    """(temperature, vividness) for this model, with the user's overrides checked."""
+def resolve_decoding(model: ColorModel, decoding: Decoding, shrink: float = 1.0) -> tuple[float, float]:
+    """(temperature, vividness) for this model and an input shrunk ``shrink`` times to the
+    working size, with the user's overrides checked.
+
+    A model calibrated on both small images and full-size photos carries a second decoding,
+    ``settings["shrunk"]``, for inputs shrunk ``shrunk["shrink"]`` times or more (a full-size
+    photo at an 80-pixel working size: about 6): the network paints a shrunk scene more
+    colorfully than an object thumbnail at the same decoding, so one decoding for both is a
+    compromise that costs each. Between no shrinking and that factor the two are blended
+    linearly in log(shrink). A temperature or vividness the user gives holds at every size.
+    """
     settings = model.settings
     if model.head != "ab_bins":
         if decoding.temperature is not None or decoding.vividness is not None:
@@ -58,9 +67,15 @@ def resolve_decoding(model: ColorModel, decoding: Decoding) -> tuple[float, floa
         return 1.0, 0.0
     if decoding.vivid and "vividness" not in settings.get("vivid", {}):
         raise ValueError(f"{model.source} has no vivid setting (the model was not calibrated)")
-    preset = settings.get("vivid", {}) if decoding.vivid else {}
-    temperature = decoding.temperature if decoding.temperature is not None else preset.get("temperature", settings.get("temperature", 1.0))
-    vividness = decoding.vividness if decoding.vividness is not None else preset.get("vividness", settings.get("vividness", 0.0))
+    temperature, vividness = _calibrated(settings, decoding.vivid)
+    shrunk = settings.get("shrunk")
+    if shrunk and shrink > 1.0:
+        weight = min(1.0, float(np.log(shrink) / np.log(max(shrunk["shrink"], 1.0 + 1e-9))))
+        large_temperature, large_vividness = _calibrated(shrunk, decoding.vivid)
+        temperature += weight * (large_temperature - temperature)
+        vividness += weight * (large_vividness - vividness)
+    temperature = decoding.temperature if decoding.temperature is not None else temperature
+    vividness = decoding.vividness if decoding.vividness is not None else vividness
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     low, high = VIVIDNESS_RANGE
@@ -69,14 +84,28 @@ def resolve_decoding(model: ColorModel, decoding: Decoding) -> tuple[float, floa
     return float(temperature), float(vividness)
 
 
-def decode_ab(model: ColorModel, outputs: np.ndarray, decoding: Decoding = Decoding()) -> np.ndarray:
-    """Network outputs (batch, h, w, channels) -> ab in Lab units (batch, h, w, 2)."""
+def _calibrated(settings: dict[str, Any], vivid: bool) -> tuple[float, float]:
+    """A settings block's (temperature, vividness): its vivid pair, or its faithful one."""
+    preset = settings.get("vivid", {}) if vivid else {}
+    return (float(preset.get("temperature", settings.get("temperature", 1.0))),
+            float(preset.get("vividness", settings.get("vividness", 0.0))))
+
+
+def shrink_factor(size: tuple[int, int], working_size: int) -> float:
+    """How many times an image of ``size`` (height, width) is shrunk to run at ``working_size``
+    (at least 1: smaller images run at their own size)."""
+    return max(1.0, max(size) / working_size)
+
+
+def decode_ab(model: ColorModel, outputs: np.ndarray, decoding: Decoding = Decoding(), shrink: float = 1.0) -> np.ndarray:
+    """Network outputs (batch, h, w, channels) -> ab in Lab units (batch, h, w, 2), for
+    inputs shrunk ``shrink`` times to the working size (``resolve_decoding``)."""
     outputs = np.asarray(outputs, dtype=np.float32)
     if model.head == "ab_regression":
         resolve_decoding(model, decoding)
         return color.denormalize_ab(outputs)
     if model.head == "ab_bins":
-        temperature, vividness = resolve_decoding(model, decoding)
+        temperature, vividness = resolve_decoding(model, decoding, shrink)
         logits = outputs / temperature
         if vividness:
             prior = model.bin_prior if model.bin_prior is not None else np.ones(outputs.shape[-1])
@@ -207,6 +236,9 @@ def _blas_threads(threads: int) -> Iterator[None]:
 class Colorizer:
     """A model with everything that decides how it colorizes: decoding, working size, threads.
 
+    ``temperature`` and ``vividness`` are the decoding of an image that is not shrunk; a
+    model with a decoding for shrunk photos decodes each image by its own shrink factor.
+
     The one place where those are resolved and checked (a setting the model cannot use
     fails here, before any image is read); ``huenet colorize``, ``colorize_many`` and
     evaluation all colorize through it.
@@ -230,6 +262,10 @@ class Colorizer:
     def __repr__(self) -> str:
         return (f"Colorizer({self.model!r}, temperature={self.temperature}, vividness={self.vividness}, "
                 f"working_size={self.working_size}, threads={self.threads})")
+
+    def shrink(self, image: InputImage) -> float:
+        """How many times ``image`` is shrunk to the working size (its decoding depends on it)."""
+        return shrink_factor(image.size, self.working_size)
 
     def predict_ab(self, inputs: Sequence[InputImage]) -> list[np.ndarray]:
         """ab (Lab units) at working resolution for each input, batching inputs of one shape.
@@ -259,10 +295,11 @@ class Colorizer:
                     chunk = indices[start : start + _MAX_BATCH]
                     batch = np.stack([prepared[i][1] for i in chunk])[..., None]  # (batch, h, w, 1)
                     outputs = run_network(self.model, batch)
-                    values = decode_ab(self.model, outputs, self.decoding) if decode else outputs
                     for offset, index in enumerate(chunk):
                         height, width = prepared[index][0]
-                        results[index] = values[offset, : -(-height // self.stride), : -(-width // self.stride)]
+                        values = outputs[offset : offset + 1, : -(-height // self.stride), : -(-width // self.stride)]
+                        results[index] = (decode_ab(self.model, values, self.decoding, self.shrink(inputs[index]))[0]
+                                          if decode else values[0])
         return results
 
     def compose(self, image: InputImage, ab: np.ndarray) -> Image.Image:

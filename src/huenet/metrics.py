@@ -102,12 +102,17 @@ def colorfulness(images: np.ndarray) -> float:
     rg = R - G, yb = (R + G) / 2 - B per pixel; per image
     sqrt(std_rg^2 + std_yb^2) + 0.3 * sqrt(mean_rg^2 + mean_yb^2).
     """
+    return float(np.mean(colorfulness_per_image(images)))
+
+
+def colorfulness_per_image(images: np.ndarray) -> np.ndarray:
+    """Each image's Hasler-Suesstrunk colorfulness (``colorfulness``), shape (batch,)."""
     rgb = np.asarray(images, dtype=np.float64).reshape(len(images), -1, 3)
     rg = rgb[..., 0] - rgb[..., 1]
     yb = 0.5 * (rgb[..., 0] + rgb[..., 1]) - rgb[..., 2]
     spread = np.sqrt(rg.std(axis=1) ** 2 + yb.std(axis=1) ** 2)
     center = np.sqrt(rg.mean(axis=1) ** 2 + yb.mean(axis=1) ** 2)
-    return float(np.mean(spread + 0.3 * center))
+    return spread + 0.3 * center
 
 
 def all_metrics(prediction: np.ndarray | list, truth: np.ndarray | list) -> dict[str, float]:
