@@ -128,9 +128,11 @@ def validation_sample(model, data: str, limit: int):
     return [validation.images[i] for i in chosen]
 
 
-def save_calibrated(model, source: str, output: str, faithful: tuple, vivid: tuple, working_size: int, record: dict) -> None:
+def save_calibrated(model, source: str, output: str, faithful: tuple, vivid: tuple, working_size: int, record: dict,
+                    shrunk: dict | None = None) -> None:
     """Write ``model`` with the chosen (temperature, vividness) pairs and working size as its
-    settings, and a ``calibration`` record: the command that chose them and ``record``."""
+    settings (and ``shrunk``, the decodings of shrunk inputs, if given), and a ``calibration``
+    record: the command that chose them and ``record``."""
     metadata = read_metadata(source)
     metadata.pop("format", None)
     metadata["settings"] = {
@@ -140,6 +142,9 @@ def save_calibrated(model, source: str, output: str, faithful: tuple, vivid: tup
         "vivid": {"temperature": vivid[0], "vividness": vivid[1]},
         "working_size": working_size,
     }
+    metadata["settings"].pop("shrunk", None)
+    if shrunk:
+        metadata["settings"]["shrunk"] = shrunk
     metadata["calibration"] = {"command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]), **record}
     save_model(model.network, output, metadata)
 

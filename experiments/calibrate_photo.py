@@ -18,13 +18,18 @@ scenes too colorfully can be brought back toward the gray copy's safety that way
    the best mean photo PSNR over those decodings wins. (The 64x64 set runs at its own
    size for every candidate of 64 or more, so it cannot choose.)
 2. Decodings (temperature x vividness) at that working size, on both sets. The network
-   runs once per image; every decoding reuses its logits.
-   - Faithful: the best PSNR, averaged over the two sets, among decodings that keep at least
-     ``--min-colorfulness`` of the truth's colorfulness on both.
-   - Vivid: among decodings whose PSNR and AuC stay above the gray copy's on both sets (plus
-     margins), the one whose colorfulness ratios are closest to ``--vivid-target`` (the
-     larger of the two distances counts).
+   runs once per image; every decoding reuses its logits. Each set gets its own pair: the
+   "tiny" set's for images that run at their own size, the photos' for images shrunk as
+   much as they are (``settings["shrunk"]``; ``inference.resolve_decoding`` blends the two
+   in between). With ``--one-decoding`` both sets share one pair, as before session 13.
+   - Faithful: the best PSNR among decodings whose colorfulness ratio keeps at least
+     ``--min-colorfulness`` of the truth's, counted at the 5th percentile of a bootstrap
+     over the set's images (a set of 100 photos gives a wide ratio; the bound keeps the
+     choice from sitting on the edge by luck of the sample).
+   - Vivid: among decodings whose PSNR and AuC stay above the gray copy's (plus margins),
+     the one whose colorfulness ratio is closest to ``--vivid-target``.
 3. Writes the model with those settings and a ``calibration`` record (every number scored).
+   ``--scores-from`` chooses again from such a record, without running the network.
 """
 
 from __future__ import annotations
@@ -42,30 +47,38 @@ import numpy as np
 
 from huenet import color, datasets, metrics
 from huenet.images import read_image
-from huenet.inference import Colorizer, Decoding, decode_ab
+from huenet.inference import Colorizer, Decoding, decode_ab, shrink_factor
 from huenet.modelfile import load_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from calibrate import save_calibrated, validation_sample  # noqa: E402  (the experiments folder is not a package)
 
 
+_BOOTSTRAP_DRAWS = 1000
+
+
 def score_images(predictions: list, truths: list) -> dict[str, float]:
-    """Mean per-image PSNR, AuC (pixel-weighted) and colorfulness ratio, images of any sizes."""
+    """Mean per-image PSNR, AuC (pixel-weighted) and colorfulness ratio, images of any sizes;
+    ``colorfulness_low``: the ratio's 5th percentile over bootstrap resamples of the images."""
     groups: dict[tuple, list[int]] = {}
     for index, truth in enumerate(truths):
         groups.setdefault(truth.shape, []).append(index)
-    psnr = auc = colorful = truth_colorful = pixels = 0.0
+    psnr = auc = pixels = 0.0
+    colorful, truth_colorful = np.zeros(len(truths)), np.zeros(len(truths))
     for shape, indices in groups.items():
         prediction = np.stack([predictions[i] for i in indices])
         truth = np.stack([truths[i] for i in indices])
         count, group_pixels = len(indices), len(indices) * shape[0] * shape[1]
         psnr += metrics.psnr_per_image(prediction, truth) * count
         auc += metrics.auc(prediction, truth) * group_pixels
-        colorful += metrics.colorfulness(prediction) * count
-        truth_colorful += metrics.colorfulness(truth) * count
+        colorful[indices] = metrics.colorfulness_per_image(prediction)
+        truth_colorful[indices] = metrics.colorfulness_per_image(truth)
         pixels += group_pixels
     images = len(truths)
-    return {"psnr_mean": psnr / images, "auc": auc / pixels, "colorfulness_ratio": colorful / truth_colorful}
+    draws = np.random.default_rng(0).integers(0, images, size=(_BOOTSTRAP_DRAWS, images))
+    ratios = colorful[draws].sum(axis=1) / np.maximum(truth_colorful[draws].sum(axis=1), 1e-12)
+    return {"psnr_mean": psnr / images, "auc": auc / pixels, "colorfulness_ratio": colorful.sum() / truth_colorful.sum(),
+            "colorfulness_low": float(np.percentile(ratios, 5))}
 
 
 class HeldOut:
@@ -94,26 +107,108 @@ class HeldOut:
         return score_images([np.repeat(color.rgb_to_gray(t)[..., None], 3, axis=-1) for t in self.truths], self.truths)
 
 
+def choose_decodings(scores: dict, gray: dict, names: list[str], min_colorfulness: dict[str, float],
+                     vivid_target: float, margin_db: float, margin_auc: float) -> tuple[tuple, tuple]:
+    """(faithful, vivid) (temperature, vividness) pairs for the sets ``names``; each must pass.
+
+    Faithful: the best mean PSNR among decodings whose bootstrap-low colorfulness ratio is at
+    least ``min_colorfulness[name]`` on every set. Vivid: among decodings at least
+    ``margin_db`` and ``margin_auc`` above the gray copy on every set, the one whose
+    colorfulness ratio is nearest ``vivid_target`` (the larger distance counts).
+    """
+    def psnr(key: tuple) -> float:
+        return float(np.mean([scores[key][name]["psnr_mean"] for name in names]))
+
+    colorful_enough = [key for key in scores
+                       if all(scores[key][name]["colorfulness_low"] >= min_colorfulness[name] for name in names)]
+    faithful = max(colorful_enough or scores, key=psnr)
+    allowed = [key for key in scores
+               if all(scores[key][name]["psnr_mean"] >= gray[name]["psnr_mean"] + margin_db
+                      and scores[key][name]["auc"] >= gray[name]["auc"] + margin_auc for name in names)]
+    vivid = min(allowed or [faithful], key=lambda key: max(abs(scores[key][name]["colorfulness_ratio"] - vivid_target) for name in names))
+    return faithful, vivid
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model")
-    parser.add_argument("--data", required=True, help="the training source (its validation split is rebuilt)")
-    parser.add_argument("--photos", nargs="+", required=True, help="full-size photos (folders or tars) that are not training data")
+    parser.add_argument("--data", help="the training source (its validation split is rebuilt)")
+    parser.add_argument("--photos", nargs="+", help="full-size photos (folders or tars) that are not training data")
+    parser.add_argument("--scores-from", metavar="CALIBRATED",
+                        help="choose again from the scores recorded in a model this script wrote (no network run)")
     parser.add_argument("--limit", type=int, default=2000, help="validation images of the training source to score")
     parser.add_argument("--working-sizes", type=int, nargs="+", default=[64, 96, 128, 160, 192, 256])
     parser.add_argument("--size-decodings", default="0.4,-0.5 0.4,0.0 0.4,0.5",
                         help="temperature,vividness pairs the working size is chosen with")
     parser.add_argument("--temperatures", type=float, nargs="+", default=[1.0, 0.6, 0.4, 0.3])
     parser.add_argument("--vividness", type=float, nargs="+", default=[-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5])
-    parser.add_argument("--min-colorfulness", type=float, default=0.55, help="faithful keeps this share of the truth's colorfulness on both sets")
+    parser.add_argument("--min-colorfulness", type=float, default=0.5,
+                        help="faithful keeps this share of the truth's colorfulness (bootstrap 5th percentile)")
+    parser.add_argument("--photos-min-colorfulness", type=float,
+                        help="the same bar for the photos, if higher: one collection's bootstrap cannot show how "
+                             "much another collection differs (default: --min-colorfulness)")
+    parser.add_argument("--one-decoding", action="store_true", help="one decoding for both sets (the best mean PSNR)")
     parser.add_argument("--vivid-target", type=float, default=0.95, help="colorfulness ratio the vivid setting aims at")
     parser.add_argument("--margin-db", type=float, default=0.1, help="vivid stays this far above the gray copy's PSNR on both sets")
     parser.add_argument("--margin-auc", type=float, default=0.002, help="... and this far above its AuC")
     parser.add_argument("--output", required=True)
     arguments = parser.parse_args()
+    if not arguments.scores_from and not (arguments.data and arguments.photos):
+        parser.error("--data and --photos are needed (or --scores-from)")
     started = time.perf_counter()
 
     model = load_model(arguments.model, engine="keras")  # throughput over many images: Keras is faster there
+    if arguments.scores_from:
+        record, working_size, photo_shrink = _recorded_scores(arguments.scores_from, model)
+        scores = {tuple(float(x) for x in key.split(",")): value for key, value in record["by_temperature_and_vividness"].items()}
+        gray = record["gray_copy"]
+    else:
+        record, working_size, scores, gray, photo_shrink = _score(model, arguments)
+    minimum = {"tiny": arguments.min_colorfulness,
+               "photos": max(arguments.min_colorfulness, arguments.photos_min_colorfulness or 0.0)}
+
+    def choose(names: list[str]) -> tuple[tuple, tuple]:
+        return choose_decodings(scores, gray, names, minimum, arguments.vivid_target, arguments.margin_db, arguments.margin_auc)
+
+    chosen = {"both": choose(["tiny", "photos"])} if arguments.one_decoding else {name: choose([name]) for name in ("tiny", "photos")}
+    for name, (faithful, vivid) in chosen.items():
+        print(f"{name}: faithful temperature {faithful[0]}, vividness {faithful[1]}: {json.dumps(scores[faithful])}", flush=True)
+        print(f"{name}: vivid temperature {vivid[0]}, vividness {vivid[1]}: {json.dumps(scores[vivid])}", flush=True)
+    faithful, vivid = chosen["both" if arguments.one_decoding else "tiny"]
+    shrunk = None
+    if not arguments.one_decoding:
+        large_faithful, large_vivid = chosen["photos"]
+        shrunk = {"shrink": round(photo_shrink, 3), "temperature": large_faithful[0], "vividness": large_faithful[1],
+                  "vivid": {"temperature": large_vivid[0], "vividness": large_vivid[1]}}
+        print(f"shrunk {photo_shrink:.2f} times or more: {json.dumps(shrunk)}", flush=True)
+
+    record = {**record, "photo_shrink": photo_shrink, "seconds": record.get("seconds", 0) + round(time.perf_counter() - started, 1)}
+    save_calibrated(model, arguments.model, arguments.output, faithful, vivid, working_size, shrunk=shrunk, record=record)
+    print(f"wrote {arguments.output} ({time.perf_counter() - started:.0f} s)")
+
+
+def _recorded_scores(path: str, model) -> tuple[dict, int, float]:
+    """A calibrated model's record, working size and the photos' median shrink factor; it must
+    have been calibrated from ``model``'s run."""
+    from huenet.modelfile import read_metadata
+
+    metadata = read_metadata(path)
+    if metadata.get("training") != model.metadata.get("training"):
+        raise SystemExit(f"{path}: calibrated from another run than {model.source}")
+    record = metadata.get("calibration")
+    if not record or "by_temperature_and_vividness" not in record:
+        raise SystemExit(f"{path}: no calibration scores recorded (not written by calibrate_photo.py)")
+    settings = metadata["settings"]
+    shrink = record.get("photo_shrink") or settings.get("shrunk", {}).get("shrink")
+    if shrink is None:
+        raise SystemExit(f"{path}: the photos' shrink factor is not recorded; score again")
+    record = {key: value for key, value in record.items() if key != "command"}
+    record["scores_from"] = path
+    return record, int(settings["working_size"]), float(shrink)
+
+
+def _score(model, arguments) -> tuple[dict, int, dict, dict, float]:
+    """Steps 1 and 2: the working size, then every decoding on both sets."""
     tiny_truths = list(validation_sample(model, arguments.data, arguments.limit))
     photos = [image for source in arguments.photos for image in datasets.load_images(source, skip_gray=True).images]
     print(f"{len(tiny_truths)} validation images of {arguments.data}; {len(photos)} color photos", flush=True)
@@ -139,29 +234,15 @@ def main() -> None:
         for vividness in arguments.vividness:
             scores[(temperature, vividness)] = {name: held.score(temperature, vividness) for name, held in sets.items()}
             print(f"T={temperature} vividness={vividness}: {json.dumps(scores[(temperature, vividness)])}", flush=True)
-
-    def mean_psnr(key: tuple[float, float]) -> float:
-        return float(np.mean([s["psnr_mean"] for s in scores[key].values()]))
-
-    colorful_enough = [key for key, s in scores.items() if all(v["colorfulness_ratio"] >= arguments.min_colorfulness for v in s.values())]
-    faithful = max(colorful_enough or scores, key=mean_psnr)
-    allowed = [key for key, s in scores.items()
-               if all(s[name]["psnr_mean"] >= gray[name]["psnr_mean"] + arguments.margin_db
-                      and s[name]["auc"] >= gray[name]["auc"] + arguments.margin_auc for name in s)]
-    vivid = min(allowed or [faithful],
-                key=lambda key: max(abs(v["colorfulness_ratio"] - arguments.vivid_target) for v in scores[key].values()))
-    print(f"faithful: temperature {faithful[0]}, vividness {faithful[1]}: {json.dumps(scores[faithful])}", flush=True)
-    print(f"vivid: temperature {vivid[0]}, vividness {vivid[1]}: {json.dumps(scores[vivid])}", flush=True)
-
-    save_calibrated(model, arguments.model, arguments.output, faithful, vivid, working_size, {
+    photo_shrink = float(np.median([shrink_factor(photo.shape[:2], working_size) for photo in photos]))
+    record = {
         "validation_images": len(tiny_truths),
         "photos": len(photos),
         "gray_copy": gray,
         "photo_scores_by_working_size": {str(k): v for k, v in by_size.items()},
         "by_temperature_and_vividness": {f"{t},{v}": s for (t, v), s in scores.items()},
-        "seconds": round(time.perf_counter() - started, 1),
-    })
-    print(f"wrote {arguments.output} ({time.perf_counter() - started:.0f} s)")
+    }
+    return record, working_size, scores, gray, photo_shrink
 
 
 if __name__ == "__main__":

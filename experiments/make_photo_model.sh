@@ -33,10 +33,14 @@ huenet train --preset huenet-photo --init-from $BASE/model.keras --class-loss-we
 # 4. Working size and decodings: on BSDS500 val photos at full size (the train photos are
 #    now training data) and the base run's Tiny ImageNet validation split.
 #    The working size came from a first pass (64, 80, 96, 128; 80 won, docs/photo-run/
-#    photo-scenes-calibrate-sizes.log); the decodings from this one:
+#    photo-scenes-calibrate-sizes.log). The decodings from this one: one pair for images
+#    that run at their own size (chosen on Tiny ImageNet val), one for images shrunk as much
+#    as full-size photos are (chosen on the BSDS500 val photos), blended in between
+#    (session 13; before it, one pair served both: --one-decoding).
 python experiments/calibrate_photo.py $RUN/model.keras --data $DATA/tiny-imagenet-jpeg/train.tar.gz \
     --photos $DATA/bsds500-jpeg/val.tar --limit 1000 --working-sizes 80 --size-decodings "0.4,0.0" \
-    --temperatures 1.0 0.6 0.4 --vividness -0.5 -0.25 0 0.25 0.5 1.0 1.5 2.0 2.5 --min-colorfulness 0.5 \
+    --temperatures 1.0 0.6 0.4 --vividness -0.5 -0.25 0 0.25 0.5 0.75 1.0 1.25 1.5 2.0 2.5 --min-colorfulness 0.5 \
+    --photos-min-colorfulness 0.55 --margin-db 0.25 \
     --output $RUN/photo.keras
 
 # 5. Bundle (float16 weights) as "photo" and make it the default; score the bundled file on
