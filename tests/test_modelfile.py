@@ -19,7 +19,9 @@ def _fixtures():
     ramp = np.tile(np.linspace(0, 255, 20).astype(np.uint8), (14, 1))
     y, x = np.mgrid[0:32, 0:32]
     rings = (127 + 120 * np.sin(np.hypot(y - 16, x - 10) / 3)).astype(np.uint8)
-    return {"ramp": ramp, "rings": rings}
+    y, x = np.mgrid[0:150, 0:400]  # shrunk to the working size: the decoding of shrunk photos
+    scene = (127 + 100 * np.sin(np.hypot(y - 40, x - 150) / 9) * np.cos(x / 31)).astype(np.uint8)
+    return {"ramp": ramp, "rings": rings, "scene": scene}
 
 
 @pytest.mark.parametrize("name", list(bundled_models()))
