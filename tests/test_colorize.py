@@ -160,6 +160,18 @@ def test_shrunk_inputs_take_the_shrunk_decoding_and_sizes_between_blend():
     assert resolve(plain, Decoding(), shrink=1.0) == resolve(plain, Decoding(), shrink=30.0)
 
 
+@pytest.mark.parametrize("shrunk", [{"shrink": "six"}, 5, {"temperature": 0.5}, {"shrink": 4, "vivid": 3}])
+def test_a_model_file_with_unreadable_decodings_is_named_in_one_error(shrunk):
+    from huenet.modelfile import ColorModel
+
+    model = _model_with_a_shrunk_decoding()
+    broken = ColorModel(model.network, {**model.metadata, "settings": {**model.settings, "shrunk": shrunk}}, source="odd.keras")
+    with pytest.raises(ValueError, match=r"^odd.keras: unreadable decoding settings"):
+        colorize_module.resolve_decoding(broken, Decoding(vivid=True), shrink=8.0)
+    with pytest.raises(ValueError, match=r"^odd.keras: unreadable decoding settings"):  # before any image is read
+        colorize_module.Colorizer(broken, Decoding(vivid=True), threads=1)
+
+
 def test_the_colorizer_decodes_each_image_by_how_much_it_is_shrunk(rng):
     model = _model_with_a_shrunk_decoding()
     colorizer = colorize_module.Colorizer(model, threads=1)

@@ -67,13 +67,16 @@ def resolve_decoding(model: ColorModel, decoding: Decoding, shrink: float = 1.0)
         return 1.0, 0.0
     if decoding.vivid and "vividness" not in settings.get("vivid", {}):
         raise ValueError(f"{model.source} has no vivid setting (the model was not calibrated)")
-    temperature, vividness = _calibrated(settings, decoding.vivid)
-    shrunk = settings.get("shrunk")
-    if shrunk and shrink > 1.0:
-        weight = min(1.0, float(np.log(shrink) / np.log(max(shrunk["shrink"], 1.0 + 1e-9))))
-        large_temperature, large_vividness = _calibrated(shrunk, decoding.vivid)
-        temperature += weight * (large_temperature - temperature)
-        vividness += weight * (large_vividness - vividness)
+    try:
+        temperature, vividness = _calibrated(settings, decoding.vivid)
+        shrunk = settings.get("shrunk")
+        if shrunk and shrink > 1.0:
+            weight = min(1.0, float(np.log(shrink) / np.log(max(float(shrunk["shrink"]), 1.0 + 1e-9))))
+            large_temperature, large_vividness = _calibrated(shrunk, decoding.vivid)
+            temperature += weight * (large_temperature - temperature)
+            vividness += weight * (large_vividness - vividness)
+    except (TypeError, ValueError, KeyError, AttributeError) as error:
+        raise ValueError(f"{model.source}: unreadable decoding settings ({type(error).__name__}: {error})") from None
     temperature = decoding.temperature if decoding.temperature is not None else temperature
     vividness = decoding.vividness if decoding.vividness is not None else vividness
     if not temperature > 0:
@@ -254,6 +257,7 @@ class Colorizer:
         self.model = model if isinstance(model, ColorModel) else load_model(model)
         self.decoding = decoding
         self.temperature, self.vividness = resolve_decoding(self.model, decoding)
+        resolve_decoding(self.model, decoding, shrink=float("inf"))  # the shrunk photos' decoding is checked now too
         self.working_size = resolve_working_size(self.model, working_size)
         self.threads = resolve_threads(threads)
         self.stride = output_stride(self.model.settings)
