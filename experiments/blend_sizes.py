@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from huenet import datasets
-from huenet.inference import Colorizer, Decoding, resolve_decoding, shrink_factor
+from huenet.inference import Colorizer, Decoding, resolve_decoding, shrink_factor, working_shape
 from huenet.modelfile import load_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -36,20 +36,17 @@ def main() -> None:
     parser.add_argument("--long-sides", type=int, nargs="+", default=[120, 240])
     arguments = parser.parse_args()
     model = load_model(arguments.model, engine="keras")
-    settings = model.settings
-    if "shrunk" not in settings:
+    if "shrunk" not in model.settings:
         raise SystemExit(f"{arguments.model}: no decoding for shrunk photos to blend")
-    small = (settings["temperature"], settings["vividness"])
-    large = (settings["shrunk"]["temperature"], settings["shrunk"]["vividness"])
+    small = resolve_decoding(model, Decoding(), 1.0)  # the two calibrated pairs, as colorize resolves them
+    large = resolve_decoding(model, Decoding(), float("inf"))
     photos = datasets.load_images(arguments.photos, skip_gray=True).images
     results = {}
     for side in arguments.long_sides:
         shrunk = []
         for photo in photos:
-            height, width = photo.shape[:2]
-            scale = side / max(height, width)
-            size = (max(1, round(width * scale)), max(1, round(height * scale)))
-            shrunk.append(np.asarray(Image.fromarray(photo).resize(size, Image.Resampling.BOX)))
+            height, width = working_shape(photo.shape[:2], side)  # long side at ``side``, as colorize shrinks
+            shrunk.append(np.asarray(Image.fromarray(photo).resize((width, height), Image.Resampling.BOX)))
         colorizer = Colorizer(model, Decoding(), threads=2)
         factor = float(np.median([shrink_factor(p.shape[:2], colorizer.working_size) for p in shrunk]))
         blended = resolve_decoding(model, Decoding(), factor)
