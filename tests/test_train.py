@@ -202,3 +202,22 @@ def test_init_from_refuses_a_model_of_another_preset(image_folder, tmp_path):
     with pytest.raises(ValueError, match="cannot start a 'unet-classification' run; pass --preset unet-tiny"):
         train(_config(image_folder, tmp_path, "unet-classification", init_from=str(base), run_dir=str(tmp_path / "other")))
     assert not (tmp_path / "other").exists()
+
+
+def test_a_finished_run_resumed_with_more_epochs_equals_one_longer_run(image_folder, tmp_path):
+    # Keras deletes backup/ when a run ends; --resume with a higher --epochs then continues from
+    # the last checkpoint, optimizer state included. Constant learning rate: the schedules agree.
+    settings = dict(dropout_rate=0.3, max_shift=1, schedule="constant")
+    train(_config(image_folder, tmp_path, "unet-tiny", run_dir=str(tmp_path / "whole"), epochs=3, **settings))
+    short = _config(image_folder, tmp_path, "unet-tiny", run_dir=str(tmp_path / "short"), epochs=2, **settings)
+    train(short)
+    assert not (tmp_path / "short" / "backup").exists()
+    with pytest.raises(ValueError, match="already has 2 epochs"):
+        train(TrainConfig(**{**short.__dict__, "resume": True}))
+    train(TrainConfig(**{**short.__dict__, "resume": True, "epochs": 3}))
+    name = "checkpoints/epoch-003.keras"
+    whole = keras.saving.load_model(tmp_path / "whole" / name, compile=False).get_weights()
+    extended = keras.saving.load_model(tmp_path / "short" / name, compile=False).get_weights()
+    for a, b in zip(whole, extended):
+        np.testing.assert_array_equal(a, b)
+    assert read_history(tmp_path / "whole" / "history.csv") == read_history(tmp_path / "short" / "history.csv")

@@ -2,7 +2,8 @@
 
 A run directory holds everything a run produced: the resolved ``config.json``,
 ``history.csv``, ``curves.png``, per-epoch checkpoints, ``backup/`` (what ``--resume``
-continues from, at most the epoch in progress is lost), ``model.keras`` (the best epoch on
+continues a killed run from, at most the epoch in progress is lost; a finished run continues
+from its last checkpoint when given more ``--epochs``), ``model.keras`` (the best epoch on
 the validation metric, with huenet's settings embedded) and ``model-card.md``.
 """
 
@@ -53,7 +54,7 @@ class TrainConfig:
     precision: str = dataclasses.field(default="float32", metadata={"help": "float32, or bfloat16 (mixed precision: faster on CPUs with AVX512-BF16 or AMX; the saved model is float32)"})
     seed: int = dataclasses.field(default=0, metadata={"help": "random seed (split, shuffling, augmentation, initialization)"})
     run_dir: str = dataclasses.field(default="", metadata={"help": "run directory (default runs/PRESET-TIMESTAMP)"})
-    resume: bool = dataclasses.field(default=False, metadata={"help": "continue a killed run in --run-dir from its last finished epoch"})
+    resume: bool = dataclasses.field(default=False, metadata={"help": "continue a killed run in --run-dir from its last finished epoch, or a finished run from its last checkpoint up to a higher --epochs"})
     verbose: int = dataclasses.field(default=1, metadata={"help": "Keras output: 1 progress bar, 2 one line per epoch, 0 silent"})
 
     def check(self) -> None:
@@ -223,6 +224,7 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
     config.check()
     initial = _initial_model(config) if config.init_from else None  # checked before the run directory exists
     run_dir = _open_run_dir(config)
+    _last_checkpoint_of_finished_run(run_dir, config)  # a finished run given no more epochs is refused before any data is read
     keras.utils.set_random_seed(config.seed)
     loaded, train_set, validation_set = _load_data(config)
     # Checked before anything is written, so a refused run leaves its directory empty.
@@ -355,10 +357,43 @@ def _fit(network: Any, sequences: tuple[Any, Any], config: TrainConfig, run_dir:
     if config.early_stopping_patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=config.early_stopping_patience))
     callbacks.append(_wall_time_log(run_dir, previous_wall_time, started))
-    network.fit(train_sequence, validation_data=validation_sequence, epochs=config.epochs, callbacks=callbacks, verbose=config.verbose)
+    initial_epoch = _extend_finished_run(network, run_dir, config)
+    network.fit(train_sequence, validation_data=validation_sequence, epochs=config.epochs, initial_epoch=initial_epoch,
+                callbacks=callbacks, verbose=config.verbose)
     wall_time = previous_wall_time + time.time() - started
     (run_dir / "wall_time.json").write_text(json.dumps({"seconds": wall_time}))
     return wall_time
+
+
+def _extend_finished_run(network: Any, run_dir: Path, config: TrainConfig) -> int:
+    """The epoch to start from: after the last checkpoint when ``--resume`` meets a finished run.
+
+    A killed run resumes from ``backup/`` (Keras' BackupAndRestore), which Keras deletes once a
+    run ends. A finished run resumed with more ``--epochs`` continues from its last per-epoch
+    checkpoint instead: weights and optimizer state, so the new epochs train as they would
+    have in one longer run (the learning rate then follows the new epoch count).
+    """
+    last = _last_checkpoint_of_finished_run(run_dir, config)
+    if last is None:
+        return 0
+    finished = int(last.stem.split("-")[1])
+    network.optimizer.build(network.trainable_variables)
+    network.load_weights(last)
+    print(f"resume: {run_dir} finished {finished} epochs; continuing from {last.name} to epoch {config.epochs}", flush=True)
+    return finished
+
+
+def _last_checkpoint_of_finished_run(run_dir: Path, config: TrainConfig) -> Path | None:
+    """The last per-epoch checkpoint of a finished run that ``--resume`` continues, else None."""
+    if not config.resume or (run_dir / "backup").exists():
+        return None
+    checkpoints = sorted((run_dir / "checkpoints").glob("epoch-[0-9][0-9][0-9].keras"))
+    if not checkpoints:
+        return None
+    finished = int(checkpoints[-1].stem.split("-")[1])
+    if finished >= config.epochs:
+        raise ValueError(f"{run_dir}: the run already has {finished} epochs; give --epochs above {finished} to continue it")
+    return checkpoints[-1]
 
 
 def _save_best(run_dir: Path, config: TrainConfig, settings: dict[str, Any], bin_prior: np.ndarray | None,
