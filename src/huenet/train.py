@@ -224,7 +224,7 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
     config.check()
     initial = _initial_model(config) if config.init_from else None  # checked before the run directory exists
     run_dir = _open_run_dir(config)
-    _last_checkpoint_of_finished_run(run_dir, config)  # a finished run given no more epochs is refused before any data is read
+    finished_run = _finished_run_checkpoint(run_dir, config)  # one given no more epochs is refused before any data is read
     keras.utils.set_random_seed(config.seed)
     loaded, train_set, validation_set = _load_data(config)
     # Checked before anything is written, so a refused run leaves its directory empty.
@@ -251,7 +251,7 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
         _make_sequence(train_set.images, config, preset.head, settings, training=True, class_ids=train_class_ids),
         _make_sequence(validation_set.images, config, preset.head, settings, training=False, class_ids=validation_class_ids),
     )
-    wall_time = _fit(network, sequences, config, run_dir, monitor, mode, extra_callbacks or [])
+    wall_time = _fit(network, sequences, config, run_dir, monitor, mode, extra_callbacks or [], finished_run)
     record = {
         "config": resolved,
         "train_images": len(train_set),
@@ -333,8 +333,12 @@ def _load_data(config: TrainConfig) -> tuple[datasets.ImageSet, datasets.ImageSe
 
 
 def _fit(network: Any, sequences: tuple[Any, Any], config: TrainConfig, run_dir: Path, monitor: str, mode: str,
-         extra_callbacks: list) -> float:
-    """Train with the run's callbacks; returns the run's wall time in seconds, all sessions together."""
+         extra_callbacks: list, finished_run: tuple[Path, int] | None = None) -> float:
+    """Train with the run's callbacks; returns the run's wall time in seconds, all sessions together.
+
+    ``finished_run``: the last checkpoint of a finished run that ``--resume`` continues, and its
+    epoch (``_finished_run_checkpoint``); its weights and optimizer state are loaded first.
+    """
     keras = import_keras_quietly()
 
     def learning_rate(epoch: int, _current: float) -> float:
@@ -357,7 +361,13 @@ def _fit(network: Any, sequences: tuple[Any, Any], config: TrainConfig, run_dir:
     if config.early_stopping_patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=config.early_stopping_patience))
     callbacks.append(_wall_time_log(run_dir, previous_wall_time, started))
-    initial_epoch = _extend_finished_run(network, run_dir, config)
+    initial_epoch = 0
+    if finished_run is not None:
+        checkpoint, initial_epoch = finished_run
+        network.optimizer.build(network.trainable_variables)
+        network.load_weights(checkpoint)
+        print(f"resume: {run_dir} finished {initial_epoch} epochs; continuing from {checkpoint.name} to epoch {config.epochs}",
+              flush=True)
     network.fit(train_sequence, validation_data=validation_sequence, epochs=config.epochs, initial_epoch=initial_epoch,
                 callbacks=callbacks, verbose=config.verbose)
     wall_time = previous_wall_time + time.time() - started
@@ -365,26 +375,14 @@ def _fit(network: Any, sequences: tuple[Any, Any], config: TrainConfig, run_dir:
     return wall_time
 
 
-def _extend_finished_run(network: Any, run_dir: Path, config: TrainConfig) -> int:
-    """The epoch to start from: after the last checkpoint when ``--resume`` meets a finished run.
+def _finished_run_checkpoint(run_dir: Path, config: TrainConfig) -> tuple[Path, int] | None:
+    """(last per-epoch checkpoint, its epoch) of a finished run that ``--resume`` continues, else None.
 
     A killed run resumes from ``backup/`` (Keras' BackupAndRestore), which Keras deletes once a
     run ends. A finished run resumed with more ``--epochs`` continues from its last per-epoch
-    checkpoint instead: weights and optimizer state, so the new epochs train as they would
-    have in one longer run (the learning rate then follows the new epoch count).
+    checkpoint instead (``_fit`` loads its weights and optimizer state), so the new epochs
+    train as they would have in one longer run (the learning rate follows the new epoch count).
     """
-    last = _last_checkpoint_of_finished_run(run_dir, config)
-    if last is None:
-        return 0
-    finished = int(last.stem.split("-")[1])
-    network.optimizer.build(network.trainable_variables)
-    network.load_weights(last)
-    print(f"resume: {run_dir} finished {finished} epochs; continuing from {last.name} to epoch {config.epochs}", flush=True)
-    return finished
-
-
-def _last_checkpoint_of_finished_run(run_dir: Path, config: TrainConfig) -> Path | None:
-    """The last per-epoch checkpoint of a finished run that ``--resume`` continues, else None."""
     if not config.resume or (run_dir / "backup").exists():
         return None
     checkpoints = sorted((run_dir / "checkpoints").glob("epoch-[0-9][0-9][0-9].keras"))
@@ -393,7 +391,7 @@ def _last_checkpoint_of_finished_run(run_dir: Path, config: TrainConfig) -> Path
     finished = int(checkpoints[-1].stem.split("-")[1])
     if finished >= config.epochs:
         raise ValueError(f"{run_dir}: the run already has {finished} epochs; give --epochs above {finished} to continue it")
-    return checkpoints[-1]
+    return checkpoints[-1], finished
 
 
 def _save_best(run_dir: Path, config: TrainConfig, settings: dict[str, Any], bin_prior: np.ndarray | None,
