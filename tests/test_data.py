@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from huenet import batches, cifar10, color, datasets
+from huenet import archives, batches, cifar10, color, datasets
 
 
 def _add(archive, name, payload):
@@ -97,7 +97,7 @@ def test_files_over_the_size_cap_are_skipped_unread(tmp_path, image_folder, monk
     with tarfile.open(archive, "w") as handle:
         handle.add(image_folder, arcname="images")
     largest = max(path.stat().st_size for path in image_folder.rglob("*.png"))
-    monkeypatch.setattr(datasets, "MAX_FILE_BYTES", largest - 1)  # at least one image is now "too big"
+    monkeypatch.setattr(archives, "MAX_FILE_BYTES", largest - 1)  # at least one image is now "too big"
     over = sum(path.stat().st_size > largest - 1 for path in image_folder.rglob("*") if path.is_file())
     for source in (image_folder, archive):
         image_set = datasets.load_images(source, skip_gray=False)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from huenet.datasets import MAX_FILE_BYTES, DatasetError, ImageSet, iter_tar
+from huenet.archives import MAX_FILE_BYTES, DatasetError, ImageSet, iter_tar
 
 CIFAR10_RELEASES = {
     # Published at https://www.cs.toronto.edu/~kriz/cifar.html with these md5 sums.

@@ -1,7 +1,8 @@
 """Datasets: image folders and tar archives read in place into uint8 RGB arrays.
 
 Archives are never extracted. The official CIFAR-10 releases are read by
-``huenet.cifar10``; ``load_images`` recognizes them. Grayscale truths are skipped and
+``huenet.cifar10``; ``load_images`` recognizes them. What both share (``ImageSet``,
+``DatasetError``, tar reading) is in ``huenet.archives``. Grayscale truths are skipped and
 counted, since a colorizer cannot learn color from them.
 """
 
@@ -10,48 +11,17 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
-import tarfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import numpy as np
 from PIL import Image
 
-from huenet import color
+from huenet import archives, cifar10, color
+from huenet.archives import DatasetError, ImageSet, folder_label, is_tar, iter_tar, tar_names
 
-# Dataset files larger than this are skipped as unreadable without being read: no training
-# image comes near it, and reading a stray multi-gigabyte file whole would exhaust memory.
-MAX_FILE_BYTES = 1 << 30
-
-
-class DatasetError(ValueError):
-    """A dataset file that cannot be read; the message names the file and the reason."""
-
-
-@dataclasses.dataclass
-class ImageSet:
-    """Images read from one source.
-
-    ``images`` is a uint8 array (count, height, width, 3) when all images share a size,
-    otherwise a list of (height, width, 3) arrays. ``names`` identify each image, and
-    ``labels`` give its class: the CIFAR-10 class of the official releases, else the name
-    of the folder the file sits in ("" at the top level). Only the auxiliary class loss of
-    training uses them.
-    """
-
-    images: Any
-    names: list[str]
-    skipped_gray: int = 0
-    skipped_unreadable: int = 0
-    labels: list[str] | None = None
-
-    def __post_init__(self) -> None:
-        if self.labels is None:
-            self.labels = [folder_label(name) for name in self.names]
-
-    def __len__(self) -> int:
-        return len(self.names)
-
+__all__ = ["DatasetError", "ImageSet", "folder_label", "iter_tar", "load_images", "drop_gray",
+           "sample_evenly", "split_train_validation"]
 
 # --- decoding -------------------------------------------------------------------------------
 
@@ -59,10 +29,10 @@ class ImageSet:
 def _decode_rgb(payload: bytes | Path | None, name: str) -> np.ndarray:
     """Decode a file's bytes, or the file at a path (Pillow then reads only what it needs).
 
-    ``None`` stands for a file over ``MAX_FILE_BYTES``.
+    ``None`` stands for a file over ``archives.MAX_FILE_BYTES``.
     """
     if payload is None:
-        raise DatasetError(f"{name}: larger than {MAX_FILE_BYTES} bytes")
+        raise DatasetError(f"{name}: larger than {archives.MAX_FILE_BYTES} bytes")
     try:
         with Image.open(payload if isinstance(payload, Path) else io.BytesIO(payload)) as image:
             image.load()
@@ -71,48 +41,14 @@ def _decode_rgb(payload: bytes | Path | None, name: str) -> np.ndarray:
         raise DatasetError(f"{name}: not a readable image ({error})") from None
 
 
-def folder_label(name: str) -> str:
-    """The class of an image named ``name`` inside a dataset: its folder's name ("" if none)."""
-    parts = name.replace("\\", "/").split("/")
-    return parts[-2] if len(parts) > 1 else ""
-
-
 def _iter_folder(folder: Path) -> Iterator[tuple[str, Path | None]]:
     """(name, path) of each file, None for files over the size cap; nothing is read yet."""
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         try:
-            too_big = path.stat().st_size > MAX_FILE_BYTES
+            too_big = path.stat().st_size > archives.MAX_FILE_BYTES
         except OSError:
             too_big = False  # vanished or unreadable: decoding reports it
         yield str(path.relative_to(folder)), None if too_big else path
-
-
-def iter_tar(path: Path, only: set[str] | None = None) -> Iterator[tuple[str, bytes | None]]:
-    """(name, bytes) of each member file, None for members over the size cap (not read).
-
-    ``only``: read just the members of these names (the others are passed over unread).
-    """
-    try:
-        with tarfile.open(path) as archive:
-            for member in archive:
-                if member.isfile() and (only is None or member.name in only):
-                    if member.size > MAX_FILE_BYTES:
-                        yield member.name, None
-                        continue
-                    handle = archive.extractfile(member)
-                    if handle is not None:
-                        yield member.name, handle.read()
-    except (tarfile.TarError, OSError, EOFError) as error:
-        raise DatasetError(f"{path}: not a readable tar archive ({error})") from None
-
-
-def _tar_names(path: Path) -> list[str]:
-    """Names of an archive's member files, in archive order; nothing is extracted."""
-    try:
-        with tarfile.open(path) as archive:
-            return [member.name for member in archive if member.isfile()]
-    except (tarfile.TarError, OSError, EOFError) as error:
-        raise DatasetError(f"{path}: not a readable tar archive ({error})") from None
 
 
 def _looks_like_image(name: str) -> bool:
@@ -120,10 +56,6 @@ def _looks_like_image(name: str) -> bool:
     from huenet.images import readable_extensions
 
     return Path(name).suffix.lower() in readable_extensions()
-
-
-def _is_tar(path: Path) -> bool:
-    return path.is_file() and any(str(path).endswith(ext) for ext in (".tar", ".tar.gz", ".tgz"))
 
 
 # --- loading --------------------------------------------------------------------------------
@@ -168,9 +100,7 @@ def load_images(
         raise ValueError(f"limit must be at least 1 image, got {limit}")
     if not path.exists():
         raise DatasetError(f"{path}: no such file or folder")
-    from huenet import cifar10
-
-    if _is_tar(path) and cifar10.release_kind(path) is not None:
+    if is_tar(path) and cifar10.release_kind(path) is not None:
         image_set = cifar10.read_cifar10_release(path, split)
         if limit:
             image_set = _subset(image_set, sample_evenly(image_set.labels, limit, seed))
@@ -180,10 +110,10 @@ def load_images(
             if limit:
                 listed = [entry for entry in entries if _looks_like_image(entry[0])]
                 entries = iter([listed[i] for i in sample_evenly([folder_label(name) for name, _ in listed], limit, seed)])
-        elif _is_tar(path):
+        elif is_tar(path):
             only = None
             if limit:
-                names = [name for name in _tar_names(path) if _looks_like_image(name)]
+                names = [name for name in tar_names(path) if _looks_like_image(name)]
                 only = {names[i] for i in sample_evenly([folder_label(name) for name in names], limit, seed)}
             entries = iter_tar(path, only)
         else:
