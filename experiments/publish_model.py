@@ -17,7 +17,7 @@ from pathlib import Path
 
 from huenet.evaluate import test_set_name
 from huenet.modelfile import read_metadata, save_model, sha256_of
-from huenet.train import model_card
+from huenet.rundir import model_card
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "src" / "huenet" / "weights"
 

@@ -8,7 +8,8 @@ import pytest
 
 from huenet import models
 from huenet.modelfile import load_model, read_metadata
-from huenet.train import TrainConfig, read_history, train
+from huenet.rundir import read_history
+from huenet.train import TrainConfig, train
 
 
 def _config(image_folder, tmp_path, preset, **overrides):
@@ -98,7 +99,7 @@ def test_mixed_precision_trains_and_saves_a_float32_model(image_folder, tmp_path
 
 
 def test_model_card_shows_notes_only_when_given():
-    from huenet.train import model_card
+    from huenet.rundir import model_card
 
     metadata = {"preset": "huenet-base", "head": "ab_bins", "settings": {}, "training": {"machine": "x86_64, 2 CPU cores, GPU NVIDIA H200"}}
     plain = model_card(metadata)
@@ -221,3 +222,17 @@ def test_a_finished_run_resumed_with_more_epochs_equals_one_longer_run(image_fol
     for a, b in zip(whole, extended):
         np.testing.assert_array_equal(a, b)
     assert read_history(tmp_path / "whole" / "history.csv") == read_history(tmp_path / "short" / "history.csv")
+
+
+def test_checkpoint_names_are_spelled_once_and_found_past_999(tmp_path):
+    from huenet import rundir
+
+    (tmp_path / rundir.CHECKPOINTS).mkdir()
+    for epoch in (2, 999, 1000, 7):
+        (tmp_path / rundir.CHECKPOINTS / rundir.checkpoint_name(epoch)).write_bytes(b"")
+    (tmp_path / rundir.CHECKPOINTS / "epoch-x.keras").write_bytes(b"")  # not a checkpoint of ours
+    assert rundir.checkpoint_name().format(epoch=1000) == rundir.checkpoint_name(1000) == "epoch-1000.keras"
+    assert [epoch for epoch, _ in rundir.checkpoints(tmp_path)] == [2, 7, 999, 1000]
+    assert rundir.finished_run_checkpoint(tmp_path, True, 1001) == (tmp_path / rundir.CHECKPOINTS / "epoch-1000.keras", 1000)
+    with pytest.raises(ValueError, match="already has 1000 epochs"):
+        rundir.finished_run_checkpoint(tmp_path, True, 1000)

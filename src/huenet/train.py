@@ -1,16 +1,12 @@
 """Training: one settings dataclass, a batch pipeline, and ``train(config)``.
 
-A run directory holds everything a run produced: the resolved ``config.json``,
-``history.csv``, ``curves.png``, per-epoch checkpoints, ``backup/`` (what ``--resume``
-continues a killed run from, at most the epoch in progress is lost; a finished run continues
-from its last checkpoint when given more ``--epochs``), ``model.keras`` (the best epoch on
-the validation metric, with huenet's settings embedded) and ``model-card.md``.
+What a run writes and how it is continued (``--resume``) is ``huenet.rundir``'s; this
+module builds the network, feeds it and fits it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
 import json
 import math
@@ -21,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from huenet import batches, cifar10, datasets, models
+from huenet import batches, cifar10, datasets, models, rundir
 from huenet.kerasutil import import_keras_quietly
 from huenet.modelfile import save_model, sha256_of
 
@@ -44,6 +40,7 @@ class TrainConfig:
     early_stopping_patience: int = dataclasses.field(default=0, metadata={"help": "stop after this many epochs without a better validation metric (0: never)"})
     dropout_rate: float | None = dataclasses.field(default=None, metadata={"help": "dropout rate (default: the preset's)"})
     class_loss_weight: float | None = dataclasses.field(default=None, metadata={"help": "weight of the auxiliary class loss, 0 turns it off (default: the preset's)"})
+    hint_inputs: bool | None = dataclasses.field(default=None, metadata={"help": "U-Net presets: take color hints as extra inputs, drawn from the truth while training (default: the preset's)"})
     init_from: str | None = dataclasses.field(default=None, metadata={"help": "fine-tune: start from this huenet model file's weights (same preset) and keep its ab-bin prior"})
     color_space: str | None = dataclasses.field(default=None, metadata={"help": "seed presets: rgb, hsv, lab or yuv"})
     loss: str | None = dataclasses.field(default=None, metadata={"help": "regression presets: l1, l2 or huber"})
@@ -82,7 +79,7 @@ class TrainConfig:
     def preset_overrides(self) -> dict[str, Any]:
         settings = models.get_preset(self.preset).settings
         candidates = {"dropout_rate": self.dropout_rate, "color_space": self.color_space, "loss": self.loss,
-                      "class_loss_weight": self.class_loss_weight}
+                      "class_loss_weight": self.class_loss_weight, "hint_inputs": self.hint_inputs}
         unsupported = [k for k, v in candidates.items() if v is not None and k not in settings]
         if unsupported:
             raise ValueError(f"preset {self.preset!r} has no setting {', '.join(unsupported)}")
@@ -163,7 +160,10 @@ def _make_sequence(
                 max_shift=config.max_shift if training else 0,
                 flip=config.flip and training,
             )
-            inputs, targets = batches.make_batch(batch, head, models.output_stride(settings), settings.get("color_space", "rgb"))
+            inputs, targets = batches.make_batch(
+                batch, head, models.output_stride(settings), settings.get("color_space", "rgb"),
+                hint_inputs=bool(settings.get("hint_inputs")), hint_rng=rng if training else None,
+            )
             if class_ids is None and not palette:
                 return inputs, targets
             outputs = {head: targets}
@@ -223,8 +223,8 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
         raise ValueError("no training data given")
     config.check()
     initial = _initial_model(config) if config.init_from else None  # checked before the run directory exists
-    run_dir = _open_run_dir(config)
-    finished_run = _finished_run_checkpoint(run_dir, config)  # one given no more epochs is refused before any data is read
+    run_dir = rundir.open_run_dir(config.run_dir, config.preset, config.resume)
+    finished_run = rundir.finished_run_checkpoint(run_dir, config.resume, config.epochs)  # one given no more epochs is refused before any data is read
     keras.utils.set_random_seed(config.seed)
     loaded, train_set, validation_set = _load_data(config)
     # Checked before anything is written, so a refused run leaves its directory empty.
@@ -241,7 +241,7 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
     if initial is not None:
         _copy_weights(initial, network)
     monitor, mode = _monitor(preset.head, with_auxiliary=bool(classes) or _has_palette(settings))
-    (run_dir / "checkpoints").mkdir(exist_ok=True)
+    (run_dir / rundir.CHECKPOINTS).mkdir(exist_ok=True)
     resolved = {**dataclasses.asdict(config), "run_dir": str(run_dir), "settings": settings, "head": preset.head}
     if classes:
         resolved["classes"] = classes
@@ -297,21 +297,26 @@ def _copy_weights(initial: Any, network: Any) -> None:
     source, target = weighted(initial.network), weighted(network)
     if len(source) != len(target):
         raise ValueError(f"{initial.source}: {len(source)} layers with weights, the run's network has {len(target)}")
-    for old, new in zip(source, target):
-        if type(old).__name__ != type(new).__name__ or [tuple(w.shape) for w in old.weights] != [tuple(w.shape) for w in new.weights]:
+    first = 0
+    for position, (old, new) in enumerate(zip(source, target)):
+        old_shapes, new_shapes = [tuple(w.shape) for w in old.weights], [tuple(w.shape) for w in new.weights]
+        if type(old).__name__ == type(new).__name__ and old_shapes != new_shapes and position == first:
+            # The run's network takes hint channels after the lightness (--hint-inputs): the
+            # first convolution's kernel has more input channels; they start at zero.
+            (old_kernel, *_), (new_kernel, *_) = old_shapes, new_shapes
+            if old_shapes[1:] == new_shapes[1:] and old_kernel[:2] + old_kernel[3:] == new_kernel[:2] + new_kernel[3:] \
+                    and new_kernel[2] > old_kernel[2]:
+                continue
+        if type(old).__name__ != type(new).__name__ or old_shapes != new_shapes:
             raise ValueError(f"{initial.source}: layer {old.name!r} does not match the run's network ({new.name!r})")
     for old, new in zip(source, target):
-        new.set_weights(old.get_weights())
+        weights = old.get_weights()
+        if tuple(weights[0].shape) != tuple(new.weights[0].shape):
+            kernel = np.zeros(tuple(new.weights[0].shape), weights[0].dtype)
+            kernel[:, :, : weights[0].shape[2]] = weights[0]
+            weights = [kernel, *weights[1:]]
+        new.set_weights(weights)
     print(f"init: weights of {len(target)} layers from {initial.source}", flush=True)
-
-
-def _open_run_dir(config: TrainConfig) -> Path:
-    """The run directory, created; a non-empty one only with ``resume``."""
-    run_dir = Path(config.run_dir or f"runs/{config.preset}-{time.strftime('%Y%m%d-%H%M%S')}")
-    if run_dir.exists() and any(run_dir.iterdir()) and not config.resume:
-        raise ValueError(f"{run_dir}: run directory is not empty; pass --resume to continue it or pick another")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    return run_dir
 
 
 def _load_data(config: TrainConfig) -> tuple[datasets.ImageSet, datasets.ImageSet, datasets.ImageSet]:
@@ -337,7 +342,7 @@ def _fit(network: Any, sequences: tuple[Any, Any], config: TrainConfig, run_dir:
     """Train with the run's callbacks; returns the run's wall time in seconds, all sessions together.
 
     ``finished_run``: the last checkpoint of a finished run that ``--resume`` continues, and its
-    epoch (``_finished_run_checkpoint``); its weights and optimizer state are loaded first.
+    epoch (``rundir.finished_run_checkpoint``); its weights and optimizer state are loaded first.
     """
     keras = import_keras_quietly()
 
@@ -348,19 +353,19 @@ def _fit(network: Any, sequences: tuple[Any, Any], config: TrainConfig, run_dir:
 
     train_sequence, validation_sequence = sequences
     started = time.time()
-    previous_wall_time = _previous_wall_time(run_dir)
+    previous_wall_time = rundir.previous_wall_time(run_dir)
     callbacks = [
         keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
         _epoch_sync(train_sequence, config.seed),
         keras.callbacks.LearningRateScheduler(learning_rate),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
-        keras.callbacks.ModelCheckpoint(str(run_dir / "checkpoints" / "epoch-{epoch:03d}.keras")),
+        keras.callbacks.ModelCheckpoint(str(run_dir / rundir.CHECKPOINTS / rundir.checkpoint_name())),
         keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor=monitor, mode=mode, save_best_only=True),
         *extra_callbacks,
     ]
     if config.early_stopping_patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=config.early_stopping_patience))
-    callbacks.append(_wall_time_log(run_dir, previous_wall_time, started))
+    callbacks.append(rundir.wall_time_log(run_dir, previous_wall_time, started))
     initial_epoch = 0
     if finished_run is not None:
         checkpoint, initial_epoch = finished_run
@@ -375,25 +380,6 @@ def _fit(network: Any, sequences: tuple[Any, Any], config: TrainConfig, run_dir:
     return wall_time
 
 
-def _finished_run_checkpoint(run_dir: Path, config: TrainConfig) -> tuple[Path, int] | None:
-    """(last per-epoch checkpoint, its epoch) of a finished run that ``--resume`` continues, else None.
-
-    A killed run resumes from ``backup/`` (Keras' BackupAndRestore), which Keras deletes once a
-    run ends. A finished run resumed with more ``--epochs`` continues from its last per-epoch
-    checkpoint instead (``_fit`` loads its weights and optimizer state), so the new epochs
-    train as they would have in one longer run (the learning rate follows the new epoch count).
-    """
-    if not config.resume or (run_dir / "backup").exists():
-        return None
-    checkpoints = sorted((run_dir / "checkpoints").glob("epoch-[0-9][0-9][0-9].keras"))
-    if not checkpoints:
-        return None
-    finished = int(checkpoints[-1].stem.split("-")[1])
-    if finished >= config.epochs:
-        raise ValueError(f"{run_dir}: the run already has {finished} epochs; give --epochs above {finished} to continue it")
-    return checkpoints[-1], finished
-
-
 def _save_best(run_dir: Path, config: TrainConfig, settings: dict[str, Any], bin_prior: np.ndarray | None,
                record: dict[str, Any], monitor: str, mode: str) -> Path:
     """Write the best epoch as the run's model.keras (settings embedded), its curves and card."""
@@ -402,10 +388,10 @@ def _save_best(run_dir: Path, config: TrainConfig, settings: dict[str, Any], bin
     from huenet import unet
 
     head = models.get_preset(config.preset).head
-    history = read_history(run_dir / "history.csv")
+    history = rundir.read_history(run_dir / "history.csv")
     best_row = (min if mode == "min" else max)(history, key=lambda row: float(row[monitor]))
     best = unet.inference_network(keras.saving.load_model(run_dir / "best.keras", compile=False))
-    accelerator = _accelerator()
+    accelerator = rundir.accelerator()
     metadata = {
         "preset": config.preset,
         "head": head,
@@ -422,15 +408,15 @@ def _save_best(run_dir: Path, config: TrainConfig, settings: dict[str, Any], bin
             "monitor": monitor,
             "best_value": float(best_row[monitor]),
             "wall_time_seconds": record["wall_time_seconds"],
-            "machine": f"{platform.machine()}, {_cpu_count()} CPU cores{f', GPU {accelerator}' if accelerator else ''}, "
+            "machine": f"{platform.machine()}, {rundir.cpu_count()} CPU cores{f', GPU {accelerator}' if accelerator else ''}, "
             f"Keras {keras.__version__} on {keras.backend.backend()}",
             "accelerator": accelerator,  # GPU name or None: a GPU's minutes are not a CPU's
         },
         "metrics": {},
     }
     model_path = save_model(best, run_dir / "model.keras", metadata)
-    _plot_curves(history, run_dir / "curves.png", monitor)
-    (run_dir / "model-card.md").write_text(model_card(metadata))
+    rundir.plot_curves(history, run_dir / "curves.png", monitor)
+    (run_dir / "model-card.md").write_text(rundir.model_card(metadata))
     print(f"best epoch {metadata['training']['best_epoch']} ({monitor} {best_row[monitor]}); model: {model_path}")
     return model_path
 
@@ -504,147 +490,3 @@ def _fit_crop_to_network(config: TrainConfig, images: Any, multiple: int) -> Tra
     return config
 
 
-def _cpu_count() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def _accelerator() -> str | None:
-    """The GPU's name when the Keras backend trains on one, else None (recorded in the model card)."""
-    keras = import_keras_quietly()
-
-    backend = keras.backend.backend()
-    with contextlib.suppress(Exception):  # a card line is not worth failing a finished run for
-        if backend == "jax":
-            import jax
-
-            device = jax.devices()[0]
-            return device.device_kind if device.platform == "gpu" else None
-        if backend == "torch":
-            import torch
-
-            return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-        if backend == "tensorflow":
-            import tensorflow as tf
-
-            gpus = tf.config.list_physical_devices("GPU")
-            if gpus:
-                return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
-    return None
-
-
-def _wall_time_log(run_dir: Path, previous: float, started: float) -> Any:
-    """A callback that records the run's wall time (all sessions) after every epoch.
-
-    A run killed between epochs and resumed then reports the time of every epoch it kept;
-    only the unfinished epoch's time, trained again on resume, is not counted.
-    """
-    keras = import_keras_quietly()
-
-    class _WallTimeLog(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            seconds = previous + time.time() - started
-            (run_dir / "wall_time.json").write_text(json.dumps({"seconds": round(seconds, 1), "epochs": epoch + 1}))
-
-    return _WallTimeLog()
-
-
-def _previous_wall_time(run_dir: Path) -> float:
-    path = run_dir / "wall_time.json"
-    return json.loads(path.read_text())["seconds"] if path.exists() else 0.0
-
-
-def read_history(path: Path) -> list[dict[str, str]]:
-    """A run's history.csv as one row per epoch (what report scripts read too)."""
-    with open(path, newline="") as handle:
-        rows = [row for row in csv.DictReader(handle) if row.get("epoch", "") != "epoch"]
-    # A resumed run appends; keep the last row written for each epoch.
-    by_epoch = {int(row["epoch"]): row for row in rows}
-    return [by_epoch[epoch] for epoch in sorted(by_epoch)]
-
-
-def _plot_curves(history: list[dict[str, str]], path: Path, monitor: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [int(row["epoch"]) + 1 for row in history]
-    figure, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-    for key, label in (("loss", "train"), ("val_loss", "validation")):
-        axes[0].plot(epochs, [float(row[key]) for row in history], marker="o", label=label)
-    axes[0].set(title="loss", xlabel="epoch")
-    metric = monitor.removeprefix("val_")
-    for key, label in ((metric, "train"), (monitor, "validation")):
-        axes[1].plot(epochs, [float(row[key]) for row in history], marker="o", label=label)
-    axes[1].set(title=metric, xlabel="epoch")
-    for axis in axes:
-        axis.legend()
-        axis.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path, dpi=80)
-    plt.close(figure)
-
-
-def model_card(metadata: dict[str, Any]) -> str:
-    """A short markdown model card from a model's metadata."""
-    training = metadata.get("training", {})
-    config = training.get("config", {})
-    lines = [
-        f"# Model card: {metadata.get('name', metadata['preset'])}",
-        "",
-        f"- Preset: `{metadata['preset']}` (head `{metadata['head']}`), settings: `{json.dumps(metadata['settings'])}`",
-        f"- Data: `{config.get('data')}`, {training.get('train_images')} training / {training.get('validation_images')} "
-        f"validation images ({training.get('skipped_gray')} grayscale images skipped)",
-        f"- Epochs: {training.get('epochs_run')} run, best epoch {training.get('best_epoch')} by {training.get('monitor')} "
-        f"= {training.get('best_value')}",
-        f"- Wall time: {training.get('wall_time_seconds')} s on {training.get('machine')}",
-    ]
-    chain, total = training.get("init_from"), training.get("wall_time_seconds") or 0.0
-    while chain:  # a fine-tune: the runs it continues, newest first
-        base = chain.get("training") or {}
-        base_config = base.get("config", {})
-        lines.append(
-            f"- Fine-tuned from `{chain.get('file')}` (sha256 {str(chain.get('sha256'))[:12]}): preset `{chain.get('preset')}`, "
-            f"data `{base_config.get('data')}`, {base.get('train_images')} training images, {base.get('epochs_run')} epochs, "
-            f"wall time {base.get('wall_time_seconds')} s"
-        )
-        total += base.get("wall_time_seconds") or 0.0
-        chain = base.get("init_from")
-    if training.get("init_from"):
-        lines.append(f"- Wall time of all runs together: {total:.1f} s ({total / 3600:.2f} h)")
-    if metadata.get("command"):
-        lines.append(f"- Command: `{metadata['command']}`")
-    if metadata.get("notes"):
-        lines += ["", "## Notes", "", metadata["notes"].strip()]
-    if metadata.get("metrics"):
-        lines += ["", "## Test metrics", "", "```", json.dumps(metadata["metrics"], indent=1), "```"]
-    return "\n".join(lines) + "\n"
-
-
-def export_checkpoint(run_dir: str | Path, checkpoint: str | Path, output: str | Path, **metadata_updates: Any) -> Path:
-    """Turn one per-epoch checkpoint of a run into a huenet model file.
-
-    Used to score epochs other than the best one (choosing the epoch count on validation
-    data) and to publish a model with extra settings (``metadata_updates``).
-    """
-    keras = import_keras_quietly()
-
-    from huenet import losses, unet  # noqa: F401  losses registers the checkpoint's loss and metric classes
-
-    run_dir = Path(run_dir)
-    config = json.loads((run_dir / "config.json").read_text())
-    prior_path = run_dir / "bin_prior.json"
-    metadata = {
-        "preset": config["preset"],
-        "head": config["head"],
-        "settings": config["settings"],
-        "bin_prior": json.loads(prior_path.read_text()) if prior_path.exists() else None,
-        "training": {"config": config, "checkpoint": Path(checkpoint).name},
-        "metrics": {},
-    }
-    for key, value in metadata_updates.items():
-        metadata[key] = {**metadata.get(key, {}), **value} if isinstance(value, dict) and isinstance(metadata.get(key), dict) else value
-    network = unet.inference_network(keras.saving.load_model(checkpoint, compile=False))
-    return save_model(network, output, metadata)
