@@ -90,7 +90,7 @@ def main() -> None:
             path, (height, width), options = images[case]
             # In a child process: Linux counts the parent's peak RSS into every child it forks
             # (the peak carries over exec), so making a 100 MP image here inflated huenet's
-            # measured peak to 1.56 GB in session 11 (its own was 0.98 GB).
+            # measured peak to 1.56 GB on 2026-12-01 (its own was 0.98 GB).
             subprocess.run([sys.executable, __file__, "--make-image", str(path), str(height), str(width), json.dumps(options)],
                            check=True)
             out = folder / f"{case}-out.png"

@@ -1,7 +1,7 @@
 """What the machine was doing during a benchmark: load, and the CPU time the hypervisor stole.
 
 On a shared virtual machine the host can take a large share of the CPUs ("steal" in
-/proc/stat; 30-47% at times in session 9). Timings taken then are slower for reasons that
+/proc/stat; 30-47% at times on 2026-12-01). Timings taken then are slower for reasons that
 are not huenet's, so every benchmark records it beside its numbers.
 """
 

@@ -21,7 +21,7 @@ scenes too colorfully can be brought back toward the gray copy's safety that way
    runs once per image; every decoding reuses its logits. Each set gets its own pair: the
    "tiny" set's for images that run at their own size, the photos' for images shrunk as
    much as they are (``settings["shrunk"]``; ``inference.resolve_decoding`` blends the two
-   in between). With ``--one-decoding`` both sets share one pair, as before session 13.
+   in between). With ``--one-decoding`` both sets share one pair, as before 2026-12-02.
    - Faithful: the best PSNR among decodings whose colorfulness ratio keeps at least
      ``--min-colorfulness`` of the truth's, counted at the 5th percentile of a bootstrap
      over the set's images (a set of 100 photos gives a wide ratio; the bound keeps the

@@ -44,9 +44,9 @@ run)
             --run-dir "/tmp/run-$backend-$(basename "$out")-$START" --out "$out"  # $START: fresh on a warm machine too
     }
     if [ -n "${EXTRA_B:-}" ]; then
-        # Variants side by side: in session 3 one run left the GPU waiting on the batch
+        # Variants side by side: on 2026-11-26 one run left the GPU waiting on the batch
         # pipeline (7 ms step, 18-22 ms pipeline), so a second run costs the first little.
-        # Session 6, H200, 8 pipeline threads each: 3.5-4 s per epoch for each of two.
+        # 2026-11-26, H200, 8 pipeline threads each: 3.5-4 s per epoch for each of two.
         # EXTRA_C and EXTRA_D add a third and fourth (fewer threads each: 16 cores in all).
         # Each picks its epochs while the others start up; all count the pipeline and the
         # step as not overlapping, the safe side. Results land in $OUT/a, $OUT/b, ...
@@ -73,7 +73,7 @@ run)
             done
             wait
         fi
-        # Only 8 files come back from a call (session 6 lost run b's whole output to that),
+        # Only 8 files come back from a call (2026-11-26 lost run b's whole output to that),
         # so each run's small files go into its log, and KEEP names the runs whose model
         # parts come back (default: all; four logs and four one-part models make the 8).
         for run in $runs; do

@@ -140,7 +140,7 @@ def main() -> None:
     parser.add_argument("--max-epochs", type=int, default=60)
     parser.add_argument("--epochs", type=int, default=None,
                         help="train exactly this many epochs, no timing (the deadline still holds). On a shared CPU the "
-                        "timing is skewed by whatever else runs: in session 5 a busy machine made it pick 6 epochs, not 17")
+                        "timing is skewed by whatever else runs: on 2026-11-26 a busy machine made it pick 6 epochs, not 17")
     parser.add_argument("--startup-seconds", type=float, default=45.0, help="data loading and compilation, guessed")
     parser.add_argument("--run-dir", required=True)
     parser.add_argument("--out", required=True)
@@ -192,7 +192,7 @@ def pick_epochs(args: argparse.Namespace, config) -> int:
     batches = math.ceil(train_images / config.batch_size)
     validation_batches = math.ceil(train_images / 9 / config.batch_size)
     # Counted as if the pipeline's threads did not overlap the step at all (the safe side).
-    # In session 3 one thread took 18-22 ms per batch against a 7 ms step on an H200.
+    # In 2026-11-26 one thread took 18-22 ms per batch against a 7 ms step on an H200.
     epoch_seconds = batches * (step + pipeline) + validation_batches * (step / 3 + pipeline) + 1.0
     left = args.budget - (time.time() - STARTED) - args.startup_seconds
     epochs = max(1, min(args.max_epochs, int(left / epoch_seconds)))

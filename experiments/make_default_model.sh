@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# How the bundled CIFAR-10 model (v4, run class-cpu; bundled as "default" until session 9,
+# How the bundled CIFAR-10 model (v4, run class-cpu; bundled as "default" until 2026-12-01,
 # "cifar10" since) was made, start to finish, on the 2-core
 # CPU machine with no GPU: 17 epochs took 3,174 s (53 min), inside the 60-minute budget.
 # The model bundled before it (v3: huenet-base, 32 epochs on a lent H200, about 1 h 51 min

@@ -11,7 +11,7 @@ CROPS=${CROPS:-runs/scene-crops}
 RUN=${RUN:-runs/photo-scenes}
 
 # 1. The base run on Tiny ImageNet's object photos (about 62 min an epoch, resumable with
-#    --resume). The bundled run was split over sessions 8-10 and ran its first two epochs
+#    --resume). The bundled run was split over 2026-12-01 and ran its first two epochs
 #    under a 10-epoch cosine schedule, its third under a 6-epoch one and its fourth under
 #    this 4-epoch one (docs/experiment-log.md): each epoch's learning rate depends on the
 #    epoch count, so this command reproduces it within noise, not bit for bit.
@@ -36,7 +36,7 @@ huenet train --preset huenet-photo --init-from $BASE/model.keras --class-loss-we
 #    photo-scenes-calibrate-sizes.log). The decodings from this one: one pair for images
 #    that run at their own size (chosen on Tiny ImageNet val), one for images shrunk as much
 #    as full-size photos are (chosen on the BSDS500 val photos), blended in between
-#    (session 13; before it, one pair served both: --one-decoding).
+#    (2026-12-02; before it, one pair served both: --one-decoding).
 python experiments/calibrate_photo.py $RUN/model.keras --data $DATA/tiny-imagenet-jpeg/train.tar.gz \
     --photos $DATA/bsds500-jpeg/val.tar --limit 1000 --working-sizes 80 --size-decodings "0.4,0.0" \
     --temperatures 1.0 0.6 0.4 --vividness -0.5 -0.25 0 0.25 0.5 0.75 1.0 1.25 1.5 2.0 2.5 --min-colorfulness 0.5 \

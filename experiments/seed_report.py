@@ -191,7 +191,7 @@ def main() -> None:
             training = info.get(name, {})
             epochs = f"{training.get('epochs_run', '')} ({training.get('best_epoch', '')})" if training else "-"
             wall = f"{training['wall_time_seconds'] / 60:.1f} min" if training.get("wall_time_seconds") else "-"
-            # Files from before session 4 name the GPU only inside the machine line.
+            # Files from before 2026-11-26 name the GPU only inside the machine line.
             gpu = training.get("accelerator") or training.get("machine", "").partition(", GPU ")[2].split(",")[0]
             if gpu and wall != "-":
                 wall += f" on {gpu}"  # a GPU's minutes are not the 2-core machine's

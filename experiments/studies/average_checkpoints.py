@@ -4,7 +4,7 @@ A one-off check of weight averaging (Izmailov et al. 2018, "stochastic weight av
 here over the last epochs of the cosine schedule): one network, so colorizing costs the
 same, unlike an ensemble. Batch-norm statistics are averaged too, not recomputed.
 
-    python experiments/average_checkpoints.py runs/class-cpu 13 17 --output runs/swa-13-17/model.keras
+    python experiments/studies/average_checkpoints.py runs/class-cpu 13 17 --output runs/swa-13-17/model.keras
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ def main() -> None:
     import numpy as np
 
     import huenet.losses  # noqa: F401  registers huenet's losses and metrics
-    from huenet import train
+    from huenet import rundir
 
     epochs = range(arguments.first_epoch, arguments.last_epoch + 1)
-    paths = [Path(arguments.run_dir) / "checkpoints" / f"epoch-{epoch:03d}.keras" for epoch in epochs]
+    paths = [Path(arguments.run_dir) / rundir.CHECKPOINTS / rundir.checkpoint_name(epoch) for epoch in epochs]
     network = keras.saving.load_model(paths[0], compile=False)
     total = [np.asarray(weight, np.float64) for weight in network.get_weights()]
     for path in paths[1:]:
@@ -40,7 +40,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         averaged = Path(folder) / "averaged.keras"
         network.save(averaged)
-        train.export_checkpoint(arguments.run_dir, averaged, arguments.output,
+        rundir.export_checkpoint(arguments.run_dir, averaged, arguments.output,
                                 training={"averaged_epochs": [epochs[0], epochs[-1]]})
     print(f"averaged epochs {epochs[0]}-{epochs[-1]} of {arguments.run_dir} -> {arguments.output}")
 

@@ -1,7 +1,7 @@
 """Check the decoding blend between sizes: photos shrunk to an intermediate long side,
 scored with the model's blended decoding and with each of its two calibrated pairs.
 
-    python experiments/blend_sizes.py --photos ../shared/data/bsds500-jpeg/val.tar --long-sides 120 240
+    python experiments/studies/blend_sizes.py --photos ../shared/data/bsds500-jpeg/val.tar --long-sides 120 240
 
 Validation photos only (BSDS500 val, which the calibration also used); each photo is
 shrunk (BOX, as colorize shrinks) to the long side given, then scored like
@@ -25,7 +25,7 @@ from huenet import datasets
 from huenet.inference import Colorizer, Decoding, resolve_decoding, shrink_factor, working_shape
 from huenet.modelfile import load_model
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the release tools in experiments/
 from calibrate_photo import HeldOut  # noqa: E402  (the experiments folder is not a package)
 
 

@@ -1,6 +1,6 @@
 """Score several photo models on the same held-out sets, on one grid of decodings.
 
-    python experiments/compare_photo_models.py runs/photo-v1/model.keras runs/photo-scenes/model.keras \
+    python experiments/studies/compare_photo_models.py runs/photo-v1/model.keras runs/photo-scenes/model.keras \
         --data ../shared/data/tiny-imagenet-jpeg/train.tar.gz --photos ../shared/data/bsds500-jpeg/val.tar \
         --limit 1000 --working-size 80 --output runs/photo-wise/compare.json
 
@@ -29,7 +29,7 @@ from huenet.images import read_image
 from huenet.inference import Colorizer, Decoding
 from huenet.modelfile import load_model
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the release tools in experiments/
 from calibrate import validation_sample  # noqa: E402  (the experiments folder is not a package)
 from calibrate_photo import HeldOut  # noqa: E402
 

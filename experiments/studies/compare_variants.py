@@ -1,6 +1,6 @@
 """Short, equal-budget comparisons of huenet-base variants (directional evidence only).
 
-    python experiments/compare_variants.py --data ../shared/data/cifar10-jpeg/train.tar.gz \
+    python experiments/studies/compare_variants.py --data ../shared/data/cifar10-jpeg/train.tar.gz \
         --runs runs/variants --limit 10000 --epochs 5 --variants base stride1
 
 Each variant trains on the same first --limit images with the same seed, schedule and
@@ -19,7 +19,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from huenet import models
-from huenet.train import TrainConfig, read_history, train
+from huenet.rundir import read_history
+from huenet.train import TrainConfig, train
 
 VARIANTS = {
     "base": {},

@@ -1,6 +1,6 @@
 """Where the seed's exact-match metric comes from, for a model and for the gray copy.
 
-    python experiments/exact_match_analysis.py default --data ../shared/data/cifar10-jpeg/train.tar.gz
+    python experiments/studies/exact_match_analysis.py default --data ../shared/data/cifar10-jpeg/train.tar.gz
 
 Scores the same validation images that experiments/calibrate.py uses (the run's seeded
 split, 3,000 images) and prints: how often a truth channel differs from the gray input by

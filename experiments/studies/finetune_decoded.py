@@ -5,7 +5,7 @@ from it. This adds ``--weight`` x the mean Euclidean ab error of the annealed me
 ``--temperature`` to the loss and trains a few more epochs from the trained weights. Then
 it writes a model that `experiments/calibrate.py` can score against the original.
 
-    python experiments/finetune_decoded.py runs/default-v3/model.keras \\
+    python experiments/studies/finetune_decoded.py runs/default-v3/model.keras \\
         --data ../shared/data/cifar10-jpeg/train.tar.gz --epochs 3 --output runs/finetune/model.keras
 """
 

@@ -1,6 +1,6 @@
 """Interpolate the weights of a fine-tuned model and the model it started from.
 
-    python experiments/interpolate_weights.py runs/photo-scenes/model.keras 0.5 \
+    python experiments/studies/interpolate_weights.py runs/photo-scenes/model.keras 0.5 \
         --output runs/photo-wise-0.5/model.keras
 
 Weight-space ensembling of a fine-tune and its base (Wortsman et al. 2022, "Robust

@@ -6,7 +6,7 @@ split) with the gray input upsampled (bicubic) to each ``--sizes`` side for the 
 decoded ab is box-filtered back to the native ab grid and composed with the native gray as
 usual.
 
-    python experiments/upscale_small.py src/huenet/weights/photo.keras \
+    python experiments/studies/upscale_small.py src/huenet/weights/photo.keras \
         --data ../shared/data/tiny-imagenet-jpeg/train.tar.gz --limit 1000 --sizes 64 96 128
 """
 import argparse
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the release tools in experiments/
 from calibrate import validation_sample  # noqa: E402
 from calibrate_photo import score_images  # noqa: E402
 
