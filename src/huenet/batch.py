@@ -19,7 +19,7 @@ from huenet import storage
 
 
 # Above this many images, TensorFlow's 4-second import pays for itself: end to end on 2
-# cores the Keras engine colorized 111 CIFAR-sized images/s against NumPy's 68 (session 6).
+# cores the Keras engine colorized 111 CIFAR-sized images/s against NumPy's 68 (2026-11-26).
 KERAS_FROM_IMAGES = 500
 
 
@@ -191,26 +191,32 @@ def chunks(jobs: Sequence[Job], files_per_chunk: int = 256, pixels_per_chunk: in
 
 
 def run(colorizer, jobs: Sequence[Job], overwrite: bool, max_pixels: int | None,
-        planned_missing: bool = False) -> Iterator[Outcome]:
+        planned_missing: bool = False, hints: dict[str, list] | None = None) -> Iterator[Outcome]:
     """Read, colorize and write each job; one Outcome per job, in order.
 
     ``planned_missing``: the jobs were triaged as having no output yet, so an output that
     exists at publication was written by an earlier attempt of this batch (Ray retries a
     batch whose worker died) and counts as done ("present"), not as an error.
+    ``hints``: color hints by job source (``huenet.hints``); a hint that does not fit its
+    image (outside it, say) fails that job alone.
     """
+    from huenet.hints import HintError
     from huenet.images import ImageError
 
+    hints = hints or {}
     for chunk in chunks(jobs):
         loaded = []
         for job in chunk:
             try:
                 image = storage.read(job.source, max_pixels)
-            except (ImageError, MemoryError) as error:
+                placed = colorizer.check_hints(hints.get(job.source), image.size) if job.source in hints else None
+            except (ImageError, HintError, MemoryError) as error:
                 yield Outcome(job.source, job.target, "failed", Problem(job.source, str(error) or "out of memory"))
                 continue
             notes = list(image.notes)
-            loaded.append((job, image, notes))
-        ab_maps = colorizer.predict_ab([image for _, image, _ in loaded]) if loaded else []
+            loaded.append((job, image, notes, placed))
+        ab_maps = colorizer.predict_ab([image for _, image, _, _ in loaded], [placed for *_, placed in loaded]) if loaded else []
+        loaded = [(job, image, notes) for job, image, notes, _ in loaded]
         for (job, image, notes), ab in zip(loaded, ab_maps):
             try:
                 result = colorizer.compose(image, ab)

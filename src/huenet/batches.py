@@ -47,12 +47,15 @@ def augment(images: Any, indices: np.ndarray, rng: np.random.Generator, crop_siz
     return np.ascontiguousarray(batch)
 
 
-def make_batch(rgb: np.ndarray, head: str, stride: int = 1, color_space: str = "rgb") -> tuple[np.ndarray, np.ndarray]:
+def make_batch(rgb: np.ndarray, head: str, stride: int = 1, color_space: str = "rgb", hint_inputs: bool = False,
+               hint_rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
     """uint8 RGB (batch, h, w, 3) -> (network input, training target) for ``head``.
 
-    Input: normalized lightness (batch, h, w, 1). Target: channel levels (batch, h, w, 3) for
-    ``levels``; normalized ab averaged over ``stride`` x ``stride`` blocks,
-    (batch, h / stride, w / stride, 2), for the ab heads.
+    Input: normalized lightness (batch, h, w, 1); with ``hint_inputs``, followed by the
+    three hint channels (batch, h, w, 4): hints drawn from the truth with ``hint_rng``
+    (training), or none (validation, automatic colorization). Target: channel levels
+    (batch, h, w, 3) for ``levels``; normalized ab averaged over ``stride`` x ``stride``
+    blocks, (batch, h / stride, w / stride, 2), for the ab heads.
     """
     # The network sees exactly what inference computes from a grayscale file: Pillow's luma
     # of the color image, read as a gray level. (Lab L of the color image would differ for
@@ -62,6 +65,14 @@ def make_batch(rgb: np.ndarray, head: str, stride: int = 1, color_space: str = "
     if head == "levels":
         return inputs, color.rgb_to_levels(rgb, color_space)
     ab = lab[..., 1:]
+    if hint_inputs:
+        from huenet import hints
+
+        if hint_rng is None:
+            channels = np.zeros((*ab.shape[:3], hints.HINT_CHANNELS), np.float32)
+        else:
+            channels = hints.sample_training_hints(ab, hint_rng)
+        inputs = np.concatenate([inputs, channels], axis=-1)
     if stride > 1:
         count, height, width, _ = ab.shape
         ab = ab[:, : height - height % stride, : width - width % stride]

@@ -57,6 +57,9 @@ def command_colorize(arguments: argparse.Namespace) -> int:
 
         require_ray()  # before any listing: the one-line install hint, not a late failure
     jobs, errors = batch.plan(arguments.inputs, arguments.output, arguments.format)
+    hints = _hints_for(jobs, arguments)  # every hint is checked before any image is read
+    if arguments.confidence_map is not None:
+        _check_confidence_map(arguments, jobs)
     runnable, skipped, triage_errors = batch.triage(jobs, arguments.overwrite, arguments.skip_existing)
     errors += triage_errors
     for problem in errors:
@@ -87,7 +90,7 @@ def command_colorize(arguments: argparse.Namespace) -> int:
         outcomes = colorize_on_ray(runnable, settings, arguments.model, engine, decoding, arguments.working_size,
                                    arguments.overwrite, arguments.max_pixels)
     else:
-        outcomes = _colorize_here(runnable, arguments, engine, decoding)
+        outcomes = _colorize_here(runnable, arguments, engine, decoding, hints)
     written = 0
     with tqdm(total=len(runnable), unit="image", disable=len(runnable) < 2 or arguments.quiet, file=sys.stderr) as bar:
         for outcome in outcomes:
@@ -103,6 +106,8 @@ def command_colorize(arguments: argparse.Namespace) -> int:
         from huenet.scaleout import write_error_log
 
         write_error_log(errors, jobs, arguments.output)
+    if arguments.confidence_map is not None and written:
+        _write_confidence_map(arguments, runnable[0], engine, decoding, hints)
     failed = len(errors)
     if not arguments.quiet or failed:
         kept = f", {skipped} already there" if skipped else ""
@@ -110,7 +115,8 @@ def command_colorize(arguments: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _colorize_here(jobs: list, arguments: argparse.Namespace, engine: str, decoding: Any) -> Any:
+def _colorize_here(jobs: list, arguments: argparse.Namespace, engine: str, decoding: Any,
+                   hints: dict[str, list] | None = None) -> Any:
     """Outcomes of colorizing ``jobs`` in this process (a generator: the model loads on first use)."""
     from huenet import batch
     from huenet.inference import Colorizer
@@ -119,7 +125,71 @@ def _colorize_here(jobs: list, arguments: argparse.Namespace, engine: str, decod
     engine = batch.choose_engine(engine, len(jobs))
     # A setting the model cannot use fails here, before any image is read.
     colorizer = Colorizer(load_model(arguments.model, engine=engine), decoding, arguments.working_size, arguments.threads)
-    return batch.run(colorizer, jobs, arguments.overwrite, arguments.max_pixels)
+    if hints and not colorizer.takes_hints:
+        raise ValueError(f"model {arguments.model or 'default'} does not take color hints")
+    return batch.run(colorizer, jobs, arguments.overwrite, arguments.max_pixels, hints=hints)
+
+
+def _hints_for(jobs: list, arguments: argparse.Namespace) -> dict[str, list] | None:
+    """Each job's hints (source -> list) from --hint and --hints, or None when none are given."""
+    from huenet import guided
+
+    if not arguments.hint and arguments.hints is None:
+        return None
+    if arguments.ray is not None:
+        raise UsageError("--hint and --hints do not run with --ray; colorize those images without it")
+    given = [guided.parse_cli_hint(text) for text in arguments.hint or []]
+    from_file = guided.read_hints_file(arguments.hints) if arguments.hints is not None else []
+    if isinstance(from_file, dict):
+        if given:
+            raise UsageError("--hint cannot be combined with a --hints file that maps file names to hints")
+        return _match_hint_names(jobs, from_file, arguments.hints)
+    given += from_file
+    if len(jobs) != 1:
+        raise UsageError(f"--hint and a --hints list are for one input, but {len(jobs)} were given; for several, "
+                         "give --hints a JSON mapping from file name to hints")
+    return {jobs[0].source: given}
+
+
+def _match_hint_names(jobs: list, by_name: dict[str, list], hints_file: str) -> dict[str, list]:
+    """A hints mapping's keys matched to the jobs: a key names an input by its path as given,
+    its path inside the input folder, or its file name, when that is unique."""
+    matched: dict[str, list] = {}
+    for key, hints in by_name.items():
+        wanted = Path(key).as_posix()
+        found = [job.source for job in jobs
+                 if Path(job.source).as_posix() == wanted or Path(job.source).as_posix().endswith("/" + wanted)]
+        if len(found) != 1:
+            what = "no input" if not found else f"{len(found)} inputs"
+            raise UsageError(f"{hints_file}: hints for {key!r} match {what}")
+        matched[found[0]] = hints
+    return matched
+
+
+def _check_confidence_map(arguments: argparse.Namespace, jobs: list) -> None:
+    from huenet.images import OUTPUT_EXTENSIONS
+
+    path = Path(arguments.confidence_map)
+    if arguments.ray is not None or len(jobs) != 1:
+        raise UsageError("--confidence-map is for one input (and not with --ray)")
+    if path.suffix.lower() not in OUTPUT_EXTENSIONS:
+        raise UsageError(f"--confidence-map {path}: name a file ending .{', .'.join(sorted(e.lstrip('.') for e in OUTPUT_EXTENSIONS))}")
+    if path.resolve() in (Path(jobs[0].source).resolve(), Path(jobs[0].target).resolve()):
+        raise UsageError(f"--confidence-map {path}: is the input or the output")
+    if path.exists() and not arguments.overwrite:
+        raise UsageError(f"--confidence-map {path}: exists (pass --overwrite to replace it)")
+
+
+def _write_confidence_map(arguments: argparse.Namespace, job: Any, engine: str, decoding: Any, hints: dict | None) -> None:
+    from huenet import batch, guided, storage
+    from huenet.inference import Colorizer
+    from huenet.modelfile import load_model
+
+    colorizer = Colorizer(load_model(arguments.model, engine=batch.choose_engine(engine, 1)), decoding,
+                          arguments.working_size, arguments.threads)
+    image = storage.read(job.source, arguments.max_pixels)
+    level = guided.confidence(image, (hints or {}).get(job.source), colorizer)
+    storage.write_image(guided.confidence_image(level), arguments.confidence_map, overwrite=arguments.overwrite)
 
 
 # --- models -----------------------------------------------------------------------------------
@@ -261,6 +331,14 @@ def build_parser() -> argparse.ArgumentParser:
     colorize.add_argument("--overwrite", action="store_true", help="replace existing output files (never inputs)")
     colorize.add_argument("--skip-existing", action="store_true", help="leave existing output files alone and colorize only the missing ones (resume a batch)")
     colorize.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help=f"refuse larger images (decompression-bomb guard, default {DEFAULT_MAX_PIXELS})")
+    colorize.add_argument("--hint", action="append", metavar="X,Y,#RRGGBB[,SIZE]",
+                          help="a color hint (repeatable): the patch of SIZE pixels (default about 1%% of the long side) "
+                          "centered at column X, row Y has this color's chroma; for a model that takes hints (huenet models)")
+    colorize.add_argument("--hints", metavar="FILE.json",
+                          help='hints from a JSON file: a list of {"x", "y", "color", "size"} for one input, or a mapping '
+                          "from input file name to such a list")
+    colorize.add_argument("--confidence-map", metavar="OUT.png",
+                          help="also write where the model is sure of its colors (white) and unsure (black), for one input")
     colorize.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     colorize.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                           help="colorize on a Ray cluster: HOST:PORT of its head, ray://HOST:PORT (Ray Client), "

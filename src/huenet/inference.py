@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from huenet import color
+from huenet import hints as hints_module
 from huenet.images import ImageError, InputImage, read_image
 from huenet.modelfile import ColorModel, load_model
 
@@ -118,6 +119,18 @@ def decode_ab(model: ColorModel, outputs: np.ndarray, decoding: Decoding = Decod
         probabilities /= probabilities.sum(axis=-1, keepdims=True)
         return probabilities @ color.ab_bins()
     return color.rgb_to_lab(decode_levels(model, outputs))[..., 1:]
+
+
+def spread(logits: np.ndarray) -> np.ndarray:
+    """ab-bin logits (..., bins) -> the standard deviation of ab under their softmax, in Lab
+    units (...): how unsure the network is of a pixel's color (0: one bin)."""
+    logits = np.asarray(logits, np.float64)
+    probabilities = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    probabilities /= probabilities.sum(axis=-1, keepdims=True)
+    bins = color.ab_bins().astype(np.float64)
+    mean = probabilities @ bins
+    second = probabilities @ (bins**2).sum(axis=-1)
+    return np.sqrt(np.maximum(second - (mean**2).sum(axis=-1), 0.0)).astype(np.float32)
 
 
 def decode_levels(model: ColorModel, outputs: np.ndarray) -> np.ndarray:
@@ -271,33 +284,55 @@ class Colorizer:
         """How many times ``image`` is shrunk to the working size (its decoding depends on it)."""
         return shrink_factor(image.size, self.working_size)
 
-    def predict_ab(self, inputs: Sequence[InputImage]) -> list[np.ndarray]:
+    @property
+    def takes_hints(self) -> bool:
+        """Whether the model reads color hints (``huenet.hints``)."""
+        return bool(self.model.settings.get("hint_inputs"))
+
+    def check_hints(self, hints: Any, image_size: tuple[int, int]) -> list[hints_module.Hint]:
+        """User hints for an image of ``image_size`` (height, width), parsed and checked
+        (``hints.HintError`` names the bad one); an empty list for None."""
+        parsed = hints_module.parse_hints(hints)
+        if parsed and not self.takes_hints:
+            raise hints_module.HintError(f"model {self.model.source} does not take color hints")
+        hints_module.check_inside(parsed, image_size)
+        return parsed
+
+    def predict_ab(self, inputs: Sequence[InputImage], hints: Sequence[Any] | None = None) -> list[np.ndarray]:
         """ab (Lab units) at working resolution for each input, batching inputs of one shape.
 
         Per input: shape (ceil(h / stride), ceil(w / stride), 2) for its working shape (h, w).
+        ``hints``: for each input, its color hints (``huenet.hints.parse_hints``) or None.
         """
-        return self._run(inputs, decode=True)
+        return self._run(inputs, decode=True, hints=hints)
 
-    def network_outputs(self, inputs: Sequence[InputImage]) -> list[np.ndarray]:
+    def network_outputs(self, inputs: Sequence[InputImage], hints: Sequence[Any] | None = None) -> list[np.ndarray]:
         """The network's raw outputs (ab-bin logits, say) per input, cropped like ``predict_ab``'s
         ab; ``decode_ab(model, outputs[None], decoding)[0]`` turns one into ab. Calibration
         scores many decodings of one forward pass this way."""
-        return self._run(inputs, decode=False)
+        return self._run(inputs, decode=False, hints=hints)
 
-    def _run(self, inputs: Sequence[InputImage], decode: bool) -> list[np.ndarray]:
+    def _run(self, inputs: Sequence[InputImage], decode: bool, hints: Sequence[Any] | None = None) -> list[np.ndarray]:
+        if hints is not None and len(hints) != len(inputs):
+            raise ValueError(f"{len(hints)} hint lists for {len(inputs)} images")
         groups: dict[tuple[int, int], list[int]] = {}
         prepared = []
         for index, image in enumerate(inputs):
             shape = working_shape(image.size, self.working_size)
-            lightness = image.working_lightness(*shape)
-            prepared.append((shape, _pad_to(color.normalize_lightness(lightness), self.multiple)))
+            lightness = _pad_to(color.normalize_lightness(image.working_lightness(*shape)), self.multiple)[..., None]
+            if self.takes_hints:
+                placed = self.check_hints(hints[index] if hints is not None else None, image.size)
+                lightness = np.concatenate([lightness, hints_module.render(placed, image.size, shape, lightness.shape[:2])], -1)
+            elif hints is not None and hints[index]:
+                self.check_hints(hints[index], image.size)  # refuses them, naming the model
+            prepared.append((shape, lightness))
             groups.setdefault(prepared[-1][1].shape, []).append(index)
         results: list[Any] = [None] * len(inputs)
         with _blas_threads(self.threads):
             for indices in groups.values():
                 for start in range(0, len(indices), _MAX_BATCH):
                     chunk = indices[start : start + _MAX_BATCH]
-                    batch = np.stack([prepared[i][1] for i in chunk])[..., None]  # (batch, h, w, 1)
+                    batch = np.stack([prepared[i][1] for i in chunk])  # (batch, h, w, 1 or 4)
                     outputs = run_network(self.model, batch)
                     for offset, index in enumerate(chunk):
                         height, width = prepared[index][0]
@@ -310,10 +345,11 @@ class Colorizer:
         """The full-size color image from the input's own gray levels and its upsampled ab."""
         return compose(image, ab, self.working_size, self.stride, self.threads)
 
-    def colorize_many(self, images: Iterable[Any]) -> list[Image.Image]:
-        """Colorize images (paths, file bytes, PIL images, arrays) in shared network batches."""
+    def colorize_many(self, images: Iterable[Any], hints: Sequence[Any] | None = None) -> list[Image.Image]:
+        """Colorize images (paths, file bytes, PIL images, arrays) in shared network batches;
+        ``hints``: each image's color hints, or None."""
         inputs = [image if isinstance(image, InputImage) else _read_named(image) for image in images]
-        return [self.compose(image, ab) for image, ab in zip(inputs, self.predict_ab(inputs))]
+        return [self.compose(image, ab) for image, ab in zip(inputs, self.predict_ab(inputs, hints))]
 
 
 def run_network(model: ColorModel, batch: np.ndarray) -> np.ndarray:
@@ -439,9 +475,11 @@ def colorize_many(
     working_size: int | None = None,
     vividness: float | None = None,
     threads: int | None = None,
+    hints: Sequence[Any] | None = None,
 ) -> list[Image.Image]:
-    """Colorize several images (PIL images, arrays or paths) in shared network batches."""
-    return Colorizer(model, Decoding(temperature, vivid, vividness), working_size, threads).colorize_many(images)
+    """Colorize several images (PIL images, arrays or paths) in shared network batches;
+    ``hints``: one list of color hints per image (see ``colorize``), or None."""
+    return Colorizer(model, Decoding(temperature, vivid, vividness), working_size, threads).colorize_many(images, hints)
 
 
 def colorize(
@@ -452,6 +490,7 @@ def colorize(
     working_size: int | None = None,
     vividness: float | None = None,
     threads: int | None = None,
+    hints: Sequence[Any] | None = None,
 ) -> Image.Image:
     """Colorize one image.
 
@@ -465,9 +504,15 @@ def colorize(
         vividness: chroma-prior correction strength for ab-bin models, 0 (plain annealed mean)
             to 3 (default: the model's calibrated faithful value).
         threads: threads for the full-resolution work (default: the idle cores).
+        hints: color hints for a model that takes them: ``(x, y, color)`` or ``(x, y, color,
+            size)`` tuples or ``{"x", "y", "color", "size"}`` mappings; x is the column and y
+            the row in input pixels, color ``"#rrggbb"`` or ``(r, g, b)``, size the side of the
+            square patch (default about 1% of the long side). Only the color's chroma is used.
     Returns:
         An RGB PIL image (RGBA when the input had alpha) of exactly the input's size.
     Raises:
-        huenet.images.ImageError: unusable input; ValueError: bad settings.
+        huenet.images.ImageError: unusable input; huenet.hints.HintError: a bad hint;
+        ValueError: bad settings.
     """
-    return colorize_many([image], model, temperature, vivid, working_size, vividness, threads)[0]
+    return colorize_many([image], model, temperature, vivid, working_size, vividness, threads,
+                         None if hints is None else [hints])[0]

@@ -23,6 +23,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from huenet.hints import HINT_CHANNELS
+
 
 _PATCH_BYTES = 64 * 2**20  # im2col buffer per strip
 
@@ -141,15 +143,17 @@ class NumpyNetwork:
         for layer in self.layers:
             self._check(layer)
         try:  # weights whose shapes do not fit the graph fail here, not on a user's image
-            self(np.zeros((1, 16, 16, 1), np.float32))  # small: it runs on every load
+            self(np.zeros((1, 16, 16, self.input_channels), np.float32))  # small: it runs on every load
         except (ValueError, IndexError, KeyError, TypeError) as error:
             raise Unsupported(f"the weights do not fit the layer graph ({error})") from None
 
     def _check(self, layer: dict) -> None:
         kind, config, variables = layer["class_name"], layer["config"], self.weights[layer["name"]]
         if layer["name"] == self.input_name:
-            if kind != "InputLayer" or (config.get("batch_shape") or [None, None, None, 1])[-1] != 1:
-                raise Unsupported(f"input layer {layer['name']}: expected one channel of lightness")
+            channels = (config.get("batch_shape") or [None, None, None, 1])[-1]
+            if kind != "InputLayer" or channels not in (1, 1 + HINT_CHANNELS):
+                raise Unsupported(f"input layer {layer['name']}: expected lightness (and hint) channels, got {channels}")
+            self.input_channels = channels
             return
         expected = {"Conv2D": 1 + bool(config.get("use_bias")), "Dense": 1 + bool(config.get("use_bias")),
                     "BatchNormalization": 2 + bool(config.get("center", True)) + bool(config.get("scale", True))}
@@ -184,7 +188,8 @@ class NumpyNetwork:
             raise Unsupported(f"layer {layer['name']}: global pooling without keepdims")
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        """(N, H, W, 1) float lightness -> the network's output, as Keras gives it in inference mode."""
+        """(N, H, W, 1) float lightness (a hint model: (N, H, W, 4), ``huenet.hints``) -> the network's
+        output, as Keras gives it in inference mode."""
         values: dict[str, np.ndarray] = {self.input_name: np.asarray(batch, np.float32)}
         for layer in self.layers:
             name = layer["name"]

@@ -40,6 +40,7 @@ def build_unet(
     num_bins: int = 0,
     num_classes: int = 0,
     palette: bool = False,
+    hint_inputs: bool = False,
 ) -> keras.Model:
     """A U-Net from normalized lightness to ab (regression) or ab-bin logits.
 
@@ -58,12 +59,17 @@ def build_unet(
     ``palette`` (training only, ab_bins head) adds a second image-level head on the same
     features: logits over the ab bins, trained towards the image's color histogram (its
     pixels' soft-encoded ab, averaged), which needs no labels. It is named "palette".
+    ``hint_inputs`` adds three input channels after the lightness: user color hints as
+    normalized ab and a mask (``huenet.hints``; Zhang, Zhu et al. 2017). All zeros is an
+    automatic colorization.
     """
     if head not in ("ab_bins", "ab_regression"):
         raise ValueError(f"U-Net head must be 'ab_bins' or 'ab_regression', got {head!r}")
     if output_stride not in (1, 2):
         raise ValueError(f"output_stride must be 1 or 2, got {output_stride!r}")
-    inputs = keras.Input((None, None, 1), name="lightness")
+    from huenet.hints import HINT_CHANNELS
+
+    inputs = keras.Input((None, None, 1 + (HINT_CHANNELS if hint_inputs else 0)), name="lightness")
     x = inputs
     skips = []
     for level in range(depth):

@@ -1,0 +1,198 @@
+"""Color hints: user points ("this coat is red") as extra network inputs.
+
+As in Zhang, Zhu et al., "Real-Time User-Guided Image Colorization with Learned Deep Priors"
+(SIGGRAPH 2017), a hint model sees, beside the normalized lightness, three more channels at
+the working resolution: the hint chroma (normalized a and b, 0 where there is no hint) and a
+mask (1 where a hint is). With every hint channel at 0 it colorizes automatically.
+
+During training the hints are drawn from the truth (``sample_training_hints``): many counts,
+patch sizes and places, and some images with none, so automatic quality holds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from huenet import color
+
+HINT_CHANNELS = 3  # normalized a, normalized b, mask
+
+# Training draws: share of images with no hint at all; the count of the others (geometric,
+# mean 1 / _GEOMETRIC_P, or with _MANY_SHARE of them uniform up to _MANY_MAX, for the dense
+# hint regime); square patches of 1 to _MAX_PATCH pixels at the training resolution.
+_NO_HINT_SHARE = 0.3
+_GEOMETRIC_P = 1 / 8
+_MANY_SHARE = 0.15
+_MANY_MAX = 160
+_MAX_PATCH = 3
+
+
+def empty_hints(height: int, width: int) -> np.ndarray:
+    """No hints: the hint channels of an automatic colorization, float32 (height, width, 3)."""
+    return np.zeros((height, width, HINT_CHANNELS), np.float32)
+
+
+def sample_training_hints(ab: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Hint channels drawn from the truth, the SIGGRAPH 2017 way.
+
+    Args:
+        ab: the truth's ab in Lab units, (batch, height, width, 2).
+        rng: the batch's generator (its draws make a resumed run equal an unbroken one).
+    Returns:
+        float32 (batch, height, width, 3): each hint is a square patch carrying the patch's
+        mean ab (normalized), with the mask at 1.
+    """
+    count, height, width, _ = ab.shape
+    channels = np.zeros((count, height, width, HINT_CHANNELS), np.float32)
+    for index in range(count):
+        if rng.random() < _NO_HINT_SHARE:
+            continue
+        if rng.random() < _MANY_SHARE:
+            points = int(rng.integers(1, _MANY_MAX + 1))
+        else:
+            points = int(rng.geometric(_GEOMETRIC_P))
+        sizes = rng.integers(1, _MAX_PATCH + 1, points)
+        tops = (rng.random(points) * (height - sizes + 1)).astype(int)
+        lefts = (rng.random(points) * (width - sizes + 1)).astype(int)
+        for size, top, left in zip(sizes, tops, lefts):
+            patch = (index, slice(top, top + size), slice(left, left + size))
+            channels[patch + (slice(0, 2),)] = ab[patch].reshape(-1, 2).mean(axis=0) / color.AB_SCALE
+            channels[patch + (2,)] = 1.0
+    return channels
+
+
+# --- user hints -----------------------------------------------------------------------------
+
+MAX_HINTS = 10_000  # more is a mistake (or an attack), not a colorization
+
+
+class HintError(ValueError):
+    """A hint that cannot be used; the message says which one and why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Hint:
+    """One user hint: the square patch of side ``size`` (input pixels) centered at column ``x``,
+    row ``y`` has the chroma ``ab`` (Lab units; the lightness always comes from the image).
+    ``size`` None: about 1% of the image's long side, at least 1 pixel."""
+
+    x: float
+    y: float
+    ab: tuple[float, float]
+    size: float | None = None
+    rgb: tuple[int, int, int] = (0, 0, 0)  # the color as given, for display
+
+    def side(self, image_size: tuple[int, int]) -> float:
+        """The patch side in input pixels for an image of ``image_size`` (height, width)."""
+        return self.size if self.size is not None else max(1.0, round(0.01 * max(image_size)))
+
+
+def parse_color(value: Any) -> tuple[int, int, int]:
+    """``"#rrggbb"`` or an (r, g, b) of whole numbers 0-255 -> (r, g, b); HintError otherwise."""
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) == 7 and text[0] == "#" and all(c in "0123456789abcdefABCDEF" for c in text[1:]):
+            return int(text[1:3], 16), int(text[3:5], 16), int(text[5:7], 16)
+        raise HintError(f"color {value!r} is not #rrggbb")
+    if isinstance(value, (list, tuple)) and len(value) == 3 and all(
+            isinstance(c, (int, np.integer)) and not isinstance(c, bool) and 0 <= c <= 255 for c in value):
+        return int(value[0]), int(value[1]), int(value[2])
+    raise HintError(f"color {value!r} is neither #rrggbb nor three whole numbers 0-255")
+
+
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise HintError(f"{what} {value!r} is not a number")
+    number = float(value)
+    if not np.isfinite(number):
+        raise HintError(f"{what} {value!r} is not a finite number")
+    return number
+
+
+def make_hint(x: Any, y: Any, color_value: Any, size: Any = None) -> Hint:
+    """A checked hint from user values (position in input pixels, color, optional patch side)."""
+    x, y = _number(x, "x"), _number(y, "y")
+    rgb = parse_color(color_value)
+    if size is not None:
+        size = _number(size, "size")
+        if size <= 0:
+            raise HintError(f"size {size:g} must be positive")
+    lab = color.rgb_to_lab(np.array([[rgb]], np.uint8))[0, 0]
+    return Hint(x, y, (float(lab[1]), float(lab[2])), size, rgb)
+
+
+def parse_hints(hints: Any) -> list[Hint]:
+    """User hints -> checked ``Hint`` objects.
+
+    Accepts ``Hint`` objects, tuples ``(x, y, color)`` or ``(x, y, color, size)`` and
+    mappings ``{"x", "y", "color", "size"}`` (the JSON form). Raises HintError naming the
+    hint (by its position in the list) and the problem.
+    """
+    if hints is None:
+        return []
+    if isinstance(hints, (str, bytes, dict)) or not hasattr(hints, "__len__"):
+        raise HintError(f"hints must be a list, got {type(hints).__name__}")
+    if len(hints) > MAX_HINTS:
+        raise HintError(f"{len(hints)} hints: at most {MAX_HINTS} are allowed")
+    parsed = []
+    for index, hint in enumerate(hints):
+        try:
+            if isinstance(hint, Hint):
+                parsed.append(hint)
+            elif isinstance(hint, dict):
+                unknown = sorted(set(hint) - {"x", "y", "color", "size"})
+                if unknown:
+                    raise HintError(f"unknown field {unknown[0]!r} (fields: x, y, color, size)")
+                missing = [key for key in ("x", "y", "color") if key not in hint]
+                if missing:
+                    raise HintError(f"no {missing[0]!r}")
+                parsed.append(make_hint(hint["x"], hint["y"], hint["color"], hint.get("size")))
+            elif isinstance(hint, (list, tuple)) and len(hint) in (3, 4):
+                parsed.append(make_hint(*hint))
+            else:
+                raise HintError(f"{hint!r} is not (x, y, color[, size]) nor a mapping")
+        except HintError as error:
+            raise HintError(f"hint {index + 1}: {error}") from None
+    return parsed
+
+
+def check_inside(hints: list[Hint], image_size: tuple[int, int]) -> None:
+    """HintError for a hint outside an image of ``image_size`` (height, width) or larger than it."""
+    height, width = image_size
+    for index, hint in enumerate(hints):
+        if not (0 <= hint.x < width and 0 <= hint.y < height):
+            raise HintError(f"hint {index + 1}: ({hint.x:g}, {hint.y:g}) is outside the {width}x{height} image")
+        if hint.size is not None and hint.size > max(height, width):
+            raise HintError(f"hint {index + 1}: size {hint.size:g} is larger than the {width}x{height} image")
+
+
+def render(hints: list[Hint], image_size: tuple[int, int], working: tuple[int, int], padded: tuple[int, int]) -> np.ndarray:
+    """Hint channels on the network's grid: float32 (padded[0], padded[1], 3).
+
+    ``image_size`` is the input's (height, width), ``working`` the size it is shrunk to
+    (``inference.working_shape``) and ``padded`` that size padded for the network. Each
+    hint's patch, mapped onto the working grid, covers every cell it overlaps (at least the
+    cell of its center); where two overlap, the later hint wins.
+    """
+    channels = np.zeros((*padded, HINT_CHANNELS), np.float32)
+    height, width = image_size
+    scale_rows, scale_columns = working[0] / height, working[1] / width
+    for hint in hints:
+        half = hint.side(image_size) / 2
+        rows = _cells(hint.y, half, scale_rows, working[0])
+        columns = _cells(hint.x, half, scale_columns, working[1])
+        channels[rows, columns, 0] = hint.ab[0] / color.AB_SCALE
+        channels[rows, columns, 1] = hint.ab[1] / color.AB_SCALE
+        channels[rows, columns, 2] = 1.0
+    return channels
+
+
+def _cells(center: float, half: float, scale: float, count: int) -> slice:
+    """The working-grid cells a patch [center - half, center + half) overlaps along one axis."""
+    middle = min(count - 1, int((center + 0.5) * scale))  # the cell of the center pixel's middle
+    low = min(middle, max(0, int(np.floor((center + 0.5 - half) * scale))))
+    high = max(middle + 1, min(count, int(np.ceil((center + 0.5 + half) * scale))))
+    return slice(low, high)

@@ -1,0 +1,218 @@
+"""Color hints: what users may send, how hints reach the network, and that none changes nothing."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import huenet
+from huenet import color, guided, hints, models
+from huenet.hints import HintError, make_hint, parse_hints
+from huenet.modelfile import ColorModel
+from tests.conftest import make_color_model
+
+
+def _hint_model(seed: int = 0) -> ColorModel:
+    """An untrained hint-taking U-Net whose hint weights are not zero (so hints matter)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = make_color_model("unet-classification", bin_prior=None)
+    settings = {**model.settings, "hint_inputs": True}
+    network = models.build_model("unet-classification", hint_inputs=True)
+    return ColorModel(network, {**model.metadata, "settings": settings}, source="<untrained hint model>")
+
+
+# --- what a user may send ----------------------------------------------------------------------
+
+
+def test_hints_come_as_tuples_mappings_or_hint_objects():
+    parsed = parse_hints([(3, 4, "#ff0000"), (5.5, 6, (0, 128, 255), 9), {"x": 1, "y": 2, "color": "#00FF00", "size": 2}])
+    assert [(h.x, h.y, h.size) for h in parsed] == [(3, 4, None), (5.5, 6, 9), (1, 2, 2)]
+    assert parsed[0].rgb == (255, 0, 0) and parsed[1].rgb == (0, 128, 255)
+    red = color.rgb_to_lab(np.array([[[255, 0, 0]]], np.uint8))[0, 0]
+    assert parsed[0].ab == pytest.approx((red[1], red[2]), abs=1e-3)  # only the chroma: lightness is the image's
+    assert parse_hints(parsed) == parsed and parse_hints(None) == []
+
+
+@pytest.mark.parametrize("bad, message", [
+    ([(1, 2, "#ff00")], "not #rrggbb"),
+    ([(1, 2, "red")], "not #rrggbb"),
+    ([(1, 2, (256, 0, 0))], "three whole numbers"),
+    ([(1, 2, (1.5, 0, 0))], "three whole numbers"),
+    ([(1, 2, "#ff0000", -3)], "must be positive"),
+    ([(1, 2, "#ff0000", 0)], "must be positive"),
+    ([(math.nan, 2, "#ff0000")], "not a finite number"),
+    ([(1, math.inf, "#ff0000")], "not a finite number"),
+    ([("1", 2, "#ff0000")], "not a number"),
+    ([{"x": 1, "color": "#ff0000"}], "no 'y'"),
+    ([{"x": 1, "y": 1, "color": "#ff0000", "colour": 1}], "unknown field 'colour'"),
+    ([(1, 2)], "is not (x, y, color[, size])"),
+    ("#ff0000", "must be a list"),
+    ({"x": 1}, "must be a list"),
+    ([(1, 1, "#000000")] * 100_000, "at most 10000"),
+])
+def test_bad_hints_are_refused_with_a_message_naming_the_hint(bad, message):
+    with pytest.raises(HintError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")):
+        parse_hints(bad)
+
+
+def test_a_hint_outside_the_image_or_larger_than_it_is_refused():
+    inside = parse_hints([(0, 0, "#ff0000"), (79.5, 59, "#ff0000", 80)])
+    hints.check_inside(inside, (60, 80))
+    for bad, message in (((80, 0, "#ff0000"), "outside the 80x60"), ((0, -1, "#ff0000"), "outside"),
+                         ((5, 5, "#ff0000", 81), "larger than the 80x60")):
+        with pytest.raises(HintError, match=message):
+            hints.check_inside(parse_hints([bad]), (60, 80))
+
+
+def test_the_default_patch_is_about_one_percent_of_the_long_side():
+    hint = make_hint(1, 1, "#ffffff")
+    assert hint.side((3000, 2000)) == 30 and hint.side((40, 50)) == 1
+
+
+# --- how hints reach the network -----------------------------------------------------------------
+
+
+def test_render_puts_the_chroma_and_mask_on_the_cells_the_patch_covers():
+    hint = make_hint(40, 20, "#ff0000", 8)  # a 400x200 image shrunk to 80x40: the patch covers about 2x2 cells
+    channels = hints.render([hint], (200, 400), (40, 80), (40, 80))
+    rows, columns = np.nonzero(channels[..., 2])
+    assert set(rows) == {3, 4} and set(columns) == {7, 8}
+    assert np.allclose(channels[3, 7, :2], np.array(hint.ab) / color.AB_SCALE)
+    assert channels[..., :2][channels[..., 2] == 0].max() == 0  # no chroma outside the mask
+    tiny = hints.render([make_hint(399, 199, "#00ff00", 1)], (200, 400), (40, 80), (48, 88))
+    assert tiny.shape == (48, 88, 3) and tiny[39, 79, 2] == 1 and tiny[..., 2].sum() == 1  # at least its own cell
+
+
+def test_training_hints_carry_the_truths_patch_mean_and_some_images_get_none():
+    rng = np.random.default_rng(0)
+    ab = rng.uniform(-60, 60, (64, 16, 16, 2)).astype(np.float32)
+    drawn = hints.sample_training_hints(ab, np.random.default_rng(7))
+    again = hints.sample_training_hints(ab, np.random.default_rng(7))
+    assert np.array_equal(drawn, again)  # seeded: a resumed run draws what an unbroken one would
+    per_image = drawn[..., 2].reshape(64, -1).sum(axis=1)
+    assert (per_image == 0).sum() >= 5 and (per_image > 0).sum() >= 30
+    assert set(np.unique(drawn[..., 2])) <= {0.0, 1.0}
+    image, row, col = np.argwhere(drawn[..., 2] == 1)[0]
+    assert np.abs(drawn[image, row, col, :2]).max() > 0  # a hint has chroma (a patch mean of the truth)
+
+
+def test_a_hint_network_started_from_an_automatic_one_colors_exactly_as_it_did():
+    import keras
+
+    from huenet.train import _copy_weights
+
+    keras.utils.set_random_seed(3)
+    automatic = make_color_model("unet-classification", bin_prior=None)
+    hinted = _hint_model()
+
+    class _Initial:
+        network, source = automatic.network, "<automatic>"
+
+    _copy_weights(_Initial(), hinted.network)
+    gray = np.random.default_rng(0).integers(0, 256, (37, 53), dtype=np.uint8)
+    before = np.asarray(huenet.colorize(gray, model=automatic))
+    assert np.array_equal(np.asarray(huenet.colorize(gray, model=hinted)), before)
+    # The hint inputs start at zero weight: training, not the copy, teaches the network to use them.
+    assert np.array_equal(np.asarray(huenet.colorize(gray, model=hinted, hints=[(10, 10, "#ff0000", 9)])), before)
+
+
+def test_hints_change_a_hint_models_colors_and_are_refused_by_others():
+    model = _hint_model()
+    gray = np.random.default_rng(1).integers(0, 256, (40, 48), dtype=np.uint8)
+    plain = np.asarray(huenet.colorize(gray, model=model))
+    hinted = np.asarray(huenet.colorize(gray, model=model, hints=[(20, 20, "#00ff00", 12)]))
+    assert plain.shape == hinted.shape == (40, 48, 3) and not np.array_equal(plain, hinted)
+    assert np.array_equal(np.asarray(huenet.colorize(gray, model=model, hints=[])), plain)
+    with pytest.raises(HintError, match="does not take color hints"):
+        huenet.colorize(gray, model=make_color_model("unet-classification", bin_prior=None), hints=[(1, 1, "#ff0000")])
+    with pytest.raises(HintError, match="outside the 48x40 image"):
+        huenet.colorize(gray, model=model, hints=[(48, 1, "#ff0000")])
+
+
+def test_both_engines_read_the_hint_channels(tmp_path):
+    from huenet.modelfile import load_model, save_model
+
+    model = _hint_model()
+    path = save_model(model.network, tmp_path / "hints.keras", {**model.metadata, "bin_prior": None})
+    gray = np.random.default_rng(2).integers(0, 256, (33, 47), dtype=np.uint8)
+    results = [np.asarray(huenet.colorize(gray, model=load_model(path, engine=engine), hints=[(5, 5, "#2040ff", 6)]))
+               for engine in ("numpy", "keras")]
+    assert np.abs(results[0].astype(int) - results[1]).max() <= 1
+
+
+# --- suggestions and confidence --------------------------------------------------------------------
+
+
+def test_suggested_colors_are_distinct_likely_first_and_sum_to_at_most_one():
+    model = _hint_model()
+    gray = np.random.default_rng(4).integers(0, 256, (30, 40), dtype=np.uint8)
+    suggestions = huenet.suggest_colors(gray, 12, 7, k=5, model=model)
+    assert 1 <= len(suggestions) <= 5
+    probabilities = [s["probability"] for s in suggestions]
+    assert probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1.0001
+    assert all(len(s["color"]) == 7 and s["color"][0] == "#" for s in suggestions)
+    assert len({s["color"] for s in suggestions}) == len(suggestions)
+    with pytest.raises(HintError, match="outside"):
+        huenet.suggest_colors(gray, 40, 0, model=model)
+    with pytest.raises(ValueError, match="k must be"):
+        huenet.suggest_colors(gray, 1, 1, k=0, model=model)
+
+
+def test_confidence_is_a_full_size_map_in_0_1_lower_where_the_distribution_spreads():
+    model = _hint_model()
+    gray = np.random.default_rng(5).integers(0, 256, (90, 130), dtype=np.uint8)
+    level = huenet.confidence(gray, model=model)
+    assert level.shape == (90, 130) and level.dtype == np.float32 and 0 <= level.min() <= level.max() <= 1
+    from huenet.inference import spread
+
+    bins = len(color.ab_bins())
+    sure = np.zeros(bins, np.float32)
+    sure[100] = 50.0
+    assert spread(sure) < 0.1 and spread(np.zeros(bins, np.float32)) > 30
+
+
+# --- files and command line ------------------------------------------------------------------------
+
+
+def test_hints_files_hold_a_list_or_a_mapping_and_bad_ones_name_the_file(tmp_path):
+    listing = tmp_path / "one.json"
+    listing.write_text(json.dumps([{"x": 1, "y": 2, "color": "#102030", "size": 3}]))
+    assert guided.read_hints_file(listing)[0].size == 3
+    mapping = tmp_path / "many.json"
+    mapping.write_text(json.dumps({"a.png": [{"x": 1, "y": 2, "color": [1, 2, 3]}], "sub/b.png": []}))
+    assert set(guided.read_hints_file(mapping)) == {"a.png", "sub/b.png"}
+    for name, content, message in (("text.json", "not json", "not JSON"), ("number.json", "3", "expected a list"),
+                                   ("bad.json", '[{"x": 1, "y": 1, "color": "#zzzzzz"}]', "hint 1: color")):
+        path = tmp_path / name
+        path.write_text(content)
+        with pytest.raises(HintError, match=f"{name}: {message}"):
+            guided.read_hints_file(path)
+    huge = tmp_path / "huge.json"
+    huge.write_bytes(b"[" + b" " * (20 * 2**20) + b"]")
+    with pytest.raises(HintError, match="huge.json: .* larger than"):
+        guided.read_hints_file(huge)
+
+
+def test_cli_hint_syntax():
+    hint = guided.parse_cli_hint("12,7.5,#a0b0c0,4")
+    assert (hint.x, hint.y, hint.size, hint.rgb) == (12, 7.5, 4, (160, 176, 192))
+    for text in ("12,7", "a,1,#ffffff", "1,2,#ffffff,big", "1,2,#fff"):
+        with pytest.raises(HintError, match="--hint"):
+            guided.parse_cli_hint(text)
+
+
+def test_cli_refuses_hints_for_a_model_without_them_and_writes_nothing(tmp_path, capsys):
+    from huenet.cli import main
+
+    source = tmp_path / "in.png"
+    Image.fromarray(np.full((20, 30), 100, np.uint8)).save(source)
+    target = tmp_path / "out.png"
+    assert main(["colorize", str(source), "-o", str(target), "-m", "cifar10", "--hint", "1,1,#ff0000"]) == 1
+    line = capsys.readouterr().err.strip().splitlines()
+    assert len(line) == 1 and "does not take color hints" in line[0] and not target.exists()
+    assert main(["colorize", str(source), "-o", str(target), "--hint", "1,1,#ff00"]) == 1
+    assert "not #rrggbb" in capsys.readouterr().err and not target.exists()
