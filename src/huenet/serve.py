@@ -7,6 +7,13 @@ with no internet), and three API routes:
   uploaded before, to re-render it without uploading again), optional ``vivid``
   (true/false), ``vividness`` (-2 to 3) and ``model``. Answers ``image/png`` at the input's
   exact pixel size, with the image's id in ``X-Huenet-Image-Id``.
+  With a model that takes color hints, ``hints``: a JSON list of ``{"x", "y", "color",
+  "size"}`` (``huenet.hints``).
+- ``POST /api/suggest``: ``image`` or ``image_id``, ``x``, ``y``, optional ``k`` (6),
+  ``hints`` and ``model``: the suggested colors at that point, JSON
+  ``{"suggestions": [{"color": "#rrggbb", "probability": p}, ...], "image_id": ...}``.
+- ``POST /api/confidence``: ``image`` or ``image_id``, optional ``hints`` and ``model``: the
+  confidence map (white: sure, black: unsure) as a gray PNG of the input's size.
 - ``GET /api/models``: the bundled models.
 - ``GET /healthz``.
 
@@ -32,6 +39,7 @@ from typing import Any
 from huenet.images import DEFAULT_MAX_PIXELS, ImageError, ImageTooLarge, NotAnImage
 
 SERVE_EXTRA_HINT = "pip install 'huenet[serve]'"
+_MAX_FIELD_BYTES = 1 << 20  # a form field other than the image: 10,000 hints as JSON take about 600 KB
 
 
 class RequestError(Exception):
@@ -114,6 +122,7 @@ def _bundled_models() -> list[dict[str, Any]]:
             "vividness": settings.get("vividness", 0.0),
             "vivid": "vividness" in settings.get("vivid", {}),
             "vivid_vividness": settings.get("vivid", {}).get("vividness"),
+            "hints": bool(settings.get("hint_inputs")),
         })
     return models
 
@@ -144,19 +153,109 @@ def _parse_vividness(value: str | None) -> float | None:
     return number
 
 
-def colorize_png(payload: bytes, model_name: str | None, vivid: bool, vividness: float | None, max_pixels: int) -> bytes:
+class _Decoded:
+    """The last few uploads decoded, by image id: a page that re-renders after each hint
+    sends only the hints, and the server skips reading the file again."""
+
+    def __init__(self, count: int = 4):
+        self.count = count
+        self.items: collections.OrderedDict[str, Any] = collections.OrderedDict()
+        self.lock = threading.Lock()
+
+    def read(self, image_id: str, payload: bytes, max_pixels: int) -> Any:
+        from huenet.images import read_image
+
+        with self.lock:
+            image = self.items.get((image_id, max_pixels))
+            if image is not None:
+                self.items.move_to_end((image_id, max_pixels))
+                return image
+        image = read_image(payload, max_pixels=max_pixels)
+        with self.lock:
+            self.items[(image_id, max_pixels)] = image
+            while len(self.items) > self.count:
+                self.items.popitem(last=False)
+        return image
+
+
+_decoded = _Decoded()
+
+
+def _png(image: Any) -> bytes:
+    from huenet.images import encode_image
+
+    buffer = io.BytesIO()
+    encode_image(image, buffer, "result.png")  # the CLI's PNG writer and settings
+    return buffer.getvalue()
+
+
+def colorize_png(payload: bytes, model_name: str | None, vivid: bool, vividness: float | None, max_pixels: int,
+                 hints: list | None = None, image_id: str | None = None) -> bytes:
     """Colorize an uploaded file's bytes -> PNG bytes (runs in a worker thread)."""
-    from huenet.images import encode_image, read_image
+    from huenet.images import read_image
     from huenet.inference import Colorizer, Decoding
     from huenet.modelfile import load_model
 
-    image = read_image(payload, max_pixels=max_pixels)
-    colorizer = Colorizer(load_model(model_name), Decoding(vivid=vivid, vividness=vividness), threads=1)
-    (ab,) = colorizer.predict_ab([image])
-    result = colorizer.compose(image, ab)
-    buffer = io.BytesIO()
-    encode_image(result, buffer, "result.png")  # the CLI's PNG writer and settings
-    return buffer.getvalue()
+    image = _decoded.read(image_id, payload, max_pixels) if image_id else read_image(payload, max_pixels=max_pixels)
+    colorizer = Colorizer(load_model(model_name), Decoding(vivid=vivid, vividness=vividness))
+    (ab,) = colorizer.predict_ab([image], [hints] if hints else None)
+    return _png(colorizer.compose(image, ab))
+
+
+def suggest_json(payload: bytes, model_name: str | None, max_pixels: int, hints: list | None, image_id: str,
+                 x: float, y: float, k: int) -> dict[str, Any]:
+    """Suggested colors at a point (runs in a worker thread)."""
+    from huenet import guided
+    from huenet.inference import Colorizer
+    from huenet.modelfile import load_model
+
+    image = _decoded.read(image_id, payload, max_pixels)
+    return {"suggestions": guided.suggest_colors(image, x, y, k, hints, Colorizer(load_model(model_name)))}
+
+
+def confidence_png(payload: bytes, model_name: str | None, max_pixels: int, hints: list | None, image_id: str) -> bytes:
+    """The confidence map as a gray PNG (runs in a worker thread)."""
+    from huenet import guided
+    from huenet.inference import Colorizer
+    from huenet.modelfile import load_model
+
+    image = _decoded.read(image_id, payload, max_pixels)
+    level = guided.confidence(image, hints, Colorizer(load_model(model_name)))
+    return _png(guided.confidence_image(level))
+
+
+def _parse_hints(value: Any) -> list | None:
+    import json
+
+    from huenet.guided import parse_hint_data
+    from huenet.hints import HintError
+
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise RequestError(400, "hints must be a plain form field (JSON), not a file")
+    try:
+        data = json.loads(value)
+    except ValueError as problem:
+        raise RequestError(400, f"hints: not JSON ({problem})") from None
+    if not isinstance(data, list):
+        raise RequestError(400, "hints must be a JSON list of {x, y, color, size}")
+    try:
+        return parse_hint_data(data)
+    except HintError as problem:
+        raise RequestError(400, f"hints: {problem}") from None
+
+
+def _parse_number(name: str, value: Any, low: float, high: float, whole: bool = False) -> float:
+    if not isinstance(value, str) or not value.strip():
+        raise RequestError(400, f"{name} is required")
+    try:
+        number = int(value) if whole else float(value)
+    except ValueError:
+        raise RequestError(400, f"{name} must be a {'whole ' if whole else ''}number, got {value[:40]!r}") from None
+    if not low <= number <= high:
+        raise RequestError(400, f"{name} must be from {low:g} to {high:g}, got {number:g}")
+    return number
 
 
 def create_app(config: ServeConfig) -> Any:
@@ -167,6 +266,7 @@ def create_app(config: ServeConfig) -> Any:
     from starlette.responses import HTMLResponse, JSONResponse, Response
     from starlette.routing import Route
 
+    from huenet.hints import HintError
     from huenet.modelfile import DEFAULT_MODEL, ModelFileError, bundled_models, bundled_name, load_model
 
     limit = int(config.max_upload_mb * 1024 * 1024)
@@ -178,6 +278,9 @@ def create_app(config: ServeConfig) -> Any:
     models_json = _bundled_models()
     load_model(config.model)  # a bad --model fails at start, not on the first request
     default_name = bundled_name(config.model or DEFAULT_MODEL)  # the page's choice starts on it
+
+    def _takes_hints(model_name: str | None) -> bool:
+        return bool(load_model(model_name).settings.get("hint_inputs"))
 
     def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status, headers=headers)
@@ -207,57 +310,92 @@ def create_app(config: ServeConfig) -> Any:
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
             raise RequestError(400, "send multipart/form-data with a field named image")
         try:
-            return await Request(request.scope, replay).form(max_files=1, max_fields=8, max_part_size=1 << 16)
+            return await Request(request.scope, replay).form(max_files=1, max_fields=12, max_part_size=_MAX_FIELD_BYTES)
         except Exception as problem:  # noqa: BLE001  malformed multipart bodies raise several types
+            if "maximum size" in str(problem).lower():
+                raise RequestError(413, f"a form field (hints?) is over {_MAX_FIELD_BYTES // 1024} KB") from None
             raise RequestError(400, f"malformed multipart body ({problem})") from None
 
-    async def colorize_endpoint(request: Request) -> Response:
-        try:
-            form = await read_form(request)
-        except RequestError as refused:
-            return error(refused.status, str(refused))
+    async def parse_request(request: Request, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+        """The image (uploaded now, or by id), model and hints of a form, checked; RequestError otherwise."""
+        form = await read_form(request)
         try:
             upload = form.get("image")
             image_id = form.get("image_id")
             if upload is not None and hasattr(upload, "read"):
                 payload = await upload.read()
                 if not payload:
-                    return error(400, "the image field is empty")
+                    raise RequestError(400, "the image field is empty")
                 image_id = uploads.add(payload)
             elif isinstance(image_id, str) and image_id:
                 payload = uploads.get(image_id)
                 if payload is None:
-                    return error(404, "unknown image_id (uploads are kept for a while only); send the image again")
+                    raise RequestError(404, "unknown image_id (uploads are kept for a while only); send the image again")
             else:
-                return error(400, "no image: send a file in the multipart field 'image'")
-            for name in ("model", "vivid", "vividness", "image_id"):
+                raise RequestError(400, "no image: send a file in the multipart field 'image'")
+            for name in ("model", "vivid", "vividness", "image_id", *extra):
                 if form.get(name) is not None and not isinstance(form.get(name), str):
-                    return error(400, f"{name} must be a plain form field, not a file")
+                    raise RequestError(400, f"{name} must be a plain form field, not a file")
             model_name = form.get("model") or config.model
             if model_name is not None and bundled_name(model_name) is None:
-                return error(400, f"unknown model {str(model_name)[:60]!r}; choose one of {', '.join(bundled_models())}")
-            vivid = _parse_bool("vivid", form.get("vivid"))
-            vividness = _parse_vividness(form.get("vividness"))
-        except RequestError as refused:
-            return error(refused.status, str(refused))
+                raise RequestError(400, f"unknown model {str(model_name)[:60]!r}; choose one of {', '.join(bundled_models())}")
+            hints = _parse_hints(form.get("hints"))
+            if hints and not _takes_hints(model_name):
+                raise RequestError(400, f"model {model_name or default_name} does not take color hints")
+            fields = {name: form.get(name) for name in ("vivid", "vividness", *extra)}
         finally:
             await form.close()  # removes the spooled upload file, whatever happened
+        return {"payload": payload, "image_id": image_id, "model": model_name, "hints": hints, **fields}
+
+    async def run_job(function: Any, *arguments: Any) -> Any:
+        """Run ``function`` in the worker pool behind the queue; RequestError for what it refuses."""
         if not limiter.acquire():
-            return error(503, "busy: the colorizing queue is full; try again shortly", {"Retry-After": "2"})
+            raise RequestError(503, "busy: the colorizing queue is full; try again shortly", {"Retry-After": "2"})
         try:
-            loop = asyncio.get_running_loop()
-            png = await loop.run_in_executor(pool, colorize_png, payload, model_name, vivid, vividness, config.max_pixels)
+            return await asyncio.get_running_loop().run_in_executor(pool, function, *arguments)
         except ImageTooLarge as problem:
-            return error(413, str(problem).replace("--max-pixels", "the server's pixel limit"))
+            raise RequestError(413, str(problem).replace("--max-pixels", "the server's pixel limit")) from None
         except NotAnImage as problem:
-            return error(415, str(problem))
+            raise RequestError(415, str(problem)) from None
+        except HintError as problem:
+            raise RequestError(400, str(problem)) from None
         except (ImageError, ModelFileError, ValueError) as problem:
-            return error(422, str(problem))
+            raise RequestError(422, str(problem)) from None
         except MemoryError:
-            return error(413, "out of memory colorizing this image")
+            raise RequestError(413, "out of memory colorizing this image") from None
         finally:
             limiter.release()
-        return Response(png, media_type="image/png", headers={"X-Huenet-Image-Id": image_id, "Cache-Control": "no-store"})
+
+    async def colorize_endpoint(request: Request) -> Response:
+        try:
+            job = await parse_request(request)
+            vivid = _parse_bool("vivid", job["vivid"])
+            vividness = _parse_vividness(job["vividness"])
+            png = await run_job(colorize_png, job["payload"], job["model"], vivid, vividness, config.max_pixels,
+                                job["hints"], job["image_id"])
+        except RequestError as refused:
+            return error(refused.status, str(refused), refused.headers)
+        return Response(png, media_type="image/png", headers={"X-Huenet-Image-Id": job["image_id"], "Cache-Control": "no-store"})
+
+    async def suggest_endpoint(request: Request) -> Response:
+        try:
+            job = await parse_request(request, ("x", "y", "k"))
+            x = _parse_number("x", job["x"], 0, 1e9)
+            y = _parse_number("y", job["y"], 0, 1e9)
+            k = int(_parse_number("k", job["k"] or "6", 1, 32, whole=True))
+            answer = await run_job(suggest_json, job["payload"], job["model"], config.max_pixels, job["hints"],
+                                   job["image_id"], x, y, k)
+        except RequestError as refused:
+            return error(refused.status, str(refused), refused.headers)
+        return JSONResponse({**answer, "image_id": job["image_id"]}, headers={"Cache-Control": "no-store"})
+
+    async def confidence_endpoint(request: Request) -> Response:
+        try:
+            job = await parse_request(request)
+            png = await run_job(confidence_png, job["payload"], job["model"], config.max_pixels, job["hints"], job["image_id"])
+        except RequestError as refused:
+            return error(refused.status, str(refused), refused.headers)
+        return Response(png, media_type="image/png", headers={"X-Huenet-Image-Id": job["image_id"], "Cache-Control": "no-store"})
 
     async def models_endpoint(request: Request) -> Response:
         return JSONResponse({"models": models_json, "default": default_name})
@@ -280,6 +418,8 @@ def create_app(config: ServeConfig) -> Any:
         Route("/healthz", health_endpoint),
         Route("/api/models", models_endpoint),
         Route("/api/colorize", colorize_endpoint, methods=["POST"]),
+        Route("/api/suggest", suggest_endpoint, methods=["POST"]),
+        Route("/api/confidence", confidence_endpoint, methods=["POST"]),
     ]
     app = Starlette(routes=routes, middleware=middleware)
     app.state.pool = pool
