@@ -9,6 +9,7 @@ writes each job, one outcome per job. Locations are local paths or pyarrow URIs
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import glob
 import os
@@ -74,8 +75,9 @@ def format_names(separator: str = ", ") -> str:
 def plan(inputs: Sequence[str], output: str | None, image_format: str) -> tuple[list[Job], list[Problem]]:
     """Map inputs (files, folders, globs, URIs) to outputs; returns (jobs, problems)."""
     from huenet.images import OUTPUT_EXTENSIONS, readable_extensions
+    from huenet.video import OUTPUT_VIDEO_EXTENSIONS, VIDEO_EXTENSIONS
 
-    extensions = readable_extensions()
+    extensions = readable_extensions() | VIDEO_EXTENSIONS
     pairs: list[tuple[str, str]] = []  # (source, path relative to the output folder, / separated)
     errors: list[Problem] = []
     for argument in inputs:
@@ -87,12 +89,18 @@ def plan(inputs: Sequence[str], output: str | None, image_format: str) -> tuple[
     if suffix not in OUTPUT_EXTENSIONS:
         raise ValueError(f"--format {image_format}: not an output format; use {format_names()}")
     output_suffix = storage.suffix(output) if output else ""
-    single_file_target = output is not None and output_suffix.lower() in OUTPUT_EXTENSIONS
+    single_file_target = output is not None and output_suffix.lower() in OUTPUT_EXTENSIONS | set(OUTPUT_VIDEO_EXTENSIONS)
     if output_suffix and not single_file_target and storage.kind(output) != "folder":
         # Only a name without an extension, or an existing folder, is an output folder: a
         # mistyped file name (out.jgp) would otherwise silently become a folder.
         raise ValueError(f"-o {output}: {output_suffix} is not an output format; name a file ending "
-                         f".{format_names(', .')}, or a folder (a name without an extension)")
+                         f".{format_names(', .')} (videos: {', '.join(OUTPUT_VIDEO_EXTENSIONS)}), or a folder "
+                         "(a name without an extension)")
+    if single_file_target and len(pairs) == 1:
+        source_is_video = Path(pairs[0][0]).suffix.lower() in VIDEO_EXTENSIONS
+        target_is_video = output_suffix.lower() in OUTPUT_VIDEO_EXTENSIONS
+        if source_is_video and not target_is_video:
+            raise UsageError(f"-o {output}: {pairs[0][0]} is a video; name an output ending {', '.join(OUTPUT_VIDEO_EXTENSIONS)}")
     if single_file_target and len(pairs) > 1:
         raise UsageError(f"-o {output} names one file but {len(pairs)} inputs were given; give a folder")
     out_dir = output or "colorized"
@@ -101,7 +109,13 @@ def plan(inputs: Sequence[str], output: str | None, image_format: str) -> tuple[
         raise UsageError(f"-o {out_dir}: exists and is not a folder")
     jobs, claimed = [], {}
     for source, relative in pairs:
-        target = output if single_file_target else storage.join(out_dir, str(Path(relative).with_suffix(suffix).as_posix()))
+        if single_file_target:
+            target = output
+        else:
+            own = Path(relative).suffix.lower()
+            # A video keeps its container where it holds H.264 (.mkv, .mov), else becomes .mp4.
+            kept = (own if own in OUTPUT_VIDEO_EXTENSIONS else ".mp4") if own in VIDEO_EXTENSIONS else suffix
+            target = storage.join(out_dir, str(Path(relative).with_suffix(kept).as_posix()))
         key = target if storage.is_uri(target) else os.path.normcase(os.path.abspath(target))
         if key in claimed:
             errors.append(Problem(source, f"its output {target} is already the output of {claimed[key]}; skipped"))
@@ -191,19 +205,26 @@ def chunks(jobs: Sequence[Job], files_per_chunk: int = 256, pixels_per_chunk: in
 
 
 def run(colorizer, jobs: Sequence[Job], overwrite: bool, max_pixels: int | None,
-        planned_missing: bool = False, hints: dict[str, list] | None = None) -> Iterator[Outcome]:
+        planned_missing: bool = False, hints: dict[str, list] | None = None, video_quality: int = 20,
+        video_progress: bool = False) -> Iterator[Outcome]:
     """Read, colorize and write each job; one Outcome per job, in order.
 
     ``planned_missing``: the jobs were triaged as having no output yet, so an output that
     exists at publication was written by an earlier attempt of this batch (Ray retries a
     batch whose worker died) and counts as done ("present"), not as an error.
     ``hints``: color hints by job source (``huenet.hints``); a hint that does not fit its
-    image (outside it, say) fails that job alone.
+    image (outside it, say) fails that job alone. Videos (``is_video_job``) go through
+    ``huenet.video`` first, one at a time, with x264 quality ``video_quality`` and a frame
+    progress bar if ``video_progress``.
     """
     from huenet.hints import HintError
     from huenet.images import ImageError
 
     hints = hints or {}
+    videos = [job for job in jobs if is_video_job(job)]
+    for job in videos:
+        yield _run_video(colorizer, job, overwrite, max_pixels, hints.get(job.source), video_quality, video_progress)
+    jobs = [job for job in jobs if not is_video_job(job)]
     for chunk in chunks(jobs):
         loaded = []
         for job in chunk:
@@ -233,6 +254,44 @@ def run(colorizer, jobs: Sequence[Job], overwrite: bool, max_pixels: int | None,
                 yield _failed(job, str(error) or "out of memory", notes)
                 continue
             yield Outcome(job.source, job.target, "written", notes=tuple(notes))
+
+
+def is_video_job(job: Job) -> bool:
+    """A job whose output is a video file (its input is a video, or an animated image)."""
+    from huenet.video import OUTPUT_VIDEO_EXTENSIONS
+
+    return storage.suffix(job.target).lower() in OUTPUT_VIDEO_EXTENSIONS
+
+
+def _run_video(colorizer, job: Job, overwrite: bool, max_pixels: int | None, hints: list | None, quality: int,
+               progress: bool) -> Outcome:
+    import sys
+
+    from tqdm import tqdm
+
+    from huenet.images import ImageError
+    from huenet.video import colorize_video
+
+    if storage.is_uri(job.source) or storage.is_uri(job.target):
+        return Outcome(job.source, job.target, "failed", Problem(job.source, "videos are read and written on local paths only"))
+    bars: list = []
+
+    def advance(done: int, total: int | None) -> None:
+        if not bars:  # made at the first frame: a file that fails at once shows no bar
+            bars.append(tqdm(total=total, unit="frame", desc=Path(job.source).name, disable=not progress, leave=False,
+                             file=sys.stderr))
+        bars[0].update(done - bars[0].n)
+
+    with contextlib.ExitStack() as stack:
+        stack.callback(lambda: bars and bars[0].close())
+        try:
+            colorize_video(job.source, job.target, colorizer, hints=hints, quality=quality, overwrite=overwrite,
+                           max_pixels=max_pixels, progress=advance)
+        except (ImageError, ValueError, MemoryError) as error:
+            return Outcome(job.source, job.target, "failed", Problem(job.source, str(error) or "out of memory"))
+        except (FileExistsError, OSError) as error:
+            return _failed(job, str(error), [])
+    return Outcome(job.source, job.target, "written")
 
 
 def _failed(job: Job, reason: str, notes: list[str]) -> Outcome:

@@ -127,7 +127,8 @@ def _colorize_here(jobs: list, arguments: argparse.Namespace, engine: str, decod
     colorizer = Colorizer(load_model(arguments.model, engine=engine), decoding, arguments.working_size, arguments.threads)
     if hints and not colorizer.takes_hints:
         raise ValueError(f"model {arguments.model or 'default'} does not take color hints")
-    return batch.run(colorizer, jobs, arguments.overwrite, arguments.max_pixels, hints=hints)
+    return batch.run(colorizer, jobs, arguments.overwrite, arguments.max_pixels, hints=hints,
+                     video_quality=arguments.video_quality, video_progress=not arguments.quiet)
 
 
 def _hints_for(jobs: list, arguments: argparse.Namespace) -> dict[str, list] | None:
@@ -339,6 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "from input file name to such a list")
     colorize.add_argument("--confidence-map", metavar="OUT.png",
                           help="also write where the model is sure of its colors (white) and unsure (black), for one input")
+    colorize.add_argument("--video-quality", type=int, default=20, metavar="CRF",
+                          help="videos: x264 quality, 0 (lossless) to 51 (default 20; lower is better and larger)")
     colorize.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     colorize.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                           help="colorize on a Ray cluster: HOST:PORT of its head, ray://HOST:PORT (Ray Client), "

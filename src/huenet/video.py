@@ -1,0 +1,419 @@
+"""Films: colorize a video file frame by frame, smoothly over time, streaming, sound kept.
+
+Needs PyAV (``pip install 'huenet[video]'``). Each frame goes through the image path
+(``inference.Colorizer``): the network at the working resolution, the chroma upsampled and
+combined with the frame's own gray levels. Between the two, over time:
+
+- **Smoothing.** Frame-by-frame colorization turns film grain and exposure flicker into
+  color flicker. The network's ab-bin logits are averaged over time at the working
+  resolution (an exponential moving average, ``smoothing`` = the weight of the past), so a
+  pixel's color changes when the picture does, not with its noise. A pan of a few pixels a
+  frame moves well under one working-resolution cell, so no motion compensation is needed
+  there; faster motion is caught by a per-cell check: where the frame's lightness at the
+  working resolution changed by ``_MOTION_LEVEL`` or more, the past is not used.
+- **Scene cuts.** Where consecutive frames' working-size lightness correlates less than
+  ``_CUT_CORRELATION`` (grain and exposure flicker leave it near 1), the average restarts:
+  no color is carried across a cut.
+
+Streaming: frames are decoded, colorized and encoded one at a time through bounded queues,
+so memory does not grow with the film's length; decoding and encoding run in their own
+threads (PyAV and NumPy release the GIL), so two cores stay busy. The output is written to
+a temporary name beside the target and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import queue
+import tempfile
+import threading
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from huenet import color
+from huenet.images import DEFAULT_MAX_PIXELS, ImageError, InputImage
+
+VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".ogv"})
+# Video outputs: containers that hold H.264 (and, as far as they can, the input's other streams).
+OUTPUT_VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov")
+VIDEO_EXTRA_HINT = "pip install 'huenet[video]'"
+
+DEFAULT_SMOOTHING = 0.8  # weight of the past in the logits' moving average (experiments/studies/video_smoothing.py)
+_CUT_CORRELATION = 0.6  # consecutive frames correlating less than this at the working size are a cut
+_MOTION_LEVEL = 12.0  # Lab L units: a working-size cell that changed more than this does not use the past
+_QUEUE = 4  # frames in flight between the threads
+
+
+class VideoError(ImageError):
+    """A video that cannot be colorized; the message says why."""
+
+
+class VideoMissing(ImageError):
+    """PyAV is not installed."""
+
+
+def require_av() -> Any:
+    try:
+        import av
+    except ImportError:
+        raise VideoMissing(f"video needs PyAV, which a plain install leaves out; install it with: {VIDEO_EXTRA_HINT}") from None
+    return av
+
+
+def is_video(path: str | os.PathLike) -> bool:
+    """Whether a file name has a video container's extension (animated GIFs are images to the
+    CLI unless they are asked for as video with an .mp4 output)."""
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+@dataclasses.dataclass
+class VideoReport:
+    """What one video run did."""
+
+    frames: int
+    cuts: int
+    seconds: float
+    fps: float
+    width: int
+    height: int
+    copied_streams: int
+
+
+class TemporalSmoother:
+    """The moving average of ab-bin logits over frames, restarted at scene cuts."""
+
+    def __init__(self, smoothing: float = DEFAULT_SMOOTHING):
+        if not 0.0 <= smoothing < 1.0:
+            raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
+        self.smoothing = smoothing
+        self.logits: np.ndarray | None = None
+        self.lightness: np.ndarray | None = None
+        self.cuts = 0
+
+    def update(self, logits: np.ndarray, lightness: np.ndarray) -> tuple[np.ndarray, bool]:
+        """(smoothed logits, whether this frame starts a new shot) for a frame's logits
+        (h, w, bins) and its working-size lightness (H, W), H, W = stride * (h, w) or so."""
+        cut = self.lightness is None or self.lightness.shape != lightness.shape or is_cut(self.lightness, lightness)
+        if cut or self.logits is None or self.logits.shape != logits.shape or self.smoothing == 0:
+            self.cuts += int(cut and self.lightness is not None)
+            self.logits = logits.astype(np.float32, copy=True)
+        else:
+            keep = self.smoothing * _still(self.lightness, lightness, logits.shape[:2])[..., None]
+            self.logits = keep * self.logits + (1 - keep) * logits
+        self.lightness = lightness
+        return self.logits, cut
+
+
+def is_cut(previous: np.ndarray, current: np.ndarray) -> bool:
+    """A scene cut: the two frames' lightness (working size) correlates less than
+    ``_CUT_CORRELATION``. Grain and a global exposure change keep it near 1."""
+    a = previous - previous.mean()
+    b = current - current.mean()
+    denominator = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    if denominator < 1e-6:  # flat frames (black, fades): a cut only if the level jumped
+        return abs(float(previous.mean() - current.mean())) > _MOTION_LEVEL
+    return float((a * b).sum()) / denominator < _CUT_CORRELATION
+
+
+def _still(previous: np.ndarray, current: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """Per logit cell, 1 where the picture stayed (the past may be used): where its lightness
+    changed by less than half ``_MOTION_LEVEL`` (after removing a global exposure change),
+    falling to 0 at ``_MOTION_LEVEL``. Grain and a pan of a few pixels stay well under it."""
+    change = np.abs((current - current.mean()) - (previous - previous.mean()))
+    rows, cols = grid
+    height, width = change.shape
+    stride_r, stride_c = max(1, height // rows), max(1, width // cols)
+    cells = change[: rows * stride_r, : cols * stride_c].reshape(rows, stride_r, cols, stride_c).mean(axis=(1, 3))
+    if cells.shape != grid:  # padded logits: the extra cells have no picture behind them
+        cells = np.pad(cells, ((0, rows - cells.shape[0]), (0, cols - cells.shape[1])), mode="edge")
+    return np.clip(2.0 - cells / (_MOTION_LEVEL / 2), 0.0, 1.0).astype(np.float32)
+
+
+def colorize_video(
+    source: str | os.PathLike,
+    target: str | os.PathLike,
+    model: Any = None,
+    vivid: bool = False,
+    vividness: float | None = None,
+    temperature: float | None = None,
+    working_size: int | None = None,
+    threads: int | None = None,
+    hints: Any = None,
+    smoothing: float = DEFAULT_SMOOTHING,
+    quality: int = 20,
+    overwrite: bool = False,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> VideoReport:
+    """Colorize the video ``source`` into ``target`` (.mp4, .mkv or .mov; H.264, yuv420p).
+
+    Same pixel size, frame rate, frame count and timestamps as the input; its sound and
+    subtitle streams are copied without re-encoding where the target container holds them.
+
+    Args:
+        model, vivid, vividness, temperature, working_size, threads: as for ``colorize``.
+        hints: color hints (``colorize``'s form) applied to every frame, in frame pixels.
+        smoothing: weight of the past in the logits' moving average over frames (0: none).
+        quality: x264's CRF, 0 (lossless) to 51; 20 looks like the source at 640x360.
+        overwrite: replace an existing target.
+        max_pixels: refuse frames larger than this (a stream may claim any size).
+        progress: called as ``progress(frames_done, frames_total_or_None)``.
+    Raises:
+        VideoMissing: no PyAV; VideoError: an unusable input (nothing is left at ``target``);
+        FileExistsError: ``target`` exists and ``overwrite`` is off; ValueError: bad settings.
+    """
+    from huenet.inference import Colorizer, Decoding
+
+    av = require_av()
+    source, target = Path(source), Path(target)
+    if target.suffix.lower() not in OUTPUT_VIDEO_EXTENSIONS:
+        raise ValueError(f"{target}: a video output must end {', '.join(OUTPUT_VIDEO_EXTENSIONS)}")
+    if not isinstance(quality, int) or isinstance(quality, bool) or not 0 <= quality <= 51:
+        raise ValueError(f"quality (x264 CRF) must be a whole number from 0 to 51, got {quality!r}")
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{target} exists (pass --overwrite to replace it)")
+    if source.resolve() == target.resolve():
+        raise ValueError(f"{target}: would overwrite the input")
+    colorizer = model if isinstance(model, Colorizer) else Colorizer(model, Decoding(temperature, vivid, vividness),
+                                                                        working_size, threads)
+    smoother = TemporalSmoother(smoothing)
+    import time
+
+    started = time.perf_counter()
+    try:
+        container = av.open(str(source), mode="r")
+    except (av.error.FFmpegError, OSError, ValueError) as error:
+        raise VideoError(f"not a readable video ({_reason(error)})") from None
+    with container:
+        if not container.streams.video:
+            raise VideoError("no video stream (sound or data only)")
+        stream = container.streams.video[0]
+        width, height = stream.codec_context.width, stream.codec_context.height
+        if width <= 0 or height <= 0:
+            raise VideoError(f"the video stream has no frame size ({width}x{height})")
+        if max_pixels is not None and width * height > max_pixels:
+            raise VideoError(f"frames of {width}x{height} = {width * height} pixels are over the {max_pixels}-pixel limit "
+                             "(--max-pixels raises it for files you trust)")
+        placed = colorizer.check_hints(hints, (height, width)) if hints else None
+        total = stream.frames or None
+        rate = stream.average_rate or stream.guessed_rate or Fraction(24, 1)
+        stream.thread_type = "AUTO"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, partial = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".part{target.suffix}", dir=target.parent)
+        os.close(handle)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(partial, 0o666 & ~umask)  # as an ordinary new file, not mkstemp's owner-only
+        try:
+            frames, copied = _run(av, container, stream, Path(partial), target.suffix.lower(), rate, (height, width),
+                                  colorizer, smoother, placed, quality, total, progress)
+            if frames == 0:
+                raise VideoError("the video has no frames")
+            if target.exists() and not overwrite:
+                raise FileExistsError(f"{target} exists (pass --overwrite to replace it)")
+            os.replace(partial, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(partial)
+            raise
+    seconds = time.perf_counter() - started
+    return VideoReport(frames, smoother.cuts, seconds, frames / seconds if seconds else 0.0, width, height, copied)
+
+
+def _reason(error: BaseException) -> str:
+    text = getattr(error, "strerror", None) or str(error) or type(error).__name__
+    return text.split("; last error log:")[0].strip()
+
+
+def _run(av: Any, container: Any, stream: Any, partial: Path, suffix: str, rate: Fraction, size: tuple[int, int],
+         colorizer: Any, smoother: TemporalSmoother, hints: list | None, quality: int, total: int | None,
+         progress: Callable[[int, int | None], None] | None) -> tuple[int, int]:
+    """Decode, colorize and encode through bounded queues: (frames written, streams copied)."""
+    height, width = size
+    output = av.open(str(partial), mode="w", format={".mp4": "mp4", ".mov": "mov", ".mkv": "matroska"}[suffix])
+    with output:
+        encoder = output.add_stream("libx264" if "libx264" in av.codecs_available else "h264", rate=rate)
+        # 4:2:0 input (nearly every film): the output keeps the input's own luma plane and gets new
+        # chroma planes, computed at their own half resolution; anything else goes through RGB.
+        planar = stream.codec_context.pix_fmt in ("yuv420p", "yuvj420p") and width % 2 == 0 and height % 2 == 0
+        encoder.width, encoder.height = width, height
+        # yuv420p (what every player plays) halves the chroma, so it needs even sizes; an odd-sized
+        # film keeps its exact size in 4:4:4 instead.
+        encoder.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+        encoder.time_base = stream.time_base or Fraction(1, 1000)
+        encoder.options = {"crf": str(quality), "preset": "veryfast"}
+        encoder.thread_count = 1  # colorizing has the other core
+        copies = {}
+        for other in container.streams:
+            if other.index == stream.index or other.type not in ("audio", "subtitle"):
+                continue
+            with contextlib.suppress(Exception):  # a codec the container cannot hold is left out
+                copies[other.index] = output.add_stream_from_template(other)
+        decoded: queue.Queue = queue.Queue(_QUEUE)
+        colored: queue.Queue = queue.Queue(_QUEUE)
+        failure: list[BaseException] = []
+        stop = threading.Event()  # set when anything fails: every thread then ends at its next step
+
+        def put(target_queue: queue.Queue, item: Any) -> bool:
+            while not stop.is_set():
+                try:
+                    target_queue.put(item, timeout=0.2)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def get(source_queue: queue.Queue) -> Any:
+            while not stop.is_set():
+                try:
+                    return source_queue.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+            return None
+
+        def read() -> None:
+            try:
+                for packet in container.demux():
+                    if stop.is_set():
+                        return
+                    if packet.stream.index == stream.index:
+                        for frame in packet.decode():
+                            if (frame.height, frame.width) != (height, width):
+                                raise VideoError(f"the frame size changes mid-stream ({width}x{height} to "
+                                                 f"{frame.width}x{frame.height})")
+                            if not put(decoded, (_planes(frame, planar), frame.pts, frame.time_base)):
+                                return
+                    elif packet.stream.index in copies and packet.dts is not None:
+                        packet.stream = copies[packet.stream.index]
+                        if not put(colored, packet):
+                            return
+                put(decoded, None)
+            except BaseException as error:  # noqa: BLE001  handed to the main thread
+                failure.append(error)
+                stop.set()
+
+        def write() -> None:
+            try:
+                while (item := get(colored)) is not None:
+                    if not isinstance(item, tuple):  # a copied sound or subtitle packet
+                        output.mux(item)
+                        continue
+                    pixels, pts, time_base = item
+                    frame = av.VideoFrame.from_ndarray(pixels, format="yuv420p" if planar else "rgb24")
+                    frame.pts, frame.time_base = pts, time_base
+                    output.mux(encoder.encode(frame))
+                if not stop.is_set():
+                    output.mux(encoder.encode())
+            except BaseException as error:  # noqa: BLE001
+                failure.append(error)
+                stop.set()
+
+        reader, writer = threading.Thread(target=read, daemon=True), threading.Thread(target=write, daemon=True)
+        reader.start()
+        writer.start()
+        frames = 0
+        try:
+            while (item := get(decoded)) is not None:
+                planes, pts, time_base = item
+                if planar:
+                    luma_plane, full_range = planes
+                    pixels = _yuv420(luma_plane, *colorize_chroma(colorizer, smoother, luma_plane, full_range, hints), full_range)
+                else:
+                    pixels = colorize_frame(colorizer, smoother, InputImage(planes, None, []), hints)
+                if not put(colored, (pixels, pts, time_base)):
+                    break
+                frames += 1
+                if progress is not None:
+                    progress(frames, total)
+            put(colored, None)
+            writer.join()
+        except BaseException:
+            stop.set()
+            raise
+        finally:
+            stop.set()
+            writer.join(timeout=60)
+            reader.join(timeout=60)
+        if failure:
+            error = failure[0]
+            if isinstance(error, ImageError):
+                raise error
+            if isinstance(error, (av.error.FFmpegError, OSError, ValueError)):
+                raise VideoError(f"cannot read or write the video ({_reason(error)})") from None
+            raise error
+    return frames, len(copies)
+
+
+def _frame_ab(colorizer: Any, smoother: TemporalSmoother, image: InputImage, hints: list | None) -> np.ndarray:
+    """A frame's ab at the working resolution: network logits, smoothed over time, decoded."""
+    from huenet.inference import decode_ab, working_shape
+
+    (logits,) = colorizer.network_outputs([image], [hints] if hints else None)
+    lightness = image.working_lightness(*working_shape(image.size, colorizer.working_size))
+    smoothed, _ = smoother.update(logits, lightness)
+    return decode_ab(colorizer.model, smoothed[None], colorizer.decoding, colorizer.shrink(image))[0]
+
+
+def colorize_frame(colorizer: Any, smoother: TemporalSmoother, image: InputImage, hints: list | None = None) -> np.ndarray:
+    """One frame -> uint8 RGB (height, width, 3), as ``colorize`` would make it, smoothed over time."""
+    return np.asarray(colorizer.compose(image, _frame_ab(colorizer, smoother, image, hints)))
+
+
+# Limited-range ("TV") 8-bit luma: 16 is black and 235 white.
+_LIMITED_TO_FULL = np.clip(np.round((np.arange(256) - 16) * 255.0 / 219.0), 0, 255).astype(np.uint8)
+
+
+def colorize_chroma(colorizer: Any, smoother: TemporalSmoother, luma_plane: np.ndarray, full_range: bool,
+                    hints: list | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A 4:2:0 frame's new chroma planes (Cb, Cr), uint8 (height / 2, width / 2), from its luma plane.
+
+    The gray the network sees is the luma in full range, as a gray image file holds it. The
+    color is composed at the chroma planes' half resolution (the 2x2 mean of the gray) the
+    way ``compose`` does it, so its luma is the gray's, and turned into ITU-R 601 Cb and Cr.
+    """
+    gray = luma_plane if full_range else _LIMITED_TO_FULL[luma_plane]
+    ab = _frame_ab(colorizer, smoother, InputImage(gray, None, []), hints)
+    height, width = gray.shape
+    half = gray.reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3), dtype=np.float32) / 255.0
+    rgb = np.asarray(colorizer.compose(InputImage(half, None, []), ab), np.float32) / 255.0
+    luma = color.luma(rgb)
+    scale = 255.0 if full_range else 224.0
+    cb = 128.0 + scale * 0.5 * (rgb[..., 2] - luma) / (1 - 0.114)
+    cr = 128.0 + scale * 0.5 * (rgb[..., 0] - luma) / (1 - 0.299)
+    return (np.clip(np.round(cb), 0, 255).astype(np.uint8), np.clip(np.round(cr), 0, 255).astype(np.uint8))
+
+
+def _planes(frame: Any, planar: bool) -> Any:
+    """What the colorizing thread needs of a decoded frame: (luma plane, full range) for 4:2:0
+    input, else the gray image."""
+    if not planar:
+        return frame.to_ndarray(format="gray")
+    full_range = frame.format.name == "yuvj420p" or getattr(frame, "color_range", 0) == 2
+    return frame.to_ndarray()[: frame.height], full_range
+
+
+def _yuv420(luma_plane: np.ndarray, cb: np.ndarray, cr: np.ndarray, full_range: bool) -> np.ndarray:
+    """yuv420p as PyAV lays it out: (height * 3 / 2, width), the three planes one after another.
+    The output is limited range: a full-range input's luma is mapped to it."""
+    if full_range:
+        luma_plane = np.round(16 + luma_plane.astype(np.float32) * (219.0 / 255.0)).astype(np.uint8)
+        cb = np.round(128 + (cb.astype(np.float32) - 128) * (224.0 / 255.0)).astype(np.uint8)
+        cr = np.round(128 + (cr.astype(np.float32) - 128) * (224.0 / 255.0)).astype(np.uint8)
+    height, width = luma_plane.shape
+    return np.concatenate([luma_plane.ravel(), cb.ravel(), cr.ravel()]).reshape(height * 3 // 2, width)
+
+
+def iter_frames(path: str | os.PathLike, format: str = "rgb24") -> Iterator[np.ndarray]:
+    """Every frame of a video as an array (for tests and benchmarks)."""
+    av = require_av()
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            yield frame.to_ndarray(format=format)
+
+
+__all__ = ["TemporalSmoother", "VideoError", "VideoMissing", "VideoReport", "colorize_video", "is_video"]
