@@ -117,7 +117,8 @@ def test_a_hint_network_started_from_an_automatic_one_colors_exactly_as_it_did()
     before = np.asarray(huenet.colorize(gray, model=automatic))
     assert np.array_equal(np.asarray(huenet.colorize(gray, model=hinted)), before)
     # The hint inputs start at zero weight: training, not the copy, teaches the network to use them.
-    assert np.array_equal(np.asarray(huenet.colorize(gray, model=hinted, hints=[(10, 10, "#ff0000", 9)])), before)
+    network_alone = ColorModel(hinted.network, {**hinted.metadata, "settings": {**hinted.settings, "hint_decay": None}})
+    assert np.array_equal(np.asarray(huenet.colorize(gray, model=network_alone, hints=[(10, 10, "#ff0000", 9)])), before)
 
 
 def test_hints_change_a_hint_models_colors_and_are_refused_by_others():
@@ -142,6 +143,29 @@ def test_both_engines_read_the_hint_channels(tmp_path):
     results = [np.asarray(huenet.colorize(gray, model=load_model(path, engine=engine), hints=[(5, 5, "#2040ff", 6)]))
                for engine in ("numpy", "keras")]
     assert np.abs(results[0].astype(int) - results[1]).max() <= 1
+
+
+def _two_regions(height=96, width=128):
+    """Dark on the left, bright on the right: a strong edge down the middle."""
+    gray = np.full((height, width), 50, np.uint8)
+    gray[:, width // 2 :] = 200
+    return gray
+
+
+@pytest.mark.parametrize("model_kind", ["untrained", "bundled"])
+def test_a_hints_color_appears_where_it_was_put_and_stays_on_its_side_of_an_edge(model_kind):
+    model = _hint_model() if model_kind == "untrained" else huenet.load_model()
+    if not model.settings.get("hint_inputs"):
+        pytest.fail("the bundled default model takes no hints")
+    gray = _two_regions()
+    hint = make_hint(96, 48, "#e8c060", 8)  # on the bright side, a color of about its gray (luma 193 of 200)
+    plain = color.rgb_to_lab(np.asarray(huenet.colorize(gray, model=model)))[..., 1:]
+    hinted = color.rgb_to_lab(np.asarray(huenet.colorize(gray, model=model, hints=[hint])))[..., 1:]
+    inside = hinted[44:52, 92:100].reshape(-1, 2).mean(axis=0)
+    assert np.hypot(*(inside - hint.ab)) <= 6.0, (inside, hint.ab)  # within 6 Lab units of the hint's chroma
+    change = np.hypot(*np.moveaxis(hinted - plain, -1, 0))
+    same_side, across = change[:, 70:].mean(), change[:, :58].mean()
+    assert same_side > 2 * across, (same_side, across)  # mostly its own region, little across the edge
 
 
 # --- suggestions and confidence --------------------------------------------------------------------

@@ -196,3 +196,56 @@ def _cells(center: float, half: float, scale: float, count: int) -> slice:
     low = min(middle, max(0, int(np.floor((center + 0.5 - half) * scale))))
     high = max(middle + 1, min(count, int(np.ceil((center + 0.5 + half) * scale))))
     return slice(low, high)
+
+
+# --- honoring hints exactly ----------------------------------------------------------------------
+
+_PROPAGATION_ITERATIONS = 200
+DEFAULT_HINT_DECAY = 0.05  # a model's settings["hint_decay"] overrides it (None: the network alone)
+
+
+def propagate(ab: np.ndarray, lightness: np.ndarray, channels: np.ndarray, decay: float) -> np.ndarray:
+    """The network's ab corrected so that every hint's color holds where it was put.
+
+    The correction (hint ab minus predicted ab) is known on the hint cells; elsewhere it is
+    spread by gray-level affinity, as Levin, Lischinski and Weiss (2004) spread hint colors
+    (each cell's correction the affinity-weighted mean of its 8 neighbours', weights
+    exp(-(L_r - L_s)^2 / 2 sigma_r^2) with sigma_r from the 3x3 window's variance), and pulled
+    toward 0 by ``decay`` (relative to the neighbours' total weight of 1), so that a hint
+    corrects its own region and not the whole picture. Solved by Jacobi iterations on the
+    output grid, which is small (the working size over the stride).
+
+    Args:
+        ab: predicted ab (h, w, 2), Lab units, on the network's output grid.
+        lightness: Lab L (h, w) on the same grid.
+        channels: hint channels (h, w, 3) on the same grid (``render``, pooled to it).
+        decay: pull toward no correction; 0 spreads each correction as far as the gray allows.
+    Returns:
+        ab (h, w, 2) float32.
+    """
+    fixed = channels[..., 2] > 0
+    if not fixed.any():
+        return ab
+    target = channels[..., :2] * color.AB_SCALE
+    correction = np.where(fixed[..., None], target - ab, 0.0).astype(np.float32)
+    height, width = lightness.shape
+    level = np.asarray(lightness, np.float32) / 100.0
+    padded = np.pad(level, 1, mode="edge")
+    offsets = [(dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1) if (dr, dc) != (0, 0)]
+    neighbours = np.stack([padded[1 + dr : 1 + dr + height, 1 + dc : 1 + dc + width] for dr, dc in offsets])
+    variance = np.concatenate([neighbours, level[None]]).var(axis=0) * 0.6
+    nearest = ((neighbours - level[None]) ** 2).min(axis=0)
+    variance = np.maximum(np.maximum(variance, -nearest / np.log(0.01)), 2e-6)
+    weights = np.exp(-((neighbours - level[None]) ** 2) / variance[None])
+    rows, cols = np.mgrid[0:height, 0:width]
+    for k, (dr, dc) in enumerate(offsets):  # neighbours off the grid do not count
+        weights[k][(rows + dr < 0) | (rows + dr >= height) | (cols + dc < 0) | (cols + dc >= width)] = 0
+    weights /= weights.sum(axis=0, keepdims=True) * (1.0 + decay)
+    weights = weights[..., None].astype(np.float32)
+    known = correction[fixed]
+    for _ in range(_PROPAGATION_ITERATIONS):
+        grid = np.pad(correction, ((1, 1), (1, 1), (0, 0)), mode="edge")
+        correction = sum(weights[k] * grid[1 + dr : 1 + dr + height, 1 + dc : 1 + dc + width]
+                         for k, (dr, dc) in enumerate(offsets))
+        correction[fixed] = known
+    return (ab + correction).astype(np.float32)

@@ -285,6 +285,23 @@ class Colorizer:
         return shrink_factor(image.size, self.working_size)
 
     @property
+    def hint_decay(self) -> float | None:
+        """How far a hint's correction spreads (``hints.propagate``); None: the network alone."""
+        value = self.model.settings.get("hint_decay", hints_module.DEFAULT_HINT_DECAY)
+        return None if value is None else float(value)
+
+    def _honor_hints(self, ab: np.ndarray, network_input: np.ndarray) -> np.ndarray:
+        """The decoded ab corrected to the hints (``hints.propagate``), on the output grid."""
+        rows, cols = ab.shape[:2]
+        stride = self.stride
+        grid = network_input[: rows * stride, : cols * stride].reshape(rows, stride, cols, stride, -1)
+        lightness = grid[..., 0].mean(axis=(1, 3)) * color.LIGHTNESS_SCALE + color.LIGHTNESS_CENTER
+        mask = grid[..., 3].sum(axis=(1, 3))
+        chroma = (grid[..., 1:3] * grid[..., 3:4]).sum(axis=(1, 3)) / np.maximum(mask, 1e-6)[..., None]
+        channels = np.concatenate([chroma, (mask > 0)[..., None].astype(np.float32)], axis=-1)
+        return hints_module.propagate(ab, lightness, channels, self.hint_decay)
+
+    @property
     def takes_hints(self) -> bool:
         """Whether the model reads color hints (``huenet.hints``)."""
         return bool(self.model.settings.get("hint_inputs"))
@@ -337,8 +354,14 @@ class Colorizer:
                     for offset, index in enumerate(chunk):
                         height, width = prepared[index][0]
                         values = outputs[offset : offset + 1, : -(-height // self.stride), : -(-width // self.stride)]
-                        results[index] = (decode_ab(self.model, values, self.decoding, self.shrink(inputs[index]))[0]
-                                          if decode else values[0])
+                        if not decode:
+                            results[index] = values[0]
+                            continue
+                        ab = decode_ab(self.model, values, self.decoding, self.shrink(inputs[index]))[0]
+                        network_input = prepared[index][1]
+                        if network_input.shape[-1] > 1 and network_input[..., 3].any() and self.hint_decay is not None:
+                            ab = self._honor_hints(ab, network_input)
+                        results[index] = ab
         return results
 
     def compose(self, image: InputImage, ab: np.ndarray) -> Image.Image:
