@@ -3,7 +3,12 @@ cifar10 model) and full-size BSDS500 test photos (the photo model, shown as they
 not picked), and gray | huenet | huenet vivid for an old grayscale photo without truth.
 
     python experiments/make_grids.py --cifar ../shared/data/cifar10-jpeg/test.tar.gz \
-        --photos ../shared/data/bsds500-jpeg/test.tar --output docs/images
+        --photos ../shared/data/bsds500-jpeg/test.tar \
+        --ordinary ../shared/data/imagenet-sample-jpeg/val.tar --output docs/images
+
+``--ordinary``: everyday photos of people, animals, things and rooms (imagenet-sample val,
+the classes in ORDINARY_CLASSES, named before any was colorized), each center-cropped to 4:3
+and shrunk to 400x300 so they share a grid.
 """
 
 from __future__ import annotations
@@ -21,6 +26,18 @@ import huenet
 from huenet import color, datasets
 
 COLUMNS = ("gray", "huenet", "huenet --vivid", "truth")
+# People, animals (a white one among them), things and rooms: the subjects the photo model
+# was weakest on, one photo per class.
+ORDINARY_CLASSES = ("groom", "Samoyed", "tabby", "teapot", "restaurant", "ballplayer", "umbrella", "church")
+
+
+def _four_by_three(image: np.ndarray, width: int = 400) -> np.ndarray:
+    height, full_width = image.shape[:2]
+    crop_w = min(full_width, height * 4 // 3)
+    crop_h = crop_w * 3 // 4
+    top, left = (height - crop_h) // 2, (full_width - crop_w) // 2
+    return np.asarray(Image.fromarray(image[top : top + crop_h, left : left + crop_w]).resize((width, width * 3 // 4),
+                                                                                               Image.Resampling.LANCZOS))
 
 
 def _colorized(model, gray: np.ndarray) -> list[np.ndarray]:
@@ -64,6 +81,7 @@ def main() -> None:
     parser.add_argument("--cifar-model", default="cifar10")
     parser.add_argument("--photos", required=True, help="full-size color photos (BSDS500 test)")
     parser.add_argument("--model", default="photo", help="the model for the photos")
+    parser.add_argument("--ordinary", help="everyday photos named <wnid>_<class>.jpg (imagenet-sample val)")
     parser.add_argument("--old-photo", help="a grayscale photo without truth (default: scikit-image's camera)")
     parser.add_argument("--count", type=int, default=10)
     parser.add_argument("--photo-count", type=int, default=4)
@@ -87,6 +105,16 @@ def main() -> None:
     name = f"{Path(arguments.photos).parent.name.split('-')[0]}-{Path(arguments.photos).name.split('.')[0]}-grid.jpg"
     _grid(rows, scale=1).save(output / name, quality=90)
     written.append(output / name)
+
+    if arguments.ordinary:
+        ordinary = datasets.load_images(arguments.ordinary)
+        by_class = {Path(name).stem.split("_", 1)[1]: image for name, image in zip(ordinary.names, ordinary.images)}
+        missing = [name for name in ORDINARY_CLASSES if name not in by_class]
+        if missing:
+            raise SystemExit(f"make_grids: {arguments.ordinary} lacks {', '.join(missing)}")
+        rows = [_row(model, _four_by_three(by_class[name])) for name in ORDINARY_CLASSES]
+        _grid(rows, scale=1).save(output / "imagenet-sample-grid.jpg", quality=88)
+        written.append(output / "imagenet-sample-grid.jpg")
 
     old = Path(arguments.old_photo) if arguments.old_photo else _skimage_camera()
     if old is not None:

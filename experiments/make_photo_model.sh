@@ -30,22 +30,25 @@ huenet train --preset huenet-photo --init-from $BASE/model.keras --class-loss-we
     --data $CROPS/train --validation-data $CROPS/validation --epochs 3 --learning-rate 1e-4 \
     --precision bfloat16 --run-dir $RUN --verbose 2
 
-# 4. Working size and decodings: on BSDS500 val photos at full size (the train photos are
-#    now training data) and the base run's Tiny ImageNet validation split.
-#    The working size came from a first pass (64, 80, 96, 128; 80 won, docs/photo-run/
-#    photo-scenes-calibrate-sizes.log). The decodings from this one: one pair for images
-#    that run at their own size (chosen on Tiny ImageNet val), one for images shrunk as much
-#    as full-size photos are (chosen on the BSDS500 val photos), blended in between
-#    (2026-12-02; before it, one pair served both: --one-decoding).
+# 4. Working size and decodings: on the BSDS500 val photos and imagenet-sample val (823
+#    everyday photos of many subjects; since 2026-12-03) at full size, and the base run's
+#    Tiny ImageNet validation split. The working size came from a first pass (64, 80, 96,
+#    128; 80 won, docs/photo-run/photo-scenes-calibrate-sizes.log). One pair of decodings for
+#    images that run at their own size (chosen on Tiny ImageNet val), one for images shrunk as
+#    much as full-size photos are (chosen on the photos), blended in between.
 python experiments/calibrate_photo.py $RUN/model.keras --data $DATA/tiny-imagenet-jpeg/train.tar.gz \
-    --photos $DATA/bsds500-jpeg/val.tar --limit 1000 --working-sizes 80 --size-decodings "0.4,0.0" \
-    --temperatures 1.0 0.6 0.4 --vividness -0.5 -0.25 0 0.25 0.5 0.75 1.0 1.25 1.5 2.0 2.5 --min-colorfulness 0.5 \
-    --photos-min-colorfulness 0.55 --margin-db 0.25 \
-    --output $RUN/photo.keras
+    --photos $DATA/bsds500-jpeg/val.tar $DATA/imagenet-sample-jpeg/val.tar --limit 1000 --working-sizes 80 \
+    --size-decodings "0.4,0.0" --temperatures 0.4 --vividness -0.5 -0.25 0 0.25 0.5 0.75 1.0 1.5 2.0 2.5 \
+    --min-colorfulness 0.5 --photos-min-colorfulness 0.45 --margin-db 0.25 \
+    --output $RUN/calibrated.keras
 
-# 5. Bundle (float16 weights) as "photo" and make it the default; score the bundled file on
-#    both test sets beside the gray copy and the CIFAR-10 model; bundle again with those
-#    metrics in the card.
+# 5. Color hints (since 2026-12-03): the hint inputs at zero weight, so the model colors as
+#    before without hints; hints hold through huenet.hints.propagate with this decay.
+python experiments/add_hint_inputs.py $RUN/calibrated.keras --hint-decay 0.001 --output $RUN/photo.keras
+
+# 6. Bundle (float16 weights) as "photo" and make it the default; score the bundled file on
+#    both test sets and imagenet-sample val beside the gray copy and the CIFAR-10 model;
+#    bundle again with those metrics in the card.
 COMMAND="$(cat experiments/photo-model-command.txt)"
 NOTES=experiments/photo-model-notes.md
 NOTE="the model used when none is named (the photo model; the CIFAR-10 model is cifar10)"
@@ -53,10 +56,13 @@ python experiments/publish_model.py $RUN/photo.keras --name photo --default --de
     --command "$COMMAND" --notes $NOTES
 huenet evaluate photo cifar10 --vivid --data $DATA/tiny-imagenet-jpeg/test.tar.gz --output-dir docs/photo-evaluation/tiny
 huenet evaluate photo cifar10 --vivid --data $DATA/bsds500-jpeg/test.tar --output-dir docs/photo-evaluation/bsds500
+huenet evaluate photo cifar10 --vivid --data $DATA/imagenet-sample-jpeg/val.tar --output-dir docs/photo-evaluation/imagenet-sample
 python experiments/publish_model.py $RUN/photo.keras --name photo --default --default-note "$NOTE" \
     --command "$COMMAND" --notes $NOTES \
-    --evaluation docs/photo-evaluation/tiny/evaluation.json docs/photo-evaluation/bsds500/evaluation.json
+    --evaluation docs/photo-evaluation/tiny/evaluation.json docs/photo-evaluation/bsds500/evaluation.json \
+    docs/photo-evaluation/imagenet-sample/evaluation.json
 
-# 6. Golden outputs for the tests, README pictures.
+# 7. Golden outputs for the tests, README pictures.
 HUENET_UPDATE_GOLDEN=1 python -m pytest -q tests/test_modelfile.py -k golden
-python experiments/make_grids.py --cifar $DATA/cifar10-jpeg/test.tar.gz --photos $DATA/bsds500-jpeg/test.tar --output docs/images
+python experiments/make_grids.py --cifar $DATA/cifar10-jpeg/test.tar.gz --photos $DATA/bsds500-jpeg/test.tar \
+    --ordinary $DATA/imagenet-sample-jpeg/val.tar --output docs/images

@@ -200,20 +200,47 @@ def _cells(center: float, half: float, scale: float, count: int) -> slice:
 
 # --- honoring hints exactly ----------------------------------------------------------------------
 
-_PROPAGATION_ITERATIONS = 200
-DEFAULT_HINT_DECAY = 0.05  # a model's settings["hint_decay"] overrides it (None: the network alone)
+_MAX_ITERATIONS = 400  # conjugate gradient steps; the output grid has a few thousand cells
+_TOLERANCE = 1e-4  # relative residual at which the solve stops
+DEFAULT_HINT_DECAY = 0.001  # a model's settings["hint_decay"] overrides it (None: the network alone)
+
+_OFFSETS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
+
+
+def _shift(values: np.ndarray, dr: int, dc: int) -> np.ndarray:
+    """values[r + dr, c + dc] at (r, c), 0 off the grid."""
+    out = np.zeros_like(values)
+    height, width = values.shape[:2]
+    out[max(0, -dr) : height - max(0, dr), max(0, -dc) : width - max(0, dc)] = \
+        values[max(0, dr) : height - max(0, -dr), max(0, dc) : width - max(0, -dc)]
+    return out
+
+
+def _affinities(lightness: np.ndarray) -> np.ndarray:
+    """Symmetric gray-level affinities to the 8 neighbours, (8, h, w): exp(-(L_r - L_s)^2 /
+    (sigma_r sigma_s)), sigma^2 from each 3x3 window's variance as in Levin et al. (2004)."""
+    level = np.asarray(lightness, np.float64) / 100.0
+    height, width = level.shape
+    padded = np.pad(level, 1, mode="edge")
+    window = np.stack([padded[1 + dr : 1 + dr + height, 1 + dc : 1 + dc + width] for dr, dc in (*_OFFSETS, (0, 0))])
+    nearest = ((window[:-1] - level[None]) ** 2).min(axis=0)
+    variance = np.maximum(np.maximum(window.var(axis=0) * 0.6, -nearest / np.log(0.01)), 2e-6)
+    sigma = np.sqrt(variance)
+    weights = np.stack([np.exp(-((_shift(level, dr, dc) - level) ** 2) / (sigma * np.maximum(_shift(sigma, dr, dc), 1e-12)))
+                        for dr, dc in _OFFSETS])
+    inside = np.stack([_shift(np.ones_like(level), dr, dc) for dr, dc in _OFFSETS]) > 0
+    return np.where(inside, weights, 0.0)
 
 
 def propagate(ab: np.ndarray, lightness: np.ndarray, channels: np.ndarray, decay: float) -> np.ndarray:
     """The network's ab corrected so that every hint's color holds where it was put.
 
     The correction (hint ab minus predicted ab) is known on the hint cells; elsewhere it is
-    spread by gray-level affinity, as Levin, Lischinski and Weiss (2004) spread hint colors
-    (each cell's correction the affinity-weighted mean of its 8 neighbours', weights
-    exp(-(L_r - L_s)^2 / 2 sigma_r^2) with sigma_r from the 3x3 window's variance), and pulled
-    toward 0 by ``decay`` (relative to the neighbours' total weight of 1), so that a hint
-    corrects its own region and not the whole picture. Solved by Jacobi iterations on the
-    output grid, which is small (the working size over the stride).
+    the smoothest field under gray-level affinities, as Levin, Lischinski and Weiss (2004)
+    spread hint colors: it minimizes sum over neighbours w_rs (x_r - x_s)^2 + decay * d_r x_r^2
+    (d_r: a cell's total affinity), so that ``decay`` > 0 pulls it toward no correction away
+    from the hints. Solved by conjugate gradients in NumPy on the output grid (the working size
+    over the stride: a few thousand cells).
 
     Args:
         ab: predicted ab (h, w, 2), Lab units, on the network's output grid.
@@ -226,26 +253,32 @@ def propagate(ab: np.ndarray, lightness: np.ndarray, channels: np.ndarray, decay
     fixed = channels[..., 2] > 0
     if not fixed.any():
         return ab
-    target = channels[..., :2] * color.AB_SCALE
-    correction = np.where(fixed[..., None], target - ab, 0.0).astype(np.float32)
-    height, width = lightness.shape
-    level = np.asarray(lightness, np.float32) / 100.0
-    padded = np.pad(level, 1, mode="edge")
-    offsets = [(dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1) if (dr, dc) != (0, 0)]
-    neighbours = np.stack([padded[1 + dr : 1 + dr + height, 1 + dc : 1 + dc + width] for dr, dc in offsets])
-    variance = np.concatenate([neighbours, level[None]]).var(axis=0) * 0.6
-    nearest = ((neighbours - level[None]) ** 2).min(axis=0)
-    variance = np.maximum(np.maximum(variance, -nearest / np.log(0.01)), 2e-6)
-    weights = np.exp(-((neighbours - level[None]) ** 2) / variance[None])
-    rows, cols = np.mgrid[0:height, 0:width]
-    for k, (dr, dc) in enumerate(offsets):  # neighbours off the grid do not count
-        weights[k][(rows + dr < 0) | (rows + dr >= height) | (cols + dc < 0) | (cols + dc >= width)] = 0
-    weights /= weights.sum(axis=0, keepdims=True) * (1.0 + decay)
-    weights = weights[..., None].astype(np.float32)
-    known = correction[fixed]
-    for _ in range(_PROPAGATION_ITERATIONS):
-        grid = np.pad(correction, ((1, 1), (1, 1), (0, 0)), mode="edge")
-        correction = sum(weights[k] * grid[1 + dr : 1 + dr + height, 1 + dc : 1 + dc + width]
-                         for k, (dr, dc) in enumerate(offsets))
-        correction[fixed] = known
-    return (ab + correction).astype(np.float32)
+    known = np.where(fixed[..., None], channels[..., :2] * color.AB_SCALE - ab, 0.0)  # (h, w, 2)
+    weights = _affinities(lightness)[..., None]  # (8, h, w, 1)
+    degree = weights.sum(axis=0)  # (h, w, 1)
+    free = ~fixed[..., None]
+    diagonal = np.maximum(degree * (1.0 + decay), 1e-12)
+
+    def operator(x: np.ndarray) -> np.ndarray:  # on free cells; x is 0 on fixed cells
+        neighbours = sum(weights[k] * _shift(x, dr, dc) for k, (dr, dc) in enumerate(_OFFSETS))
+        return np.where(free, diagonal * x - neighbours, 0.0)
+
+    right = np.where(free, sum(weights[k] * _shift(known, dr, dc) for k, (dr, dc) in enumerate(_OFFSETS)), 0.0)
+    x = np.zeros_like(right)
+    residual = right.copy()
+    z = residual / diagonal
+    direction = z.copy()
+    rz = (residual * z).sum(axis=(0, 1))
+    limit = _TOLERANCE * np.sqrt((right**2).sum(axis=(0, 1))) + 1e-12
+    for _ in range(_MAX_ITERATIONS):
+        if np.all(np.sqrt((residual**2).sum(axis=(0, 1))) <= limit):
+            break
+        product = operator(direction)
+        step = rz / np.maximum((direction * product).sum(axis=(0, 1)), 1e-30)
+        x += step * direction
+        residual -= step * product
+        z = residual / diagonal
+        new_rz = (residual * z).sum(axis=(0, 1))
+        direction = z + (new_rz / np.maximum(rz, 1e-30)) * direction
+        rz = new_rz
+    return (ab + np.where(fixed[..., None], known, x)).astype(np.float32)

@@ -290,6 +290,25 @@ class Colorizer:
         value = self.model.settings.get("hint_decay", hints_module.DEFAULT_HINT_DECAY)
         return None if value is None else float(value)
 
+    def network_input(self, image: InputImage, hints: Any = None) -> tuple[tuple[int, int], np.ndarray]:
+        """(working shape, the network's input for ``image``: (h, w, 1), or (h, w, 4) with hint
+        channels for a model that takes hints), padded to the network's multiple."""
+        shape = working_shape(image.size, self.working_size)
+        lightness = _pad_to(color.normalize_lightness(image.working_lightness(*shape)), self.multiple)[..., None]
+        if self.takes_hints:
+            placed = self.check_hints(hints, image.size)
+            lightness = np.concatenate([lightness, hints_module.render(placed, image.size, shape, lightness.shape[:2])], -1)
+        elif hints:
+            self.check_hints(hints, image.size)  # refuses them, naming the model
+        return shape, lightness
+
+    def honor_hints(self, image: InputImage, ab: np.ndarray, hints: Any) -> np.ndarray:
+        """Decoded ab (output grid) corrected to ``hints`` (``hints.propagate``), as ``predict_ab`` does."""
+        _, network_input = self.network_input(image, hints)
+        if network_input.shape[-1] == 1 or not network_input[..., 3].any() or self.hint_decay is None:
+            return ab
+        return self._honor_hints(ab, network_input)
+
     def _honor_hints(self, ab: np.ndarray, network_input: np.ndarray) -> np.ndarray:
         """The decoded ab corrected to the hints (``hints.propagate``), on the output grid."""
         rows, cols = ab.shape[:2]
@@ -335,14 +354,7 @@ class Colorizer:
         groups: dict[tuple[int, int], list[int]] = {}
         prepared = []
         for index, image in enumerate(inputs):
-            shape = working_shape(image.size, self.working_size)
-            lightness = _pad_to(color.normalize_lightness(image.working_lightness(*shape)), self.multiple)[..., None]
-            if self.takes_hints:
-                placed = self.check_hints(hints[index] if hints is not None else None, image.size)
-                lightness = np.concatenate([lightness, hints_module.render(placed, image.size, shape, lightness.shape[:2])], -1)
-            elif hints is not None and hints[index]:
-                self.check_hints(hints[index], image.size)  # refuses them, naming the model
-            prepared.append((shape, lightness))
+            prepared.append(self.network_input(image, hints[index] if hints is not None else None))
             groups.setdefault(prepared[-1][1].shape, []).append(index)
         results: list[Any] = [None] * len(inputs)
         with _blas_threads(self.threads):

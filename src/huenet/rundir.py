@@ -208,10 +208,32 @@ def export_checkpoint(run_dir: str | Path, checkpoint: str | Path, output: str |
         "head": config["head"],
         "settings": config["settings"],
         "bin_prior": json.loads(prior_path.read_text()) if prior_path.exists() else None,
-        "training": {"config": config, "checkpoint": Path(checkpoint).name},
+        "training": {"config": config, "checkpoint": Path(checkpoint).name, **_exported_training(run_dir, config, checkpoint)},
         "metrics": {},
     }
     for key, value in metadata_updates.items():
         metadata[key] = {**metadata.get(key, {}), **value} if isinstance(value, dict) and isinstance(metadata.get(key), dict) else value
     network = unet.inference_network(keras.saving.load_model(checkpoint, compile=False))
     return save_model(network, output, metadata)
+
+
+def _exported_training(run_dir: Path, config: dict[str, Any], checkpoint: str | Path) -> dict[str, Any]:
+    """What a model card needs of an exported checkpoint: the epochs it has, the run's wall time
+    up to it (as recorded), and for a fine-tune the run it started from (its own record)."""
+    from huenet.modelfile import read_metadata, sha256_of
+
+    record: dict[str, Any] = {}
+    match = _CHECKPOINT.fullmatch(Path(checkpoint).name)
+    if match:
+        record["epochs_run"] = int(match.group(1))
+    wall = run_dir / "wall_time.json"
+    if wall.exists():
+        recorded = json.loads(wall.read_text())
+        if "epochs" not in recorded or recorded.get("epochs") == record.get("epochs_run"):
+            record["wall_time_seconds"] = recorded["seconds"]
+    source = config.get("init_from")
+    if source and Path(source).exists():
+        initial = read_metadata(source)
+        record["init_from"] = {"file": source, "sha256": sha256_of(source), "preset": initial.get("preset"),
+                               "training": initial.get("training")}
+    return record

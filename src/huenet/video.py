@@ -44,6 +44,7 @@ OUTPUT_VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov")
 VIDEO_EXTRA_HINT = "pip install 'huenet[video]'"
 
 DEFAULT_SMOOTHING = 0.8  # weight of the past in the logits' moving average (experiments/studies/video_smoothing.py)
+DEFAULT_NETWORK_EVERY = 1  # the network on every frame
 _CUT_CORRELATION = 0.6  # consecutive frames correlating less than this at the working size are a cut
 _MOTION_LEVEL = 12.0  # Lab L units: a working-size cell that changed more than this does not use the past
 _QUEUE = 4  # frames in flight between the threads
@@ -87,13 +88,28 @@ class VideoReport:
 class TemporalSmoother:
     """The moving average of ab-bin logits over frames, restarted at scene cuts."""
 
-    def __init__(self, smoothing: float = DEFAULT_SMOOTHING):
+    def __init__(self, smoothing: float = DEFAULT_SMOOTHING, every: int = 1):
         if not 0.0 <= smoothing < 1.0:
             raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
+        if not isinstance(every, int) or every < 1:
+            raise ValueError(f"the network runs every N frames, N a whole number from 1, got {every!r}")
         self.smoothing = smoothing
+        self.every = every
         self.logits: np.ndarray | None = None
         self.lightness: np.ndarray | None = None
+        self.ab: np.ndarray | None = None  # the decoded ab of the last frame the network ran on
+        self.waited = 0
         self.cuts = 0
+
+    def due(self, lightness: np.ndarray) -> bool:
+        """Whether the network runs on this frame: every ``every``-th frame, and at once after a
+        cut (checked on every frame); between, the last ab stands."""
+        if self.ab is None or self.lightness is None or self.waited + 1 >= self.every or \
+                self.lightness.shape != lightness.shape or is_cut(self.lightness, lightness):
+            self.waited = 0
+            return True
+        self.waited += 1
+        return False
 
     def update(self, logits: np.ndarray, lightness: np.ndarray) -> tuple[np.ndarray, bool]:
         """(smoothed logits, whether this frame starts a new shot) for a frame's logits
@@ -145,6 +161,7 @@ def colorize_video(
     threads: int | None = None,
     hints: Any = None,
     smoothing: float = DEFAULT_SMOOTHING,
+    network_every: int = DEFAULT_NETWORK_EVERY,
     quality: int = 20,
     overwrite: bool = False,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
@@ -159,6 +176,8 @@ def colorize_video(
         model, vivid, vividness, temperature, working_size, threads: as for ``colorize``.
         hints: color hints (``colorize``'s form) applied to every frame, in frame pixels.
         smoothing: weight of the past in the logits' moving average over frames (0: none).
+        network_every: the network runs on every N-th frame (and at every cut); the frames
+            between keep the last colors, composed with their own gray.
         quality: x264's CRF, 0 (lossless) to 51; 20 looks like the source at 640x360.
         overwrite: replace an existing target.
         max_pixels: refuse frames larger than this (a stream may claim any size).
@@ -181,7 +200,7 @@ def colorize_video(
         raise ValueError(f"{target}: would overwrite the input")
     colorizer = model if isinstance(model, Colorizer) else Colorizer(model, Decoding(temperature, vivid, vividness),
                                                                         working_size, threads)
-    smoother = TemporalSmoother(smoothing)
+    smoother = TemporalSmoother(smoothing, network_every)
     import time
 
     started = time.perf_counter()
@@ -350,13 +369,19 @@ def _run(av: Any, container: Any, stream: Any, partial: Path, suffix: str, rate:
 
 
 def _frame_ab(colorizer: Any, smoother: TemporalSmoother, image: InputImage, hints: list | None) -> np.ndarray:
-    """A frame's ab at the working resolution: network logits, smoothed over time, decoded."""
+    """A frame's ab at the working resolution: network logits, smoothed over time, decoded
+    (and corrected to the hints). Between the frames the network runs on (every
+    ``smoother.every``-th, and every cut), the last ab stands."""
     from huenet.inference import decode_ab, working_shape
 
-    (logits,) = colorizer.network_outputs([image], [hints] if hints else None)
     lightness = image.working_lightness(*working_shape(image.size, colorizer.working_size))
+    if not smoother.due(lightness):
+        return smoother.ab
+    (logits,) = colorizer.network_outputs([image], [hints] if hints else None)
     smoothed, _ = smoother.update(logits, lightness)
-    return decode_ab(colorizer.model, smoothed[None], colorizer.decoding, colorizer.shrink(image))[0]
+    ab = decode_ab(colorizer.model, smoothed[None], colorizer.decoding, colorizer.shrink(image))[0]
+    smoother.ab = colorizer.honor_hints(image, ab, hints) if hints else ab
+    return smoother.ab
 
 
 def colorize_frame(colorizer: Any, smoother: TemporalSmoother, image: InputImage, hints: list | None = None) -> np.ndarray:
