@@ -44,7 +44,7 @@ OUTPUT_VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov")
 VIDEO_EXTRA_HINT = "pip install 'huenet[video]'"
 
 DEFAULT_SMOOTHING = 0.8  # weight of the past in the logits' moving average (experiments/studies/video_smoothing.py)
-DEFAULT_NETWORK_EVERY = 1  # the network on every frame
+DEFAULT_NETWORK_EVERY = 3  # the network on every 3rd frame and at cuts (experiments/studies/video_smoothing.py, docs/experiment-log.md)
 _CUT_CORRELATION = 0.6  # consecutive frames correlating less than this at the working size are a cut
 _MOTION_LEVEL = 12.0  # Lab L units: a working-size cell that changed more than this does not use the past
 _QUEUE = 4  # frames in flight between the threads
