@@ -44,8 +44,14 @@ def test_every_preset_runs_the_same_as_keras(tmp_path, preset, rng):
     np.testing.assert_allclose(got, expected, atol=2e-4 * scale, rtol=1e-3)
 
 
+def _channels(model) -> int:
+    """Lightness, plus the hint channels for a model that takes hints (the bundled photo model)."""
+    return 4 if model.settings.get("hint_inputs") else 1
+
+
 def test_the_bundled_model_runs_the_same_as_keras(rng):
-    batch = rng.uniform(-1, 1, (3, 32, 48, 1)).astype(np.float32)
+    batch = rng.uniform(-1, 1, (3, 32, 48, _channels(load_model()))).astype(np.float32)
+    batch[..., 1:] = np.where(batch[..., 3:4] > 0.5, batch[..., 1:], 0.0)  # hints on some cells, none elsewhere
     expected = run_network(load_model(engine="keras"), batch)
     got = run_network(load_model(engine="numpy"), batch)
     np.testing.assert_allclose(got, expected, atol=1e-4 * np.abs(expected).max())
@@ -55,7 +61,7 @@ def test_large_working_sizes_run_in_strips(monkeypatch, rng):
     import huenet.numpy_network as engine
 
     network = NumpyNetwork(load_model(engine="keras").source)
-    batch = rng.uniform(-1, 1, (1, 64, 64, 1)).astype(np.float32)
+    batch = rng.uniform(-1, 1, (1, 64, 64, _channels(load_model()))).astype(np.float32)
     whole = network(batch)
     monkeypatch.setattr(engine, "_PATCH_BYTES", 1)  # one row of patches at a time
     np.testing.assert_allclose(network(batch), whole, rtol=1e-5, atol=1e-5)

@@ -220,6 +220,8 @@ def command_models(arguments: argparse.Namespace) -> int:
             if "shrunk" in settings:
                 print(f"  {'':10s} images shrunk {settings['shrunk']['shrink']:g}x or more to the working size: "
                       f"{_decoding_summary(settings['shrunk'])} (blended in between)")
+        if settings.get("hint_inputs"):
+            print(f"  {'':10s} takes color hints (--hint, --hints; the page and API too)")
     for alias, entry in model_aliases().items():
         print(f"  {alias:10s} stands for {entry['alias']}: {entry.get('note', 'an alias')}")
     print("\nPresets (use with huenet train --preset NAME):")

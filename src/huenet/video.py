@@ -44,6 +44,7 @@ OUTPUT_VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov")
 VIDEO_EXTRA_HINT = "pip install 'huenet[video]'"
 
 DEFAULT_SMOOTHING = 0.8  # weight of the past in the logits' moving average (experiments/studies/video_smoothing.py)
+_COARSE_FROM = 128  # chroma-plane rows from which the color is composed at quarter size
 DEFAULT_NETWORK_EVERY = 3  # the network on every 3rd frame and at cuts (experiments/studies/video_smoothing.py, docs/experiment-log.md)
 _CUT_CORRELATION = 0.6  # consecutive frames correlating less than this at the working size are a cut
 _MOTION_LEVEL = 12.0  # Lab L units: a working-size cell that changed more than this does not use the past
@@ -404,12 +405,21 @@ def colorize_chroma(colorizer: Any, smoother: TemporalSmoother, luma_plane: np.n
     gray = luma_plane if full_range else _LIMITED_TO_FULL[luma_plane]
     ab = _frame_ab(colorizer, smoother, InputImage(gray, None, []), hints)
     height, width = gray.shape
-    half = gray.reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3), dtype=np.float32) / 255.0
-    rgb = np.asarray(colorizer.compose(InputImage(half, None, []), ab), np.float32) / 255.0
+    # Films of 2 * _COARSE_FROM rows or more get their color composed at a quarter of their size
+    # and its chroma upsampled to the planes' half size: the network's colors are coarser still.
+    step = 4 if height >= 2 * _COARSE_FROM and height % 4 == 0 and width % 4 == 0 else 2
+    small = gray.reshape(height // step, step, width // step, step).mean(axis=(1, 3), dtype=np.float32) / 255.0
+    rgb = np.asarray(colorizer.compose(InputImage(small, None, []), ab), np.float32) / 255.0
     luma = color.luma(rgb)
     scale = 255.0 if full_range else 224.0
-    cb = 128.0 + scale * 0.5 * (rgb[..., 2] - luma) / (1 - 0.114)
-    cr = 128.0 + scale * 0.5 * (rgb[..., 0] - luma) / (1 - 0.299)
+    planes = [128.0 + scale * 0.5 * (rgb[..., 2] - luma) / (1 - 0.114), 128.0 + scale * 0.5 * (rgb[..., 0] - luma) / (1 - 0.299)]
+    if step != 2:
+        from PIL import Image
+
+        planes = [np.asarray(Image.fromarray(plane.astype(np.float32), mode="F").resize((width // 2, height // 2),
+                                                                                          Image.Resampling.BILINEAR))
+                  for plane in planes]
+    cb, cr = planes
     return (np.clip(np.round(cb), 0, 255).astype(np.uint8), np.clip(np.round(cr), 0, 255).astype(np.uint8))
 
 
