@@ -194,12 +194,8 @@ def _chromium() -> tuple[str, str] | None:
     return (browser, driver) if browser and driver else None
 
 
-@pytest.mark.skipif(_chromium() is None and not os.environ.get("CI"), reason="needs Debian's chromium and chromium-driver")
-def test_the_page_in_headless_chromium(server, tmp_path):
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
+def _headless_chrome(webdriver, port):
+    """Debian's Chromium, headless, on the page of the server at ``port``."""
     browser, driver = _chromium()
     options = webdriver.ChromeOptions()
     options.binary_location = browser
@@ -208,7 +204,21 @@ def test_the_page_in_headless_chromium(server, tmp_path):
     chrome = webdriver.Chrome(service=webdriver.ChromeService(executable_path=driver), options=options)
     try:
         chrome.set_page_load_timeout(60)
-        chrome.get(f"http://127.0.0.1:{server}/")
+        chrome.get(f"http://127.0.0.1:{port}/")
+    except BaseException:
+        chrome.quit()
+        raise
+    return chrome
+
+
+@pytest.mark.skipif(_chromium() is None and not os.environ.get("CI"), reason="needs Debian's chromium and chromium-driver")
+def test_the_page_in_headless_chromium(server, tmp_path):
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    chrome = _headless_chrome(webdriver, server)
+    try:
         source = tmp_path / "family.png"
         Image.fromarray(_gray(240, 360, seed=9)).save(source)
         chrome.find_element(By.ID, "files").send_keys(str(source))
@@ -234,3 +244,113 @@ def test_the_page_in_headless_chromium(server, tmp_path):
         assert chrome.save_screenshot(str(shot)) and shot.stat().st_size > 0
     finally:
         chrome.quit()
+
+
+def _post(port, path, fields):
+    body, content_type = _multipart(fields)
+    return _request(port, "POST", path, body, {"Content-Type": content_type})
+
+
+def _scene(height, width):
+    """A gray scene with a bright square on a dark ground: one hint should color the square."""
+    gray = np.full((height, width), 60, np.uint8)
+    gray[height // 4 : 3 * height // 4, width // 4 : 3 * width // 4] = 170
+    return gray
+
+
+def test_hints_suggestions_and_confidence_through_the_api_match_the_library(server):
+    import huenet
+
+    gray = _scene(120, 160)
+    payload = _encoded(Image.fromarray(gray), "PNG")
+    hints = [{"x": 80, "y": 60, "color": "#c02020", "size": 8}]
+    status, headers, body = _colorize(server, {"image": ("s.png", payload), "hints": json.dumps(hints)})
+    assert status == 200, body[:300]
+    served = np.asarray(Image.open(io.BytesIO(body)), dtype=int)
+    assert np.abs(served - np.asarray(huenet.colorize(gray, hints=hints))).max() <= 1  # the same in every interface
+    image_id = headers["x-huenet-image-id"]
+    status, _, body = _post(server, "/api/suggest", {"image_id": image_id, "x": "10", "y": "10", "k": "4"})
+    answer = json.loads(body)
+    assert status == 200 and answer["suggestions"] == huenet.suggest_colors(gray, 10, 10, k=4)
+    status, headers, body = _post(server, "/api/confidence", {"image_id": image_id, "hints": json.dumps(hints)})
+    assert status == 200 and headers["content-type"] == "image/png"
+    level = np.asarray(Image.open(io.BytesIO(body)), dtype=int)
+    assert level.shape == (120, 160)
+    assert np.abs(level - np.round(huenet.confidence(gray, hints=hints) * 255)).max() <= 1
+
+
+def test_bad_hints_get_a_400_or_413_naming_the_problem(server):
+    payload = _encoded(Image.fromarray(_scene(40, 60)), "PNG")
+    cases = [
+        ("not json", 400, "not JSON"),
+        ('{"x": 1}', 400, "JSON list"),
+        ('[{"x": 70, "y": 1, "color": "#ff0000"}]', 400, "outside the 60x40 image"),
+        ('[{"x": 1, "y": 1, "color": "#ff00"}]', 400, "not #rrggbb"),
+        ('[{"x": 1, "y": 1, "color": "#ff0000", "size": -2}]', 400, "must be positive"),
+        ('[{"x": 1, "y": 1, "color": "#ff0000", "size": 1e9}]', 400, "larger than"),
+        ('[{"x": NaN, "y": 1, "color": "#ff0000"}]', 400, "finite"),
+        (json.dumps([{"x": 1, "y": 1, "color": "#ff0000"}] * 100_000), 413, "over 1024 KB"),
+        (json.dumps([{"x": 1, "y": 1, "color": "#ff0000"}] * 12_000), 400, "at most 10000"),
+    ]
+    for hints, expected, words in cases:
+        status, headers, body = _colorize(server, {"image": ("s.png", payload), "hints": hints})
+        assert status == expected, (hints[:60], status, body[:200])
+        assert words in json.loads(body)["error"], json.loads(body)["error"]
+    status, _, body = _post(server, "/api/suggest", {"image": ("s.png", payload), "x": "-1", "y": "2"})
+    assert status == 400 and "x must be" in json.loads(body)["error"]
+    status, _, body = _post(server, "/api/suggest", {"image": ("s.png", payload), "x": "60", "y": "2"})
+    assert status == 400 and "outside" in json.loads(body)["error"]
+    assert _request(server, "GET", "/healthz")[0] == 200
+
+
+@pytest.mark.skipif(_chromium() is None and not os.environ.get("CI"), reason="needs Debian's chromium and chromium-driver")
+def test_a_hint_placed_on_the_page_colors_that_place(server, tmp_path):
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from huenet import color
+
+    chrome = _headless_chrome(webdriver, server)
+    try:
+        source = tmp_path / "square.png"
+        Image.fromarray(_scene(200, 300)).save(source)
+        chrome.find_element(By.ID, "files").send_keys(str(source))
+        wait = WebDriverWait(chrome, 120)
+        wait.until(lambda page: page.execute_script(
+            "const img = document.querySelector('.card .after'); return img && img.complete && img.naturalWidth > 0;"))
+        layer = chrome.find_element(By.CSS_SELECTOR, ".card .hint-layer")
+        assert layer.is_displayed()
+        width = layer.size["width"]
+        # The middle of the bright square: (150, 100) in image pixels.
+        ActionChains(chrome).move_to_element_with_offset(layer, 0, 0).click().perform()
+        wait.until(lambda page: page.find_elements(By.CSS_SELECTOR, ".card .picker .swatch"))
+        swatches = chrome.find_elements(By.CSS_SELECTOR, ".card .picker .swatch")
+        # Pick the most saturated suggestion, so the hue check below means something.
+        chosen = max(swatches, key=lambda s: _chroma(s.get_attribute("title")[:7]))
+        picked = chosen.get_attribute("title")[:7]
+        previous = chrome.execute_script("return document.querySelector('a.download').href;")
+        chosen.click()
+        wait.until(lambda page: page.execute_script(
+            "const a = document.querySelector('a.download'); return a && a.href !== arguments[0];", previous))
+        hints = chrome.execute_script("return document.querySelector('.card .hint-layer').children.length;")
+        assert hints == 1 and width > 0
+        data = chrome.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "fetch(document.querySelector('a.download').href).then(r => r.arrayBuffer())"
+            ".then(b => done(Array.from(new Uint8Array(b)))).catch(e => done(String(e)));")
+        shown = np.asarray(Image.open(io.BytesIO(bytes(data))).convert("RGB"))
+        patch = color.rgb_to_lab(shown[95:106, 145:156])[..., 1:].reshape(-1, 2).mean(axis=0)
+        wanted = color.rgb_to_lab(np.array([[[int(picked[i : i + 2], 16) for i in (1, 3, 5)]]], np.uint8))[0, 0, 1:]
+        hue = np.degrees(np.arctan2(patch[1], patch[0]) - np.arctan2(wanted[1], wanted[0]))
+        assert abs((hue + 180) % 360 - 180) < 30, (patch, wanted, picked)
+    finally:
+        chrome.quit()
+
+
+def _chroma(hex_color: str) -> float:
+    from huenet import color
+
+    rgb = np.array([[[int(hex_color[i : i + 2], 16) for i in (1, 3, 5)]]], np.uint8)
+    return float(np.hypot(*color.rgb_to_lab(rgb)[0, 0, 1:]))
