@@ -211,32 +211,47 @@ def _headless_chrome(webdriver, port):
     return chrome
 
 
+def _upload(chrome, source):
+    """Give the page a photo and wait (bounded) until its result has loaded; returns the wait."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    chrome.find_element(By.ID, "files").send_keys(str(source))
+    wait = WebDriverWait(chrome, 120)
+    wait.until(lambda page: page.execute_script(
+        "const img = document.querySelector('.card .after'); return img && img.complete && img.naturalWidth > 0;"))
+    return wait
+
+
+def _downloaded_png(chrome) -> bytes:
+    """The bytes the first card's "Download PNG" link gives."""
+    data = chrome.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "fetch(document.querySelector('a.download').href).then(r => r.arrayBuffer())"
+        ".then(b => done(Array.from(new Uint8Array(b)))).catch(e => done(String(e)));")
+    assert isinstance(data, list), data
+    return bytes(data)
+
+
 @pytest.mark.skipif(_chromium() is None and not os.environ.get("CI"), reason="needs Debian's chromium and chromium-driver")
 def test_the_page_in_headless_chromium(server, tmp_path):
     webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     chrome = _headless_chrome(webdriver, server)
     try:
         source = tmp_path / "family.png"
         Image.fromarray(_gray(240, 360, seed=9)).save(source)
-        chrome.find_element(By.ID, "files").send_keys(str(source))
-        wait = WebDriverWait(chrome, 120)
-        wait.until(lambda page: page.execute_script(
-            "const img = document.querySelector('.card .after'); return img && img.complete && img.naturalWidth > 0;"))
+        _upload(chrome, source)
         size = chrome.execute_script("const img = document.querySelector('.card .after'); return [img.naturalWidth, img.naturalHeight];")
         assert size == [360, 240]
-        signature = chrome.execute_async_script(
-            "const done = arguments[arguments.length - 1];"
-            "fetch(document.querySelector('a.download').href).then(r => r.arrayBuffer())"
-            ".then(b => done(Array.from(new Uint8Array(b)))).catch(e => done(String(e)));")
-        assert bytes(signature[:8]) == b"\x89PNG\r\n\x1a\n"
+        signature = _downloaded_png(chrome)
+        assert signature[:8] == b"\x89PNG\r\n\x1a\n"
         # The slider untouched, the page leaves the vividness to the model, whose calibrated
         # decoding depends on the photo's size: the result is what huenet.colorize gives.
         from huenet import colorize
 
-        shown = np.asarray(Image.open(io.BytesIO(bytes(signature))).convert("RGB")).astype(int)
+        shown = np.asarray(Image.open(io.BytesIO(signature)).convert("RGB")).astype(int)
         assert np.abs(shown - np.asarray(colorize(str(source)))).max() <= 1
         assert chrome.find_element(By.CSS_SELECTOR, "a.download").get_attribute("download") == "family-color.png"
         shot = Path(os.environ.get("HUENET_SCREENSHOT_DIR", tmp_path)) / "serve-page.png"
@@ -308,7 +323,6 @@ def test_a_hint_placed_on_the_page_colors_that_place(server, tmp_path):
     webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     from huenet import color
 
@@ -316,10 +330,7 @@ def test_a_hint_placed_on_the_page_colors_that_place(server, tmp_path):
     try:
         source = tmp_path / "square.png"
         Image.fromarray(_scene(200, 300)).save(source)
-        chrome.find_element(By.ID, "files").send_keys(str(source))
-        wait = WebDriverWait(chrome, 120)
-        wait.until(lambda page: page.execute_script(
-            "const img = document.querySelector('.card .after'); return img && img.complete && img.naturalWidth > 0;"))
+        wait = _upload(chrome, source)
         layer = chrome.find_element(By.CSS_SELECTOR, ".card .hint-layer")
         assert layer.is_displayed()
         width = layer.size["width"]
@@ -336,21 +347,21 @@ def test_a_hint_placed_on_the_page_colors_that_place(server, tmp_path):
             "const a = document.querySelector('a.download'); return a && a.href !== arguments[0];", previous))
         hints = chrome.execute_script("return document.querySelector('.card .hint-layer').children.length;")
         assert hints == 1 and width > 0
-        data = chrome.execute_async_script(
-            "const done = arguments[arguments.length - 1];"
-            "fetch(document.querySelector('a.download').href).then(r => r.arrayBuffer())"
-            ".then(b => done(Array.from(new Uint8Array(b)))).catch(e => done(String(e)));")
-        shown = np.asarray(Image.open(io.BytesIO(bytes(data))).convert("RGB"))
+        shown = np.asarray(Image.open(io.BytesIO(_downloaded_png(chrome))).convert("RGB"))
         patch = color.rgb_to_lab(shown[95:106, 145:156])[..., 1:].reshape(-1, 2).mean(axis=0)
-        wanted = color.rgb_to_lab(np.array([[[int(picked[i : i + 2], 16) for i in (1, 3, 5)]]], np.uint8))[0, 0, 1:]
+        wanted = color.rgb_to_lab(_hex_rgb(picked))[0, 0, 1:]
         hue = np.degrees(np.arctan2(patch[1], patch[0]) - np.arctan2(wanted[1], wanted[0]))
         assert abs((hue + 180) % 360 - 180) < 30, (patch, wanted, picked)
     finally:
         chrome.quit()
 
 
+def _hex_rgb(hex_color: str) -> np.ndarray:
+    """"#rrggbb" -> uint8 RGB, shape (1, 1, 3)."""
+    return np.array([[[int(hex_color[i : i + 2], 16) for i in (1, 3, 5)]]], np.uint8)
+
+
 def _chroma(hex_color: str) -> float:
     from huenet import color
 
-    rgb = np.array([[[int(hex_color[i : i + 2], 16) for i in (1, 3, 5)]]], np.uint8)
-    return float(np.hypot(*color.rgb_to_lab(rgb)[0, 0, 1:]))
+    return float(np.hypot(*color.rgb_to_lab(_hex_rgb(hex_color))[0, 0, 1:]))
