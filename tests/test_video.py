@@ -120,9 +120,68 @@ def test_smoothing_removes_most_of_the_flicker_that_grain_and_exposure_make(tmp_
 
     for smoothing in (0.0, 0.8):
         smoother = TemporalSmoother(smoothing)
-        ab = [video._frame_ab(colorizer, smoother, InputImage(frame, None, []), None) for frame in noisy]
+        ab = [video._frame_ab(colorizer, smoother, InputImage(frame, None, []), None)[0] for frame in noisy]
         flicker[smoothing] = np.mean([np.abs(a - b).mean() for a, b in zip(ab[1:], ab[:-1])])
     assert flicker[0.8] < 0.4 * flicker[0.0]
+
+
+def _textured(height: int, width: int, seed: int) -> np.ndarray:
+    """A smooth random picture (blobs at a few scales), float 0..255."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    picture = np.zeros((height, width))
+    for cells in (4, 9, 23):
+        coarse = rng.uniform(0, 1, (cells, cells)).astype(np.float32)
+        picture += np.asarray(Image.fromarray(coarse, mode="F").resize((width, height), Image.Resampling.BICUBIC))
+    return 255 * (picture - picture.min()) / (picture.max() - picture.min())
+
+
+@pytest.mark.parametrize("rows, columns", [(0.0, 2.0), (-1.5, 0.5), (3.0, -4.0)])
+def test_the_motion_of_a_pan_is_measured_to_a_fraction_of_a_pixel(rows, columns):
+    from PIL import Image
+
+    wide = _textured(140, 180, seed=1).astype(np.float32)
+    image = Image.fromarray(wide, mode="F")
+    # The window moves by (-rows, -columns): the picture in it moves by (rows, columns).
+    first = np.asarray(image.crop((20, 20, 140, 110)))
+    second = np.asarray(image.transform((120, 90), Image.Transform.AFFINE, (1, 0, 20 - columns, 0, 1, 20 - rows),
+                                        Image.Resampling.BICUBIC))
+    grain = np.random.default_rng(2).normal(0, 4, second.shape)
+    moved = video.global_shift(first, second * 1.03 + grain)  # grain and an exposure change
+    assert moved is not None and np.allclose(moved, (rows, columns), atol=0.2)
+    assert video.global_shift(first, np.random.default_rng(5).uniform(0, 255, first.shape)) is None  # no motion found
+
+
+def test_shifting_a_grid_moves_its_values_and_repeats_its_edges():
+    values = np.arange(12, dtype=np.float32).reshape(3, 4, 1) * np.ones((1, 1, 2), np.float32)
+    moved = video.shift_grid(values, 0.0, 1.0)
+    assert moved.shape == values.shape and moved.dtype == values.dtype
+    assert np.allclose(moved[:, 1:], values[:, :-1]) and np.allclose(moved[:, 0], values[:, 0])
+    assert np.allclose(video.shift_grid(values, 0.5, 0.0)[1], (values[0] + values[1]) / 2)
+    assert video.shift_grid(values, 0.0, 0.0) is values
+
+
+def test_held_colors_follow_a_pan_between_network_runs():
+    """The network runs on every 3rd frame; between, the last colors move with the picture,
+    so a pixel keeps the color of the thing under it: far less change at corresponding
+    pixels than with the colors held still."""
+    from huenet.images import InputImage
+
+    colorizer = Colorizer(_lightness_to_red_model(), Decoding(), threads=1)
+    wide = _textured(96, 200, seed=7)
+    frames = [wide[:, 24 - 4 * k: 24 - 4 * k + 128].astype(np.uint8) for k in range(6)]  # the picture moves right 4 px a frame
+    change = {}
+    for track in (True, False):
+        smoother = TemporalSmoother(0.8, every=3)
+        if not track:
+            smoother.track = lambda gray: None
+        ab = [np.asarray(colorizer.compose(InputImage(f, None, []), *video._frame_ab(colorizer, smoother, InputImage(f, None, []), None)))
+              for f in frames]
+        lab = [color.rgb_to_lab(a)[..., 1:] for a in ab]
+        # Corresponding pixels: column c of frame k + 1 shows what column c - 4 of frame k did.
+        change[track] = np.mean([np.abs(b[:, 20:-20] - a[:, 16:-24]).mean() for a, b in zip(lab[:-1], lab[1:])])
+    assert change[True] < 0.5 * change[False]
 
 
 def test_no_color_is_carried_across_a_cut():

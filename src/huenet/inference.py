@@ -376,9 +376,10 @@ class Colorizer:
                         results[index] = ab
         return results
 
-    def compose(self, image: InputImage, ab: np.ndarray) -> Image.Image:
-        """The full-size color image from the input's own gray levels and its upsampled ab."""
-        return compose(image, ab, self.working_size, self.stride, self.threads)
+    def compose(self, image: InputImage, ab: np.ndarray, shift: tuple[float, float] = (0.0, 0.0)) -> Image.Image:
+        """The full-size color image from the input's own gray levels and its upsampled ab
+        (``shift``: see ``compose``)."""
+        return compose(image, ab, self.working_size, self.stride, self.threads, shift)
 
     def colorize_many(self, images: Iterable[Any], hints: Sequence[Any] | None = None) -> list[Image.Image]:
         """Colorize images (paths, file bytes, PIL images, arrays) in shared network batches;
@@ -396,9 +397,11 @@ def run_network(model: ColorModel, batch: np.ndarray) -> np.ndarray:
     return keras.ops.convert_to_numpy(model.network(batch, training=False))
 
 
-def _axis_weights(full: int, working: int, stride: int, available: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Bilinear source indices and weights mapping ``full`` output pixels onto the ab grid."""
-    source = (np.arange(full) + 0.5) * (working / stride) / full - 0.5
+def _axis_weights(full: int, working: int, stride: int, available: int, shift: float = 0.0
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bilinear source indices and weights mapping ``full`` output pixels onto the ab grid
+    (``shift``: output pixels the picture moved since the grid was made)."""
+    source = (np.arange(full) + 0.5 - shift) * (working / stride) / full - 0.5
     source = np.clip(source, 0, available - 1)
     lower = np.floor(source).astype(np.intp)
     upper = np.minimum(lower + 1, available - 1)
@@ -410,8 +413,13 @@ def _axis_weights(full: int, working: int, stride: int, available: int) -> tuple
 _TABLE_ENTRIES = 1 << 21
 
 
-def compose(image: InputImage, ab: np.ndarray, working_size: int, stride: int, threads: int = 1) -> Image.Image:
+def compose(image: InputImage, ab: np.ndarray, working_size: int, stride: int, threads: int = 1,
+            shift: tuple[float, float] = (0.0, 0.0)) -> Image.Image:
     """Combine the full-resolution gray input with upsampled ab -> RGB(A) PIL image.
+
+    ``shift`` (rows, columns, in the input's pixels): how far the picture moved since ``ab``
+    was predicted (a film's pan between the frames the network runs on); ab is sampled that
+    far back, so the colors move with the picture.
 
     The result converts back to the input gray (``color.combine_gray_ab``), so every
     luminance detail of the input survives; ab only adds chroma. Strips of rows are
@@ -427,8 +435,8 @@ def compose(image: InputImage, ab: np.ndarray, working_size: int, stride: int, t
     """
     height, width = image.size
     work_h, work_w = working_shape((height, width), working_size)
-    rows = _axis_weights(height, work_h, stride, ab.shape[0])
-    cols = _axis_weights(width, work_w, stride, ab.shape[1])
+    rows = _axis_weights(height, work_h, stride, ab.shape[0], float(shift[0]))
+    cols = _axis_weights(width, work_w, stride, ab.shape[1], float(shift[1]))
     channels = 3 if image.alpha is None else 4
     output = np.empty((height, width, channels), dtype=np.uint8)
     ab = np.asarray(ab, dtype=np.float32)

@@ -7,10 +7,13 @@ combined with the frame's own gray levels. Between the two, over time:
 - **Smoothing.** Frame-by-frame colorization turns film grain and exposure flicker into
   color flicker. The network's ab-bin logits are averaged over time at the working
   resolution (an exponential moving average, ``smoothing`` = the weight of the past), so a
-  pixel's color changes when the picture does, not with its noise. A pan of a few pixels a
-  frame moves well under one working-resolution cell, so no motion compensation is needed
-  there; faster motion is caught by a per-cell check: where the frame's lightness at the
-  working resolution changed by ``_MOTION_LEVEL`` or more, the past is not used.
+  pixel's color changes when the picture does, not with its noise. Faster motion is caught
+  by a per-cell check: where the frame's lightness at the working resolution changed by
+  ``_MOTION_LEVEL`` or more, the past is not used.
+- **Pans.** The picture's global motion between consecutive frames is measured by phase
+  correlation (``global_shift``); the colors follow it, both the past logits before they
+  are averaged with a new frame's and the last colors held over the frames between network
+  runs. Without it a pan drags the picture under colors fixed to the frame.
 - **Scene cuts.** Where consecutive frames' working-size lightness correlates less than
   ``_CUT_CORRELATION`` (grain and exposure flicker leave it near 1), the average restarts:
   no color is carried across a cut.
@@ -49,6 +52,9 @@ DEFAULT_NETWORK_EVERY = 3  # the network on every 3rd frame and at cuts (experim
 _CUT_CORRELATION = 0.6  # consecutive frames correlating less than this at the working size are a cut
 _MOTION_LEVEL = 12.0  # Lab L units: a working-size cell that changed more than this does not use the past
 _QUEUE = 4  # frames in flight between the threads
+_MOTION_COLUMNS = 320  # frames are block-averaged to at most this width to measure their motion
+_MOTION_PEAK = 10.0  # a correlation peak under this many standard deviations of the surface: no motion assumed
+_WHITENING = 0.8  # the cross-power spectrum is divided by its magnitude to this power (1: phase correlation)
 
 
 class VideoError(ImageError):
@@ -101,6 +107,21 @@ class TemporalSmoother:
         self.ab: np.ndarray | None = None  # the decoded ab of the last frame the network ran on
         self.waited = 0
         self.cuts = 0
+        self.shift = np.zeros(2)  # (rows, columns), frame pixels: the picture's motion since ``ab``
+        self._motion_gray: np.ndarray | None = None
+
+    def track(self, gray: np.ndarray) -> None:
+        """Add the picture's global motion from the last frame to this one (``global_shift``;
+        full-size ``gray``) to ``shift``. The shift restarts where the network runs."""
+        factor = max(1, -(-gray.shape[1] // _MOTION_COLUMNS))
+        rows, columns = gray.shape[0] // factor, gray.shape[1] // factor
+        small = np.asarray(gray[: rows * factor, : columns * factor], np.float32).reshape(rows, factor, columns, factor)
+        small = small.mean(axis=(1, 3))
+        if self._motion_gray is not None and self._motion_gray.shape == small.shape:
+            moved = global_shift(self._motion_gray, small)
+            if moved is not None:
+                self.shift += np.asarray(moved) * factor
+        self._motion_gray = small
 
     def due(self, lightness: np.ndarray) -> bool:
         """Whether the network runs on this frame: every ``every``-th frame, and at once after a
@@ -112,17 +133,22 @@ class TemporalSmoother:
         self.waited += 1
         return False
 
-    def update(self, logits: np.ndarray, lightness: np.ndarray) -> tuple[np.ndarray, bool]:
+    def update(self, logits: np.ndarray, lightness: np.ndarray, cells_per_pixel: tuple[float, float] = (0.0, 0.0)
+               ) -> tuple[np.ndarray, bool]:
         """(smoothed logits, whether this frame starts a new shot) for a frame's logits
-        (h, w, bins) and its working-size lightness (H, W), H, W = stride * (h, w) or so."""
+        (h, w, bins) and its working-size lightness (H, W), H, W = stride * (h, w) or so.
+        The past logits first move with the picture (``shift`` times ``cells_per_pixel``, the
+        logit grid's cells per frame pixel); ``shift`` then restarts."""
         cut = self.lightness is None or self.lightness.shape != lightness.shape or is_cut(self.lightness, lightness)
         if cut or self.logits is None or self.logits.shape != logits.shape or self.smoothing == 0:
             self.cuts += int(cut and self.lightness is not None)
             self.logits = logits.astype(np.float32, copy=True)
         else:
+            past = shift_grid(self.logits, self.shift[0] * cells_per_pixel[0], self.shift[1] * cells_per_pixel[1])
             keep = self.smoothing * _still(self.lightness, lightness, logits.shape[:2])[..., None]
-            self.logits = keep * self.logits + (1 - keep) * logits
+            self.logits = keep * past + (1 - keep) * logits
         self.lightness = lightness
+        self.shift = np.zeros(2)
         return self.logits, cut
 
 
@@ -135,6 +161,68 @@ def is_cut(previous: np.ndarray, current: np.ndarray) -> bool:
     if denominator < 1e-6:  # flat frames (black, fades): a cut only if the level jumped
         return abs(float(previous.mean() - current.mean())) > _MOTION_LEVEL
     return float((a * b).sum()) / denominator < _CUT_CORRELATION
+
+
+def global_shift(previous: np.ndarray, current: np.ndarray) -> tuple[float, float] | None:
+    """How far the picture moved from ``previous`` to ``current`` (2-D gray, same shape):
+    (rows, columns), to a fraction of a pixel, by phase correlation (Hann window, the peak
+    refined by ``_peak_offset``, then once more with that shift undone). The spectrum is only partly whitened
+    (``_WHITENING``): grain dominates the high frequencies that pure phase correlation would
+    weigh as much as the picture's. None where the peak stands less than ``_MOTION_PEAK``
+    standard deviations above the surface (no single motion: a cut, a still with only noise
+    changing, motion in many directions)."""
+    if min(previous.shape) < 8:
+        return None
+    window = np.outer(np.hanning(previous.shape[0]), np.hanning(previous.shape[1])).astype(np.float32)
+    spectra = [np.fft.rfft2((frame - frame.mean()) * window) for frame in (previous, current)]
+    cross = spectra[1] * np.conj(spectra[0])
+    cross = cross / np.maximum(np.abs(cross) ** _WHITENING, 1e-9)
+    surface = np.fft.irfft2(cross, s=previous.shape)
+    peak = np.unravel_index(int(np.argmax(surface)), surface.shape)
+    if not surface[peak] >= _MOTION_PEAK * surface.std():
+        return None
+    moved = np.array([p - n if p > n / 2 else p for p, n in zip(peak, surface.shape)], np.float64)
+    moved += _peak_offset(surface, peak)
+    # Once more with the estimate undone (the Fourier shift theorem): the parabola is unbiased
+    # near a whole pixel, and the rest is near 0.
+    frequencies = np.fft.fftfreq(previous.shape[0])[:, None], np.fft.rfftfreq(previous.shape[1])[None, :]
+    undone = cross * np.exp(2j * np.pi * (frequencies[0] * moved[0] + frequencies[1] * moved[1]))
+    surface = np.fft.irfft2(undone, s=previous.shape)
+    moved += _peak_offset(surface, (0, 0))
+    return float(moved[0]), float(moved[1])
+
+
+def _peak_offset(surface: np.ndarray, peak: tuple[int, int]) -> np.ndarray:
+    """Sub-pixel position of a correlation peak relative to ``peak`` (rows, columns), within
+    half a pixel: a parabola through it and its neighbours on each axis (through their
+    logarithm where they are positive: the peak is about Gaussian)."""
+    offsets = np.zeros(2)
+    for axis, size in enumerate(surface.shape):
+        before, after = list(peak), list(peak)
+        before[axis], after[axis] = (peak[axis] - 1) % size, (peak[axis] + 1) % size
+        low, middle, high = surface[tuple(before)], surface[tuple(peak)], surface[tuple(after)]
+        if low > 0 and high > 0 and middle > 0:
+            low, middle, high = np.log(low), np.log(middle), np.log(high)
+        curve = low - 2 * middle + high
+        offsets[axis] = np.clip(0.5 * (low - high) / curve, -0.5, 0.5) if curve < 0 else 0.0
+    return offsets
+
+
+def shift_grid(values: np.ndarray, rows: float, columns: float) -> np.ndarray:
+    """``values`` (h, w, ...) moved by (rows, columns) cells, bilinearly; edges repeat."""
+    if abs(rows) < 1e-3 and abs(columns) < 1e-3:
+        return values
+    height, width = values.shape[:2]
+    out = values
+    for axis, (amount, size) in enumerate(((rows, height), (columns, width))):
+        if abs(amount) < 1e-3:
+            continue
+        source = np.clip(np.arange(size) - amount, 0, size - 1)
+        lower = np.floor(source).astype(np.intp)
+        upper = np.minimum(lower + 1, size - 1)
+        weight = (source - lower).astype(np.float32).reshape([-1 if a == axis else 1 for a in range(out.ndim)])
+        out = np.take(out, lower, axis=axis) * (1 - weight) + np.take(out, upper, axis=axis) * weight
+    return out.astype(values.dtype, copy=False)
 
 
 def _still(previous: np.ndarray, current: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
@@ -369,25 +457,32 @@ def _run(av: Any, container: Any, stream: Any, partial: Path, suffix: str, rate:
     return frames, len(copies)
 
 
-def _frame_ab(colorizer: Any, smoother: TemporalSmoother, image: InputImage, hints: list | None) -> np.ndarray:
+def _frame_ab(colorizer: Any, smoother: TemporalSmoother, image: InputImage, hints: list | None
+              ) -> tuple[np.ndarray, tuple[float, float]]:
     """A frame's ab at the working resolution: network logits, smoothed over time, decoded
-    (and corrected to the hints). Between the frames the network runs on (every
-    ``smoother.every``-th, and every cut), the last ab stands."""
+    (and corrected to the hints), and how far (rows, columns; frame pixels) the picture has
+    moved since (``compose``'s ``shift``). Between the frames the network runs on (every
+    ``smoother.every``-th, and every cut), the last ab stands, moved with the picture."""
     from huenet.inference import decode_ab, working_shape
 
-    lightness = image.working_lightness(*working_shape(image.size, colorizer.working_size))
+    shape = working_shape(image.size, colorizer.working_size)
+    lightness = image.working_lightness(*shape)
+    if hints is None:  # hints hold where they were put: the colors do not follow the picture
+        smoother.track(image.gray)
     if not smoother.due(lightness):
-        return smoother.ab
+        return smoother.ab, (float(smoother.shift[0]), float(smoother.shift[1]))
     (logits,) = colorizer.network_outputs([image], [hints] if hints else None)
-    smoothed, _ = smoother.update(logits, lightness)
+    cells = (shape[0] / image.size[0] / colorizer.stride, shape[1] / image.size[1] / colorizer.stride)
+    smoothed, _ = smoother.update(logits, lightness, cells)
     ab = decode_ab(colorizer.model, smoothed[None], colorizer.decoding, colorizer.shrink(image))[0]
     smoother.ab = colorizer.honor_hints(image, ab, hints) if hints else ab
-    return smoother.ab
+    return smoother.ab, (0.0, 0.0)
 
 
 def colorize_frame(colorizer: Any, smoother: TemporalSmoother, image: InputImage, hints: list | None = None) -> np.ndarray:
     """One frame -> uint8 RGB (height, width, 3), as ``colorize`` would make it, smoothed over time."""
-    return np.asarray(colorizer.compose(image, _frame_ab(colorizer, smoother, image, hints)))
+    ab, shift = _frame_ab(colorizer, smoother, image, hints)
+    return np.asarray(colorizer.compose(image, ab, shift))
 
 
 # Limited-range ("TV") 8-bit luma: 16 is black and 235 white.
@@ -403,13 +498,13 @@ def colorize_chroma(colorizer: Any, smoother: TemporalSmoother, luma_plane: np.n
     way ``compose`` does it, so its luma is the gray's, and turned into ITU-R 601 Cb and Cr.
     """
     gray = luma_plane if full_range else _LIMITED_TO_FULL[luma_plane]
-    ab = _frame_ab(colorizer, smoother, InputImage(gray, None, []), hints)
+    ab, shift = _frame_ab(colorizer, smoother, InputImage(gray, None, []), hints)
     height, width = gray.shape
     # Films of 2 * _COARSE_FROM rows or more get their color composed at a quarter of their size
     # and its chroma upsampled to the planes' half size: the network's colors are coarser still.
     step = 4 if height >= 2 * _COARSE_FROM and height % 4 == 0 and width % 4 == 0 else 2
     small = gray.reshape(height // step, step, width // step, step).mean(axis=(1, 3), dtype=np.float32) / 255.0
-    rgb = np.asarray(colorizer.compose(InputImage(small, None, []), ab), np.float32) / 255.0
+    rgb = np.asarray(colorizer.compose(InputImage(small, None, []), ab, (shift[0] / step, shift[1] / step)), np.float32) / 255.0
     luma = color.luma(rgb)
     scale = 255.0 if full_range else 224.0
     planes = [128.0 + scale * 0.5 * (rgb[..., 2] - luma) / (1 - 0.114), 128.0 + scale * 0.5 * (rgb[..., 0] - luma) / (1 - 0.299)]
