@@ -7,7 +7,7 @@ each hint is spread over the output grid by gray-level affinity (``--hint-decay`
 the model's settings). The model keeps its metadata (training record, decodings), plus
 ``hint_inputs`` and ``hint_decay``.
 
-    python experiments/add_hint_inputs.py runs/photo-recal/photo.keras --hint-decay 0.001 \\
+    python experiments/add_hint_inputs.py runs/photo-recal/photo.keras --hint-decay 1e-4 \\
         --output runs/photo-recal/photo-hints.keras
 """
 

@@ -44,7 +44,7 @@ python experiments/calibrate_photo.py $RUN/model.keras --data $DATA/tiny-imagene
 
 # 5. Color hints (since 2026-12-03): the hint inputs at zero weight, so the model colors as
 #    before without hints; hints hold through huenet.hints.propagate with this decay.
-python experiments/add_hint_inputs.py $RUN/calibrated.keras --hint-decay 0.001 --output $RUN/photo.keras
+python experiments/add_hint_inputs.py $RUN/calibrated.keras --hint-decay 1e-4 --output $RUN/photo.keras
 
 # 6. Bundle (float16 weights) as "photo" and make it the default; score the bundled file on
 #    both test sets and imagenet-sample val beside the gray copy and the CIFAR-10 model;

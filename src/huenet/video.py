@@ -52,7 +52,7 @@ DEFAULT_NETWORK_EVERY = 3  # the network on every 3rd frame and at cuts (experim
 _CUT_CORRELATION = 0.6  # consecutive frames correlating less than this at the working size are a cut
 _MOTION_LEVEL = 12.0  # Lab L units: a working-size cell that changed more than this does not use the past
 _QUEUE = 4  # frames in flight between the threads
-_MOTION_COLUMNS = 320  # frames are block-averaged to at most this width to measure their motion
+_MOTION_COLUMNS = 160  # frames are block-averaged to at most this width to measure their motion
 _MOTION_PEAK = 10.0  # a correlation peak under this many standard deviations of the surface: no motion assumed
 _WHITENING = 0.8  # the cross-power spectrum is divided by its magnitude to this power (1: phase correlation)
 
@@ -108,20 +108,29 @@ class TemporalSmoother:
         self.waited = 0
         self.cuts = 0
         self.shift = np.zeros(2)  # (rows, columns), frame pixels: the picture's motion since ``ab``
-        self._motion_gray: np.ndarray | None = None
+        self._motion: np.ndarray | None = None  # the last frame's ``motion_spectrum``
+        self._motion_shape: tuple[int, int] | None = None
 
     def track(self, gray: np.ndarray) -> None:
         """Add the picture's global motion from the last frame to this one (``global_shift``;
         full-size ``gray``) to ``shift``. The shift restarts where the network runs."""
         factor = max(1, -(-gray.shape[1] // _MOTION_COLUMNS))
         rows, columns = gray.shape[0] // factor, gray.shape[1] // factor
-        small = np.asarray(gray[: rows * factor, : columns * factor], np.float32).reshape(rows, factor, columns, factor)
-        small = small.mean(axis=(1, 3))
-        if self._motion_gray is not None and self._motion_gray.shape == small.shape:
-            moved = global_shift(self._motion_gray, small)
+        if gray.dtype == np.uint8:  # nearly every film: Pillow's box filter, in C
+            from PIL import Image
+
+            small = np.asarray(Image.fromarray(gray[: rows * factor, : columns * factor]).reduce(factor), np.float32)
+        else:
+            small = np.asarray(gray[: rows * factor, : columns * factor], np.float32).reshape(rows, factor, columns, factor)
+            small = small.mean(axis=(1, 3))
+        if min(small.shape) < 8:
+            return
+        spectrum = motion_spectrum(small)
+        if self._motion is not None and self._motion_shape == small.shape:
+            moved = shift_between(self._motion, spectrum, small.shape)
             if moved is not None:
                 self.shift += np.asarray(moved) * factor
-        self._motion_gray = small
+        self._motion, self._motion_shape = spectrum, small.shape
 
     def due(self, lightness: np.ndarray) -> bool:
         """Whether the network runs on this frame: every ``every``-th frame, and at once after a
@@ -165,19 +174,30 @@ def is_cut(previous: np.ndarray, current: np.ndarray) -> bool:
 
 def global_shift(previous: np.ndarray, current: np.ndarray) -> tuple[float, float] | None:
     """How far the picture moved from ``previous`` to ``current`` (2-D gray, same shape):
-    (rows, columns), to a fraction of a pixel, by phase correlation (Hann window, the peak
-    refined by ``_peak_offset``, then once more with that shift undone). The spectrum is only partly whitened
+    (rows, columns), to a fraction of a pixel, by phase correlation (``motion_spectrum``,
+    ``shift_between``); None where no single motion stands out."""
+    if min(previous.shape) < 8:
+        return None
+    return shift_between(motion_spectrum(previous), motion_spectrum(current), previous.shape)
+
+
+def motion_spectrum(gray: np.ndarray) -> np.ndarray:
+    """A frame's spectrum for ``shift_between``: its Hann-windowed deviation from its mean."""
+    window = np.outer(np.hanning(gray.shape[0]), np.hanning(gray.shape[1]))
+    return np.fft.rfft2((gray - gray.mean()) * window)
+
+
+def shift_between(previous: np.ndarray, current: np.ndarray, shape: tuple[int, int]) -> tuple[float, float] | None:
+    """The motion (rows, columns) between two frames of ``shape`` from their
+    ``motion_spectrum``: the peak of their correlation, refined by ``_peak_offset``, then once
+    more with that shift undone. The cross-power spectrum is only partly whitened
     (``_WHITENING``): grain dominates the high frequencies that pure phase correlation would
     weigh as much as the picture's. None where the peak stands less than ``_MOTION_PEAK``
     standard deviations above the surface (no single motion: a cut, a still with only noise
     changing, motion in many directions)."""
-    if min(previous.shape) < 8:
-        return None
-    window = np.outer(np.hanning(previous.shape[0]), np.hanning(previous.shape[1])).astype(np.float32)
-    spectra = [np.fft.rfft2((frame - frame.mean()) * window) for frame in (previous, current)]
-    cross = spectra[1] * np.conj(spectra[0])
+    cross = current * np.conj(previous)
     cross = cross / np.maximum(np.abs(cross) ** _WHITENING, 1e-9)
-    surface = np.fft.irfft2(cross, s=previous.shape)
+    surface = np.fft.irfft2(cross, s=shape)
     peak = np.unravel_index(int(np.argmax(surface)), surface.shape)
     if not surface[peak] >= _MOTION_PEAK * surface.std():
         return None
@@ -185,10 +205,9 @@ def global_shift(previous: np.ndarray, current: np.ndarray) -> tuple[float, floa
     moved += _peak_offset(surface, peak)
     # Once more with the estimate undone (the Fourier shift theorem): the parabola is unbiased
     # near a whole pixel, and the rest is near 0.
-    frequencies = np.fft.fftfreq(previous.shape[0])[:, None], np.fft.rfftfreq(previous.shape[1])[None, :]
+    frequencies = np.fft.fftfreq(shape[0])[:, None], np.fft.rfftfreq(shape[1])[None, :]
     undone = cross * np.exp(2j * np.pi * (frequencies[0] * moved[0] + frequencies[1] * moved[1]))
-    surface = np.fft.irfft2(undone, s=previous.shape)
-    moved += _peak_offset(surface, (0, 0))
+    moved += _peak_offset(np.fft.irfft2(undone, s=shape), (0, 0))
     return float(moved[0]), float(moved[1])
 
 
