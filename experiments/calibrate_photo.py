@@ -145,8 +145,8 @@ def main() -> None:
     parser.add_argument("--min-colorfulness", type=float, default=0.5,
                         help="faithful keeps this share of the truth's colorfulness (bootstrap 5th percentile)")
     parser.add_argument("--photos-min-colorfulness", type=float,
-                        help="the same bar for the photos, if higher: one collection's bootstrap cannot show how "
-                             "much another collection differs (default: --min-colorfulness)")
+                        help="the same bar for the full-size photos (default: --min-colorfulness); the photos' own "
+                             "bootstrap already says how sure their ratio is")
     parser.add_argument("--one-decoding", action="store_true", help="one decoding for both sets (the best mean PSNR)")
     parser.add_argument("--vivid-target", type=float, default=0.95, help="colorfulness ratio the vivid setting aims at")
     parser.add_argument("--margin-db", type=float, default=0.1, help="vivid stays this far above the gray copy's PSNR on both sets")
@@ -165,7 +165,8 @@ def main() -> None:
     else:
         record, working_size, scores, gray, photo_shrink = _score(model, arguments)
     minimum = {"tiny": arguments.min_colorfulness,
-               "photos": max(arguments.min_colorfulness, arguments.photos_min_colorfulness or 0.0)}
+               "photos": arguments.min_colorfulness if arguments.photos_min_colorfulness is None
+               else arguments.photos_min_colorfulness}
 
     def choose(names: list[str]) -> tuple[tuple, tuple]:
         return choose_decodings(scores, gray, names, minimum, arguments.vivid_target, arguments.margin_db, arguments.margin_auc)
