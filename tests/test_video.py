@@ -153,6 +153,43 @@ def test_the_motion_of_a_pan_is_measured_to_a_fraction_of_a_pixel(rows, columns)
     assert video.global_shift(first, np.random.default_rng(5).uniform(0, 255, first.shape)) is None  # no motion found
 
 
+def test_a_smoother_measures_a_pan_on_frames_of_any_size():
+    from PIL import Image
+
+    from huenet.images import InputImage
+
+    fine = np.random.default_rng(3).uniform(0, 255, (75, 105)).astype(np.float32)  # detail a few pixels across, as photos have
+    fine = np.asarray(Image.fromarray(fine, mode="F").resize((420, 300), Image.Resampling.BICUBIC))
+    wide = Image.fromarray(0.5 * _textured(300, 420, seed=3).astype(np.float32) + 0.5 * fine, mode="F")
+    # 330 columns: shrunk to 160 by a non-integer factor; the picture moves by (1, -3) a frame.
+    frames = [np.asarray(wide.transform((330, 250), Image.Transform.AFFINE, (1, 0, 40 + 3 * k, 0, 1, 20 - k),
+                                        Image.Resampling.BICUBIC)).clip(0, 255).astype(np.uint8) for k in range(3)]
+    smoother = TemporalSmoother(0.8)
+    smoother.track(InputImage(frames[0], None, []))
+    assert np.array_equal(smoother.step, (0, 0))  # nothing to compare with yet
+    smoother.track(InputImage(frames[1], None, []))
+    assert np.allclose(smoother.step, (1, -3), atol=0.3)
+    smoother.track(InputImage(frames[2], None, []))
+    assert np.allclose(smoother.step, (1, -3), atol=0.3) and np.allclose(smoother.shift, (2, -6), atol=0.5)
+
+
+def test_chroma_planes_keep_some_of_the_last_frames_where_the_gray_stayed():
+    smoother = TemporalSmoother(0.8)
+    smoother.plane_smoothing = 0.5
+    gray = np.full((6, 8), 100.0, np.float32)
+    first = [np.full((6, 8), 120.0, np.float32), np.full((6, 8), 140.0, np.float32)]
+    second = [np.full((6, 8), 100.0, np.float32), np.full((6, 8), 160.0, np.float32)]
+    assert smoother.smooth_planes(first, gray, restart=False) is first  # nothing to average with yet
+    changed = gray.copy()
+    changed[:, 4:6], changed[:, 6:] = 180.0, 20.0  # the right half changed (the mean did not): the new planes stand alone
+    cb, cr = smoother.smooth_planes(second, changed, restart=False)
+    assert np.allclose(cb[:, :4], 110.0) and np.allclose(cr[:, :4], 150.0)
+    assert np.allclose(cb[:, 4:], 100.0) and np.allclose(cr[:, 4:], 160.0)
+    assert smoother.smooth_planes(first, changed, restart=True) is first  # a cut: nothing of the past
+    smoother.plane_smoothing = 0.0
+    assert smoother.smooth_planes(second, changed, restart=False) is second
+
+
 def test_shifting_a_grid_moves_its_values_and_repeats_its_edges():
     values = np.arange(12, dtype=np.float32).reshape(3, 4, 1) * np.ones((1, 1, 2), np.float32)
     moved = video.shift_grid(values, 0.0, 1.0)

@@ -14,6 +14,10 @@ combined with the frame's own gray levels. Between the two, over time:
   correlation (``global_shift``); the colors follow it, both the past logits before they
   are averaged with a new frame's and the last colors held over the frames between network
   runs. Without it a pan drags the picture under colors fixed to the frame.
+- **Chroma planes.** The colors change only where the network runs, but composing them
+  with each frame's grainy gray shakes the output chroma on every frame. The 4:2:0 chroma
+  planes are averaged with the last frame's too (``PLANE_SMOOTHING``), moved with the
+  picture, where the gray stayed (``_PLANE_LEVEL``).
 - **Scene cuts.** Where consecutive frames' working-size lightness correlates less than
   ``_CUT_CORRELATION`` (grain and exposure flicker leave it near 1), the average restarts:
   no color is carried across a cut.
@@ -52,9 +56,11 @@ DEFAULT_NETWORK_EVERY = 3  # the network on every 3rd frame and at cuts (experim
 _CUT_CORRELATION = 0.6  # consecutive frames correlating less than this at the working size are a cut
 _MOTION_LEVEL = 12.0  # Lab L units: a working-size cell that changed more than this does not use the past
 _QUEUE = 4  # frames in flight between the threads
-_MOTION_COLUMNS = 160  # frames are block-averaged to at most this width to measure their motion
+_MOTION_COLUMNS = 160  # frames are shrunk to at most this width to measure their motion
 _MOTION_PEAK = 10.0  # a correlation peak under this many standard deviations of the surface: no motion assumed
 _WHITENING = 0.8  # the cross-power spectrum is divided by its magnitude to this power (1: phase correlation)
+PLANE_SMOOTHING = 0.85  # weight of the past in the chroma planes' moving average (experiments/studies/video_planes.py)
+_PLANE_LEVEL = 12.0  # gray levels (0-255, 2x2 means): a chroma pixel whose gray changed more does not use the past
 
 
 class VideoError(ImageError):
@@ -108,29 +114,31 @@ class TemporalSmoother:
         self.waited = 0
         self.cuts = 0
         self.shift = np.zeros(2)  # (rows, columns), frame pixels: the picture's motion since ``ab``
+        self.step = np.zeros(2)  # (rows, columns), frame pixels: the picture's motion since the last frame
+        self.plane_smoothing = PLANE_SMOOTHING if smoothing else 0.0  # smoothing 0: each frame on its own
+        self._planes: list[np.ndarray] | None = None  # the last frame's chroma planes (float) and its gray there
+        self._plane_gray: np.ndarray | None = None
         self._motion: np.ndarray | None = None  # the last frame's ``motion_spectrum``
         self._motion_shape: tuple[int, int] | None = None
 
-    def track(self, gray: np.ndarray) -> None:
-        """Add the picture's global motion from the last frame to this one (``global_shift``;
-        full-size ``gray``) to ``shift``. The shift restarts where the network runs."""
-        factor = max(1, -(-gray.shape[1] // _MOTION_COLUMNS))
-        rows, columns = gray.shape[0] // factor, gray.shape[1] // factor
-        if gray.dtype == np.uint8:  # nearly every film: Pillow's box filter, in C
-            from PIL import Image
-
-            small = np.asarray(Image.fromarray(gray[: rows * factor, : columns * factor]).reduce(factor), np.float32)
-        else:
-            small = np.asarray(gray[: rows * factor, : columns * factor], np.float32).reshape(rows, factor, columns, factor)
-            small = small.mean(axis=(1, 3))
-        if min(small.shape) < 8:
+    def track(self, image: InputImage) -> None:
+        """Add the picture's global motion from the last frame to this one to ``shift`` and
+        keep it in ``step``: phase correlation (``motion_spectrum``, ``shift_between``) on the
+        frame's lightness shrunk to at most ``_MOTION_COLUMNS`` wide. The shift restarts where
+        the network runs."""
+        self.step = np.zeros(2)
+        height, width = image.size
+        columns = min(width, _MOTION_COLUMNS)
+        rows = max(1, round(height * columns / width))
+        if min(rows, columns) < 8:
             return
-        spectrum = motion_spectrum(small)
-        if self._motion is not None and self._motion_shape == small.shape:
-            moved = shift_between(self._motion, spectrum, small.shape)
+        spectrum = motion_spectrum(image.working_lightness(rows, columns))
+        if self._motion is not None and self._motion_shape == (rows, columns):
+            moved = shift_between(self._motion, spectrum, (rows, columns))
             if moved is not None:
-                self.shift += np.asarray(moved) * factor
-        self._motion, self._motion_shape = spectrum, small.shape
+                self.step = np.asarray(moved) * (height / rows, width / columns)
+                self.shift += self.step
+        self._motion, self._motion_shape = spectrum, (rows, columns)
 
     def due(self, lightness: np.ndarray) -> bool:
         """Whether the network runs on this frame: every ``every``-th frame, and at once after a
@@ -159,6 +167,24 @@ class TemporalSmoother:
         self.lightness = lightness
         self.shift = np.zeros(2)
         return self.logits, cut
+
+
+    def smooth_planes(self, planes: list[np.ndarray], gray: np.ndarray, restart: bool) -> list[np.ndarray]:
+        """Chroma planes (float, the frame's 4:2:0 half size) averaged with the last frame's,
+        moved with the picture (``step``), where the gray at that size (``gray``, 0-255)
+        stayed: the network's colors change only every few frames, but composing them with
+        each frame's grainy gray shakes the chroma on every frame. ``restart``: a cut."""
+        if restart or not self.plane_smoothing or self._planes is None or self._plane_gray is None \
+                or self._plane_gray.shape != gray.shape or any(p.shape != gray.shape for p in planes):
+            self._planes, self._plane_gray = planes, gray
+            return planes
+        rows, columns = self.step[0] / 2, self.step[1] / 2
+        past_gray = shift_grid(self._plane_gray, rows, columns)
+        change = np.abs((gray - gray.mean()) - (past_gray - past_gray.mean()))
+        keep = self.plane_smoothing * np.clip(2.0 - change / (_PLANE_LEVEL / 2), 0.0, 1.0)
+        planes = [keep * shift_grid(past, rows, columns) + (1 - keep) * plane for past, plane in zip(self._planes, planes)]
+        self._planes, self._plane_gray = planes, gray
+        return planes
 
 
 def is_cut(previous: np.ndarray, current: np.ndarray) -> bool:
@@ -283,7 +309,8 @@ def colorize_video(
     Args:
         model, vivid, vividness, temperature, working_size, threads: as for ``colorize``.
         hints: color hints (``colorize``'s form) applied to every frame, in frame pixels.
-        smoothing: weight of the past in the logits' moving average over frames (0: none).
+        smoothing: weight of the past in the logits' moving average over frames (0: none, and
+            no average of the chroma planes either: each frame on its own).
         network_every: the network runs on every N-th frame (and at every cut); the frames
             between keep the last colors, composed with their own gray.
         quality: x264's CRF, 0 (lossless) to 51; 20 looks like the source at 640x360.
@@ -487,7 +514,7 @@ def _frame_ab(colorizer: Any, smoother: TemporalSmoother, image: InputImage, hin
     shape = working_shape(image.size, colorizer.working_size)
     lightness = image.working_lightness(*shape)
     if hints is None:  # hints hold where they were put: the colors do not follow the picture
-        smoother.track(image.gray)
+        smoother.track(image)
     if not smoother.due(lightness):
         return smoother.ab, (float(smoother.shift[0]), float(smoother.shift[1]))
     (logits,) = colorizer.network_outputs([image], [hints] if hints else None)
@@ -517,6 +544,7 @@ def colorize_chroma(colorizer: Any, smoother: TemporalSmoother, luma_plane: np.n
     way ``compose`` does it, so its luma is the gray's, and turned into ITU-R 601 Cb and Cr.
     """
     gray = luma_plane if full_range else _LIMITED_TO_FULL[luma_plane]
+    cuts = smoother.cuts
     ab, shift = _frame_ab(colorizer, smoother, InputImage(gray, None, []), hints)
     height, width = gray.shape
     # Films of 2 * _COARSE_FROM rows or more get their color composed at a quarter of their size
@@ -533,7 +561,8 @@ def colorize_chroma(colorizer: Any, smoother: TemporalSmoother, luma_plane: np.n
         planes = [np.asarray(Image.fromarray(plane.astype(np.float32), mode="F").resize((width // 2, height // 2),
                                                                                           Image.Resampling.BILINEAR))
                   for plane in planes]
-    cb, cr = planes
+    half = gray[: height // 2 * 2, : width // 2 * 2].reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3), dtype=np.float32)
+    cb, cr = smoother.smooth_planes(planes, half, restart=smoother.cuts != cuts)
     return (np.clip(np.round(cb), 0, 255).astype(np.uint8), np.clip(np.round(cr), 0, 255).astype(np.uint8))
 
 
