@@ -145,6 +145,73 @@ def test_both_engines_read_the_hint_channels(tmp_path):
     assert np.abs(results[0].astype(int) - results[1]).max() <= 1
 
 
+def _branch_network(seed: int = 0):
+    """(automatic network, the same with a hint branch whose every weight is random), unet-tiny's sizes."""
+    import keras
+
+    from huenet import unet
+    from huenet.train import _copy_weights
+
+    keras.utils.set_random_seed(seed)
+    arguments = dict(head="ab_bins", base_filters=8, depth=2, num_bins=len(color.ab_bins()), hint_inputs=True, global_context=True)
+    automatic = unet.build_unet(**arguments)
+    branched = unet.build_unet(hint_branch=True, **arguments)
+    rng = np.random.default_rng(seed)
+    for layer in automatic.layers:  # no identities: random weights and statistics
+        if layer.get_weights():
+            layer.set_weights([rng.uniform(0.5, 1.5, w.shape).astype(np.float32) if type(layer).__name__ == "BatchNormalization"
+                               else rng.normal(0, 0.3, w.shape).astype(np.float32) for w in layer.get_weights()])
+
+    class _Initial:
+        network, source = automatic, "<automatic>"
+
+    _copy_weights(_Initial(), branched)
+    for layer in branched.layers:  # the branch learned something: its outputs are no longer zero
+        if layer.name.startswith(unet.HINT_PREFIX + "zero_"):
+            layer.set_weights([rng.normal(0, 0.3, w.shape).astype(np.float32) for w in layer.get_weights()])
+    return automatic, branched
+
+
+def _inputs(rng, hinted_images=(1,)):
+    batch = np.zeros((3, 16, 24, 4), np.float32)
+    batch[..., 0] = rng.uniform(-1, 1, batch.shape[:3])
+    for index in hinted_images:
+        batch[index, 4:6, 8:10, 1:] = (0.4, -0.3, 1.0)
+    return batch
+
+
+def test_a_hint_branch_leaves_images_without_hints_exactly_as_the_network_alone(rng):
+    automatic, branched = _branch_network()
+    batch = _inputs(rng)
+    alone, with_branch = np.asarray(automatic(batch, training=False)), np.asarray(branched(batch, training=False))
+    # Images 0 and 2 have no hint: the branch's gate is shut, whatever it learned.
+    np.testing.assert_array_equal(with_branch[[0, 2]], alone[[0, 2]])
+    assert np.abs(with_branch[1] - alone[1]).max() > 1e-2
+
+
+def test_the_numpy_engine_runs_a_hint_branch_as_keras_and_skips_it_without_hints(tmp_path, rng):
+    from huenet.modelfile import load_model, save_model
+    from huenet.numpy_network import NumpyNetwork
+    from huenet.unet import HINT_PREFIX
+
+    _, branched = _branch_network(1)
+    path = save_model(branched, tmp_path / "branch.keras", {"preset": "unet-classification", "head": "ab_bins",
+                                                             "settings": {**models.resolve_settings("unet-classification"),
+                                                                          "hint_inputs": True, "hint_branch": True}})
+    keras_model = load_model(path, engine="keras")
+    numpy_network = NumpyNetwork(path)
+    for hinted in ((1,), ()):
+        batch = _inputs(rng, hinted)
+        expected = np.asarray(keras_model.network(batch, training=False))
+        np.testing.assert_allclose(numpy_network(batch), expected, atol=1e-4 * np.abs(expected).max())
+    # Without hints the branch is never computed: with its weights broken, the colors hold.
+    for name, variables in numpy_network.weights.items():
+        if name.startswith(HINT_PREFIX + "conv_"):
+            variables[0][...] = np.nan
+    assert np.isfinite(numpy_network(_inputs(rng, ()))).all()
+    assert np.isnan(numpy_network(_inputs(rng, (0,)))).any()
+
+
 def _two_regions(height=96, width=128):
     """Dark on the left, bright on the right: a strong edge down the middle."""
     gray = np.full((height, width), 50, np.uint8)

@@ -127,3 +127,20 @@ def test_a_file_asking_for_huge_upsampling_is_not_run(tmp_path):
             out.writestr(member, data)
     with pytest.raises(Unsupported, match="upsampling by"):
         NumpyNetwork(hostile)
+
+
+def test_a_run_leaves_nothing_for_the_garbage_collector(rng):
+    """Activations are freed when a call returns: a reference cycle would keep a frame's
+    (tens of MB at film sizes) until Python's collector happened to run."""
+    import gc
+
+    network = NumpyNetwork(load_model(engine="numpy").source)
+    batch = rng.uniform(-1, 1, (1, 32, 48, network.input_channels)).astype(np.float32)
+    network(batch)
+    gc.collect()
+    gc.disable()
+    try:
+        network(batch)
+        assert gc.collect() == 0
+    finally:
+        gc.enable()

@@ -198,6 +198,31 @@ def test_init_from_starts_a_run_from_a_models_weights_and_prior(image_folder, tm
     assert not all(np.allclose(a, b, atol=1e-6) for a, b in zip(kernels[0], fresh_kernels))
 
 
+def test_a_hint_branch_trains_alone_and_colors_without_hints_exactly_as_the_initial_model(image_folder, tmp_path):
+    from huenet import unet
+
+    models.derive_preset("unet-classification", "test-train-branch", base_filters=8, depth=2, global_context=True)
+    base = train(_config(image_folder, tmp_path, "test-train-branch", hint_inputs=True, learning_rate=0.01))
+    branched = train(_config(image_folder, tmp_path, "test-train-branch", init_from=str(base), hint_branch=True,
+                             learning_rate=0.01, run_dir=str(tmp_path / "branch")))
+    initial, tuned = load_model(base, engine="keras"), load_model(branched, engine="keras")
+    assert tuned.settings["hint_branch"] and tuned.settings["hint_inputs"]
+    main = [layer for layer in tuned.network.layers if layer.weights and not layer.name.startswith(unet.HINT_PREFIX)]
+    for old, new in zip([layer for layer in initial.network.layers if layer.weights], main, strict=True):
+        for a, b in zip(old.get_weights(), new.get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)  # frozen, batch-norm statistics included
+    zero_convs = [layer for layer in tuned.network.layers if layer.name.startswith(unet.HINT_PREFIX + "zero_")]
+    assert zero_convs and all(np.abs(layer.get_weights()[0]).max() > 0 for layer in zero_convs)  # the branch learned
+    batch = np.zeros((2, 8, 8, 4), np.float32)
+    batch[..., 0] = np.random.default_rng(0).uniform(-1, 1, (2, 8, 8))
+    np.testing.assert_array_equal(np.asarray(tuned.network(batch, training=False)), np.asarray(initial.network(batch, training=False)))
+
+
+def test_a_hint_branch_needs_a_network_to_branch_from(image_folder, tmp_path):
+    with pytest.raises(ValueError, match="--hint-branch .* give --init-from"):
+        train(_config(image_folder, tmp_path, "unet-classification", hint_branch=True))
+
+
 def test_init_from_refuses_a_model_of_another_preset(image_folder, tmp_path):
     base = train(_config(image_folder, tmp_path, "unet-tiny"))
     with pytest.raises(ValueError, match="cannot start a 'unet-classification' run; pass --preset unet-tiny"):

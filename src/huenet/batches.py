@@ -48,12 +48,13 @@ def augment(images: Any, indices: np.ndarray, rng: np.random.Generator, crop_siz
 
 
 def make_batch(rgb: np.ndarray, head: str, stride: int = 1, color_space: str = "rgb", hint_inputs: bool = False,
-               hint_rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+               hint_rng: np.random.Generator | None = None, no_hint_share: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """uint8 RGB (batch, h, w, 3) -> (network input, training target) for ``head``.
 
     Input: normalized lightness (batch, h, w, 1); with ``hint_inputs``, followed by the
     three hint channels (batch, h, w, 4): hints drawn from the truth with ``hint_rng``
-    (training), or none (validation, automatic colorization). Target: channel levels
+    (training; ``no_hint_share``: the share of images left without, default the
+    training draw's), or none (validation, automatic colorization). Target: channel levels
     (batch, h, w, 3) for ``levels``; normalized ab averaged over ``stride`` x ``stride``
     blocks, (batch, h / stride, w / stride, 2), for the ab heads.
     """
@@ -71,7 +72,7 @@ def make_batch(rgb: np.ndarray, head: str, stride: int = 1, color_space: str = "
         if hint_rng is None:
             channels = np.zeros((*ab.shape[:3], hints.HINT_CHANNELS), np.float32)
         else:
-            channels = hints.sample_training_hints(ab, hint_rng)
+            channels = hints.sample_training_hints(ab, hint_rng, no_hint_share)
         inputs = np.concatenate([inputs, channels], axis=-1)
     if stride > 1:
         count, height, width, _ = ab.shape

@@ -35,20 +35,22 @@ def empty_hints(height: int, width: int) -> np.ndarray:
     return np.zeros((height, width, HINT_CHANNELS), np.float32)
 
 
-def sample_training_hints(ab: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def sample_training_hints(ab: np.ndarray, rng: np.random.Generator, no_hint_share: float | None = None) -> np.ndarray:
     """Hint channels drawn from the truth, the SIGGRAPH 2017 way.
 
     Args:
         ab: the truth's ab in Lab units, (batch, height, width, 2).
         rng: the batch's generator (its draws make a resumed run equal an unbroken one).
+        no_hint_share: the share of images left without hints (default 0.3).
     Returns:
         float32 (batch, height, width, 3): each hint is a square patch carrying the patch's
         mean ab (normalized), with the mask at 1.
     """
     count, height, width, _ = ab.shape
     channels = np.zeros((count, height, width, HINT_CHANNELS), np.float32)
+    no_hint_share = _NO_HINT_SHARE if no_hint_share is None else no_hint_share
     for index in range(count):
-        if rng.random() < _NO_HINT_SHARE:
+        if rng.random() < no_hint_share:
             continue
         if rng.random() < _MANY_SHARE:
             points = int(rng.integers(1, _MANY_MAX + 1))

@@ -141,7 +141,7 @@ _register("seed-conv", "huenet.seed:build_seed_conv", "levels", "seed: one 3x3 c
 _register("seed-conv2", "huenet.seed:build_seed_conv2", "levels", "seed: two 3x3 convs + batch norm, ReLU then sigmoid",
           output_activation="sigmoid", filters=64, **_SEED_SETTINGS)
 _UNET = dict(base_filters=32, depth=3, output_stride=2, dropout_rate=0.0, global_context=False, skip_squeeze=False,
-             class_loss_weight=0.0, palette_loss_weight=0.0, hint_inputs=False, working_size=32)
+             class_loss_weight=0.0, palette_loss_weight=0.0, hint_inputs=False, hint_branch=False, working_size=32)
 _register("unet-tiny", "huenet.unet:build_unet", "ab_regression", "tiny U-Net for tests (regression, 8 filters)",
           **{**_UNET, "base_filters": 8, "depth": 2}, loss="huber")
 _register("unet-regression", "huenet.unet:build_unet", "ab_regression", "U-Net regressing ab (Huber by default; L1, L2)",

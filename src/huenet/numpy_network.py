@@ -14,6 +14,7 @@ names and the shapes are checked against the layer configs before anything runs.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import re
@@ -142,6 +143,8 @@ class NumpyNetwork:
                 self.weights[layer["name"]] = variables
         for layer in self.layers:
             self._check(layer)
+        self.by_name = {layer["name"]: layer for layer in self.layers}
+        self.gates = self._gates()
         try:  # weights whose shapes do not fit the graph fail here, not on a user's image
             self(np.zeros((1, 16, 16, self.input_channels), np.float32))  # small: it runs on every load
         except (ValueError, IndexError, KeyError, TypeError) as error:
@@ -184,20 +187,66 @@ class NumpyNetwork:
                               f"{config.get('strides')}, padding {config.get('padding')}")
         elif kind == "Concatenate" and config.get("axis", -1) not in (-1, 3):
             raise Unsupported(f"layer {layer['name']}: concatenation over axis {config.get('axis')}")
-        elif kind == "GlobalAveragePooling2D" and not config.get("keepdims", False):
+        elif kind in ("GlobalAveragePooling2D", "GlobalMaxPooling2D") and not config.get("keepdims", False):
             raise Unsupported(f"layer {layer['name']}: global pooling without keepdims")
+
+    def _gates(self) -> dict[str, tuple[str, set[str], set[str]]]:
+        """Gated branches: {Multiply layer: (gate, the gate's layers, the branch's layers)}
+        where the gate is a global max pool (one value per image), every use of the product
+        is a sum, and the branch's layers are those only the product's other input needs.
+        Where the gates of a batch are all 0 the product is 0 and the branch is never
+        computed: a hint branch (``unet.build_unet(hint_branch=True)``) costs nothing
+        without hints."""
+        users: dict[str, list[str]] = {}
+        for name, sources in self.sources.items():
+            for source in sources:
+                users.setdefault(source, []).append(name)
+
+        def reach(start: str, cut: tuple[str, str] | None = None) -> set[str]:
+            # Every layer ``start`` depends on (itself included), iteratively: a file may be deep.
+            seen, stack = set(), [start]
+            while stack:
+                name = stack.pop()
+                if name in seen or name == self.input_name:
+                    continue
+                seen.add(name)
+                stack.extend(s for s in self.sources[name] if cut is None or (name, s) != cut)
+            return seen
+
+        gates = {}
+        for name, sources in self.sources.items():
+            if self.by_name[name]["class_name"] != "Multiply" or len(sources) != 2 or name == self.output_name:
+                continue
+            kinds = [self.by_name[source]["class_name"] for source in sources]
+            if kinds.count("GlobalMaxPooling2D") != 1 or not all(self.by_name[u]["class_name"] == "Add" for u in users.get(name, [])):
+                continue
+            gate = sources[kinds.index("GlobalMaxPooling2D")]
+            features = sources[1 - kinds.index("GlobalMaxPooling2D")]
+            branch = reach(features) - reach(self.output_name, cut=(name, features))
+            gates[name] = (gate, reach(gate), branch)
+        return gates
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """(N, H, W, 1) float lightness (a hint model: (N, H, W, 4), ``huenet.hints``) -> the network's
         output, as Keras gives it in inference mode."""
         values: dict[str, np.ndarray] = {self.input_name: np.asarray(batch, np.float32)}
-        for layer in self.layers:
+        skipped: set[str] = set()
+        for name, (gate, gate_layers, branch) in self.gates.items():
+            self._run(values, [layer for layer in self.layers if layer["name"] in gate_layers])
+            if not values[gate].any():  # every gate shut: the product is 0, added to the rest
+                values[name] = np.zeros((1, 1, 1, 1), np.float32)
+                skipped |= branch
+        self._run(values, [layer for layer in self.layers if layer["name"] not in skipped])
+        return values[self.output_name]
+
+    def _run(self, values: dict[str, np.ndarray], layers: list[dict]) -> None:
+        """Compute ``layers`` (in the file's order, which Keras writes sources first) into ``values``."""
+        for layer in layers:
             name = layer["name"]
-            if name == self.input_name:
+            if name in values:
                 continue
             sources = [values[source] for source in self.sources[name]]
             values[name] = _LAYERS[layer["class_name"]](sources, layer["config"], self.weights[name])
-        return values[self.output_name]
 
 
 def _small_factors(factors: Any) -> bool:
@@ -290,6 +339,8 @@ _LAYERS: dict[str, Callable[[list[np.ndarray], dict, list[np.ndarray]], np.ndarr
     "Concatenate": lambda sources, config, variables: np.concatenate(sources, axis=-1),
     "Add": lambda sources, config, variables: sum(sources[1:], sources[0]),
     "GlobalAveragePooling2D": lambda sources, config, variables: _one(sources).mean(axis=(1, 2), keepdims=True),
+    "GlobalMaxPooling2D": lambda sources, config, variables: _one(sources).max(axis=(1, 2), keepdims=True),
+    "Multiply": lambda sources, config, variables: functools.reduce(np.multiply, sources[1:], sources[0]),
     "Dense": _dense,
     # Identity at inference time:
     "Dropout": lambda sources, config, variables: _one(sources),

@@ -41,6 +41,7 @@ class TrainConfig:
     dropout_rate: float | None = dataclasses.field(default=None, metadata={"help": "dropout rate (default: the preset's)"})
     class_loss_weight: float | None = dataclasses.field(default=None, metadata={"help": "weight of the auxiliary class loss, 0 turns it off (default: the preset's)"})
     hint_inputs: bool | None = dataclasses.field(default=None, metadata={"help": "U-Net presets: take color hints as extra inputs, drawn from the truth while training (default: the preset's)"})
+    hint_branch: bool = dataclasses.field(default=False, metadata={"help": "U-Net presets, with --init-from: add a hint branch (a copy of the encoder, gated by the hints) and train it alone; the initial network stays frozen, so colorizing without hints is exactly the initial model's"})
     init_from: str | None = dataclasses.field(default=None, metadata={"help": "fine-tune: start from this huenet model file's weights (same preset) and keep its ab-bin prior"})
     color_space: str | None = dataclasses.field(default=None, metadata={"help": "seed presets: rgb, hsv, lab or yuv"})
     loss: str | None = dataclasses.field(default=None, metadata={"help": "regression presets: l1, l2 or huber"})
@@ -71,6 +72,8 @@ class TrainConfig:
             (self.schedule not in ("cosine", "constant"), f"unknown schedule {self.schedule!r}; choose cosine or constant"),
             (self.precision not in PRECISIONS, f"unknown precision {self.precision!r}; choose {' or '.join(PRECISIONS)}"),
             (self.verbose not in (0, 1, 2), f"verbose must be 0, 1 or 2, got {self.verbose}"),
+            (self.hint_branch and not self.init_from, "--hint-branch trains a branch beside a trained network: give --init-from"),
+            (self.hint_branch and self.hint_inputs is False, "--hint-branch reads the hint inputs: drop --no-hint-inputs"),
         ]
         for failed, message in problems:
             if failed:
@@ -79,7 +82,10 @@ class TrainConfig:
     def preset_overrides(self) -> dict[str, Any]:
         settings = models.get_preset(self.preset).settings
         candidates = {"dropout_rate": self.dropout_rate, "color_space": self.color_space, "loss": self.loss,
-                      "class_loss_weight": self.class_loss_weight, "hint_inputs": self.hint_inputs}
+                      "class_loss_weight": self.class_loss_weight, "hint_inputs": self.hint_inputs,
+                      "hint_branch": True if self.hint_branch else None}
+        if self.hint_branch:
+            candidates["hint_inputs"] = True
         unsupported = [k for k, v in candidates.items() if v is not None and k not in settings]
         if unsupported:
             raise ValueError(f"preset {self.preset!r} has no setting {', '.join(unsupported)}")
@@ -160,9 +166,15 @@ def _make_sequence(
                 max_shift=config.max_shift if training else 0,
                 flip=config.flip and training,
             )
+            hint_rng, no_hint_share = (rng if training else None), None
+            if settings.get("hint_branch"):
+                # The branch is gated off on images without hints: every image gets some, and
+                # validation draws fixed ones (its no-hint score is the frozen network's).
+                hint_rng = rng if training else np.random.default_rng([config.seed, _VALIDATION_HINTS, index])
+                no_hint_share = 0.0
             inputs, targets = batches.make_batch(
                 batch, head, models.output_stride(settings), settings.get("color_space", "rgb"),
-                hint_inputs=bool(settings.get("hint_inputs")), hint_rng=rng if training else None,
+                hint_inputs=bool(settings.get("hint_inputs")), hint_rng=hint_rng, no_hint_share=no_hint_share,
             )
             if class_ids is None and not palette:
                 return inputs, targets
@@ -174,6 +186,9 @@ def _make_sequence(
             return inputs, outputs
 
     return BatchSequence()
+
+
+_VALIDATION_HINTS = 7_919  # seeds the validation batches' hints apart from every training batch's
 
 
 def _epoch_sync(sequence: Any, seed: int) -> Any:
@@ -292,9 +307,12 @@ def _copy_weights(initial: Any, network: Any) -> None:
     from huenet import unet
 
     def weighted(model: Any) -> list:
-        return [layer for layer in model.layers if layer.weights and layer.name not in unet.AUXILIARY_OUTPUTS]
+        return [layer for layer in model.layers if layer.weights and layer.name not in unet.AUXILIARY_OUTPUTS
+                and not layer.name.startswith(unet.HINT_PREFIX)]
 
     source, target = weighted(initial.network), weighted(network)
+    if any(layer.name.startswith(unet.HINT_PREFIX) for layer in weighted(initial.network)):
+        raise ValueError(f"{initial.source}: a network with a hint branch cannot start a run (continue it with --resume)")
     if len(source) != len(target):
         raise ValueError(f"{initial.source}: {len(source)} layers with weights, the run's network has {len(target)}")
     first = 0
@@ -317,6 +335,26 @@ def _copy_weights(initial: Any, network: Any) -> None:
             weights = [kernel, *weights[1:]]
         new.set_weights(weights)
     print(f"init: weights of {len(target)} layers from {initial.source}", flush=True)
+    if any(layer.name.startswith(unet.HINT_PREFIX) for layer in network.layers):
+        _init_hint_branch(network)
+
+
+def _init_hint_branch(network: Any) -> None:
+    """Start the hint branch as a copy of the network's own encoder (ControlNet's start):
+    its convolutions and normalizations take the weights of the encoder's, in order (the
+    first input convolution's hint channels included), so it begins with features the
+    network knows; its 1x1 outputs start at zero, so the network begins unchanged."""
+    from huenet import unet
+
+    def main(kind: str) -> list:
+        return [layer for layer in network.layers if type(layer).__name__ == kind and not layer.name.startswith(unet.HINT_PREFIX)]
+
+    for kind, stem in (("Conv2D", "conv"), ("BatchNormalization", "norm")):
+        branch = sorted((layer for layer in network.layers if layer.name.startswith(f"{unet.HINT_PREFIX}{stem}_")),
+                        key=lambda layer: tuple(int(part) for part in layer.name.split("_")[-2:]))
+        for copy, original in zip(branch, main(kind)):
+            copy.set_weights(original.get_weights())
+    print(f"init: the hint branch starts as a copy of the encoder", flush=True)
 
 
 def _load_data(config: TrainConfig) -> tuple[datasets.ImageSet, datasets.ImageSet, datasets.ImageSet]:
@@ -439,6 +477,10 @@ def compile_network(config: TrainConfig, bin_prior: np.ndarray | None = None, nu
     palette = _has_palette(settings)
     with _dtype_policy(PRECISIONS[config.precision]):
         network = models.build_model(config.preset, num_classes=num_classes, palette=palette, **overrides)
+    if settings.get("hint_branch"):
+        for layer in network.layers:  # only the branch learns (frozen normalizations run in inference mode)
+            if not layer.name.startswith(unet.HINT_PREFIX):
+                layer.trainable = False
     loss, metrics = losses.make_loss_and_metrics(settings, head, bin_prior)
     optimizer = keras.optimizers.AdamW(learning_rate=config.learning_rate, weight_decay=config.weight_decay)
     if num_classes or palette:

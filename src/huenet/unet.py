@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from huenet.kerasutil import import_keras_quietly
 
 keras = import_keras_quietly()
@@ -28,6 +30,44 @@ def _conv_block(x: Any, filters: int, dropout_rate: float) -> Any:
     return x
 
 
+HINT_PREFIX = "hint_"  # names of the hint branch's layers (``build_unet(hint_branch=True)``)
+HINT_GATE = HINT_PREFIX + "gate"
+
+
+def _add_hint_branch(inputs: Any, skips: list, bottleneck: Any, base_filters: int, depth: int, first_level: int) -> tuple[list, Any]:
+    """The skips and bottleneck with the gated hint branch's features added (see ``build_unet``)."""
+    from huenet.hints import HINT_CHANNELS
+
+    # The gate: the hint mask (the last input channel, picked by a fixed 1x1 convolution),
+    # its maximum over the image: (batch, 1, 1, 1), 1 with hints and 0 without.
+    selector = layers.Conv2D(1, 1, use_bias=False, trainable=False, name=HINT_PREFIX + "mask")
+    mask = selector(inputs)
+    selector.set_weights([np.eye(1 + HINT_CHANNELS, dtype="float32")[:, -1:].reshape(1, 1, -1, 1)])
+    gate = layers.GlobalMaxPooling2D(keepdims=True, name=HINT_GATE)(mask)
+    x = inputs
+    added = []
+    for level in range(depth):
+        for step in range(2):
+            x = layers.Conv2D(base_filters * 2**level, 3, padding="same", use_bias=False, name=f"{HINT_PREFIX}conv_{level}_{step}")(x)
+            x = layers.BatchNormalization(name=f"{HINT_PREFIX}norm_{level}_{step}")(x)
+            x = layers.Activation("relu", name=f"{HINT_PREFIX}relu_{level}_{step}")(x)
+        if level >= first_level:
+            added.append(x)
+        x = layers.MaxPooling2D(2, name=f"{HINT_PREFIX}pool_{level}")(x)
+    added.append(x)  # to the bottleneck, from the branch's deepest level pooled
+
+    def zero_conv(features: Any, filters: int, name: str) -> Any:
+        features = layers.Conv2D(filters, 1, use_bias=False, kernel_initializer="zeros", name=f"{HINT_PREFIX}zero_{name}")(features)
+        return layers.Multiply(name=f"{HINT_PREFIX}gated_{name}")([features, gate])
+
+    skips = list(skips)
+    for level, features in zip(range(first_level, depth), added):
+        skips[level] = layers.Add(name=f"{HINT_PREFIX}add_{level}")([skips[level], zero_conv(features, base_filters * 2**level, str(level))])
+    bottleneck_filters = base_filters * 2**depth
+    bottleneck = layers.Add(name=f"{HINT_PREFIX}add_bottleneck")([bottleneck, zero_conv(added[-1], bottleneck_filters, "bottleneck")])
+    return skips, bottleneck
+
+
 def build_unet(
     name: str = "unet",
     head: str = "ab_regression",
@@ -41,6 +81,7 @@ def build_unet(
     num_classes: int = 0,
     palette: bool = False,
     hint_inputs: bool = False,
+    hint_branch: bool = False,
 ) -> keras.Model:
     """A U-Net from normalized lightness to ab (regression) or ab-bin logits.
 
@@ -62,6 +103,13 @@ def build_unet(
     ``hint_inputs`` adds three input channels after the lightness: user color hints as
     normalized ab and a mask (``huenet.hints``; Zhang, Zhu et al. 2017). All zeros is an
     automatic colorization.
+    ``hint_branch`` (with ``hint_inputs``) adds a trainable copy of the encoder that reads
+    the lightness and the hints, as ControlNet (Zhang et al. 2023) conditions a frozen
+    network: its features at each decoder level and at the bottleneck pass through 1x1
+    convolutions that start at zero and are added to the network's own. The branch is
+    gated by the image's hint mask (its maximum: 0 or 1), so an image without hints gets
+    exactly the network without the branch, whatever the branch learned, and the rest of
+    the network can stay frozen (``huenet train --train-only-hints``).
     """
     if head not in ("ab_bins", "ab_regression"):
         raise ValueError(f"U-Net head must be 'ab_bins' or 'ab_regression', got {head!r}")
@@ -69,6 +117,8 @@ def build_unet(
         raise ValueError(f"output_stride must be 1 or 2, got {output_stride!r}")
     from huenet.hints import HINT_CHANNELS
 
+    if hint_branch and not hint_inputs:
+        raise ValueError("the hint branch reads the hint inputs: set hint_inputs")
     inputs = keras.Input((None, None, 1 + (HINT_CHANNELS if hint_inputs else 0)), name="lightness")
     x = inputs
     skips = []
@@ -78,6 +128,9 @@ def build_unet(
         x = layers.MaxPooling2D(2)(x)
     bottleneck_filters = base_filters * 2**depth
     x = _conv_block(x, bottleneck_filters, dropout_rate)
+    if hint_branch:
+        first_level = 1 if output_stride == 2 else 0
+        skips, x = _add_hint_branch(inputs, skips, x, base_filters, depth, first_level)
     if (num_classes or palette) and not global_context:
         raise ValueError("the class and palette heads read the global context features: set global_context")
     if palette and head != "ab_bins":
