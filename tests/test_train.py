@@ -106,6 +106,11 @@ def test_model_card_shows_notes_only_when_given():
     assert "## Notes" not in plain and "GPU NVIDIA H200" in plain
     noted = model_card({**metadata, "notes": "Reproduce in 60 minutes with `huenet train --epochs 15`.\n"})
     assert "## Notes\n\nReproduce in 60 minutes with `huenet train --epochs 15`." in noted
+    assert "Hint branch" not in plain
+    branch = {"config": {"data": "runs/photo-mix/train"}, "train_images": 57042, "epochs_run": 4, "best_epoch": 4,
+              "monitor": "val_ab_error", "best_value": 9.5, "wall_time_seconds": 8000.0}
+    carded = model_card({**metadata, "hint_branch_training": branch})
+    assert "- Hint branch: trained alone on the frozen network, data `runs/photo-mix/train`, 57042 training images, 4 epochs" in carded
 
 
 def test_batch_workers_change_speed_not_results(image_folder, tmp_path):

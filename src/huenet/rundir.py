@@ -181,6 +181,14 @@ def model_card(metadata: dict[str, Any]) -> str:
         chain = base.get("init_from")
     if training.get("init_from"):
         lines.append(f"- Wall time of all runs together: {total:.1f} s ({total / 3600:.2f} h)")
+    branch = metadata.get("hint_branch_training")
+    if branch:  # experiments/add_hint_branch.py: a second run that trained only the hint branch
+        branch_config = branch.get("config", {})
+        lines.append(
+            f"- Hint branch: trained alone on the frozen network, data `{branch_config.get('data')}`, {branch.get('train_images')} "
+            f"training images, {branch.get('epochs_run')} epochs, best epoch {branch.get('best_epoch')} by {branch.get('monitor')} "
+            f"= {branch.get('best_value')} (hints drawn from the truth), wall time {branch.get('wall_time_seconds')} s"
+        )
     if metadata.get("command"):
         lines.append(f"- Command: `{metadata['command']}`")
     if metadata.get("notes"):
