@@ -41,6 +41,13 @@ SHIFT = 2  # pixels a frame
 FPS = 24
 
 
+def wide_photos(source: str, shots: int, seed: int) -> list[np.ndarray]:
+    """``shots`` landscape photos from ``source``, in an order drawn with ``seed``: one per shot."""
+    photos = datasets.load_images(source, limit=None).images
+    picks = np.random.default_rng(seed).permutation(len(photos))
+    return [photos[i] for i in picks if photos[i].shape[1] >= photos[i].shape[0]][:shots]
+
+
 def shot_frames(photo: np.ndarray, width: int, height: int, frames: int) -> list[np.ndarray]:
     """``frames`` windows of width x height panning SHIFT pixels a frame across the photo,
     scaled so that the pan fits (wide enough) and the height is covered."""
@@ -150,9 +157,7 @@ def main() -> None:
     parser.add_argument("--json")
     parser.add_argument("--strip", help="write a strip of frames (gray | frame by frame | huenet | truth) here")
     arguments = parser.parse_args()
-    photos = datasets.load_images(arguments.photos, limit=None).images
-    picks = np.random.default_rng(arguments.seed).permutation(len(photos))
-    wide = [photos[i] for i in picks if photos[i].shape[1] >= photos[i].shape[0]][: arguments.shots]
+    wide = wide_photos(arguments.photos, arguments.shots, arguments.seed)
     results = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
                "photos": arguments.photos, "shots": arguments.shots, "frames_per_shot": arguments.frames_per_shot, "sizes": {}}
     with tempfile.TemporaryDirectory() as scratch:

@@ -14,12 +14,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from bench_video import make_clip, score  # noqa: E402
+from bench_video import make_clip, score, wide_photos  # noqa: E402
 
-from huenet import datasets, video  # noqa: E402
+from huenet import video  # noqa: E402
 
 
 def main() -> None:
@@ -33,9 +31,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--output", required=True)
     arguments = parser.parse_args()
-    photos = datasets.load_images(arguments.photos).images
-    picks = np.random.default_rng(arguments.seed).permutation(len(photos))
-    wide = [photos[i] for i in picks if photos[i].shape[1] >= photos[i].shape[0]][: arguments.shots]
+    wide = wide_photos(arguments.photos, arguments.shots, arguments.seed)
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         for size in arguments.sizes:

@@ -12,12 +12,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from bench_video import make_clip, score  # noqa: E402
+from bench_video import make_clip, score, wide_photos  # noqa: E402
 
-from huenet import datasets  # noqa: E402
 from huenet.video import colorize_video  # noqa: E402
 
 
@@ -31,9 +28,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--output", required=True)
     arguments = parser.parse_args()
-    photos = datasets.load_images(arguments.photos).images
-    picks = np.random.default_rng(arguments.seed).permutation(len(photos))
-    wide = [photos[i] for i in picks if photos[i].shape[1] >= photos[i].shape[0]][: arguments.shots]
+    wide = wide_photos(arguments.photos, arguments.shots, arguments.seed)
     width, height = (int(v) for v in arguments.size.split("x"))
     rows = []
     with tempfile.TemporaryDirectory() as scratch:

@@ -190,8 +190,8 @@ class NumpyNetwork:
         elif kind in ("GlobalAveragePooling2D", "GlobalMaxPooling2D") and not config.get("keepdims", False):
             raise Unsupported(f"layer {layer['name']}: global pooling without keepdims")
 
-    def _gates(self) -> dict[str, tuple[str, set[str], set[str]]]:
-        """Gated branches: {Multiply layer: (gate, the gate's layers, the branch's layers)}
+    def _gates(self) -> dict[str, tuple[str, list[dict], set[str]]]:
+        """Gated branches: {Multiply layer: (gate, the gate's layers in order, the branch's layers)}
         where the gate is a global max pool (one value per image), every use of the product
         is a sum, and the branch's layers are those only the product's other input needs.
         Where the gates of a batch are all 0 the product is 0 and the branch is never
@@ -223,7 +223,8 @@ class NumpyNetwork:
             gate = sources[kinds.index("GlobalMaxPooling2D")]
             features = sources[1 - kinds.index("GlobalMaxPooling2D")]
             branch = reach(features) - reach(self.output_name, cut=(name, features))
-            gates[name] = (gate, reach(gate), branch)
+            needed = reach(gate)
+            gates[name] = (gate, [layer for layer in self.layers if layer["name"] in needed], branch)
         return gates
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
@@ -232,7 +233,7 @@ class NumpyNetwork:
         values: dict[str, np.ndarray] = {self.input_name: np.asarray(batch, np.float32)}
         skipped: set[str] = set()
         for name, (gate, gate_layers, branch) in self.gates.items():
-            self._run(values, [layer for layer in self.layers if layer["name"] in gate_layers])
+            self._run(values, gate_layers)
             if not values[gate].any():  # every gate shut: the product is 0, added to the rest
                 values[name] = np.zeros((1, 1, 1, 1), np.float32)
                 skipped |= branch

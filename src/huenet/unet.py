@@ -109,7 +109,7 @@ def build_unet(
     convolutions that start at zero and are added to the network's own. The branch is
     gated by the image's hint mask (its maximum: 0 or 1), so an image without hints gets
     exactly the network without the branch, whatever the branch learned, and the rest of
-    the network can stay frozen (``huenet train --train-only-hints``).
+    the network can stay frozen (``huenet train --hint-branch``).
     """
     if head not in ("ab_bins", "ab_regression"):
         raise ValueError(f"U-Net head must be 'ab_bins' or 'ab_regression', got {head!r}")

@@ -168,7 +168,6 @@ class TemporalSmoother:
         self.shift = np.zeros(2)
         return self.logits, cut
 
-
     def smooth_planes(self, planes: list[np.ndarray], gray: np.ndarray, restart: bool) -> list[np.ndarray]:
         """Chroma planes (float, the frame's 4:2:0 half size) averaged with the last frame's,
         moved with the picture (``step``), where the gray at that size (``gray``, 0-255)
@@ -550,7 +549,8 @@ def colorize_chroma(colorizer: Any, smoother: TemporalSmoother, luma_plane: np.n
     # Films of 2 * _COARSE_FROM rows or more get their color composed at a quarter of their size
     # and its chroma upsampled to the planes' half size: the network's colors are coarser still.
     step = 4 if height >= 2 * _COARSE_FROM and height % 4 == 0 and width % 4 == 0 else 2
-    small = gray.reshape(height // step, step, width // step, step).mean(axis=(1, 3), dtype=np.float32) / 255.0
+    half = gray.reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3), dtype=np.float32)  # the chroma planes' size
+    small = (half if step == 2 else gray.reshape(height // step, step, width // step, step).mean(axis=(1, 3), dtype=np.float32)) / 255.0
     rgb = np.asarray(colorizer.compose(InputImage(small, None, []), ab, (shift[0] / step, shift[1] / step)), np.float32) / 255.0
     luma = color.luma(rgb)
     scale = 255.0 if full_range else 224.0
@@ -561,7 +561,6 @@ def colorize_chroma(colorizer: Any, smoother: TemporalSmoother, luma_plane: np.n
         planes = [np.asarray(Image.fromarray(plane.astype(np.float32), mode="F").resize((width // 2, height // 2),
                                                                                           Image.Resampling.BILINEAR))
                   for plane in planes]
-    half = gray[: height // 2 * 2, : width // 2 * 2].reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3), dtype=np.float32)
     cb, cr = smoother.smooth_planes(planes, half, restart=smoother.cuts != cuts)
     return (np.clip(np.round(cb), 0, 255).astype(np.uint8), np.clip(np.round(cr), 0, 255).astype(np.uint8))
 
