@@ -235,6 +235,58 @@ def test_a_hints_color_appears_where_it_was_put_and_stays_on_its_side_of_an_edge
     assert same_side > 2 * across, (same_side, across)  # mostly its own region, little across the edge
 
 
+def _zero_hint_model(bin_prior) -> ColorModel:
+    """A hint-taking network whose hint inputs have zero weight (they reach only the decoding
+    and the correction), with a bin prior so that vividness changes colors."""
+    import keras
+
+    from huenet.train import _copy_weights
+
+    keras.utils.set_random_seed(5)
+    automatic = make_color_model("unet-classification", bin_prior=bin_prior)
+    hinted = _hint_model()
+    hinted.metadata["bin_prior"] = bin_prior
+
+    class _Initial:
+        network, source = automatic.network, "<automatic>"
+
+    _copy_weights(_Initial(), hinted.network)
+    return hinted
+
+
+@pytest.mark.parametrize("target", [0, -1])
+def test_hints_pick_the_decoding_whose_colors_match_them_and_a_users_decoding_holds(target, monkeypatch):
+    from huenet import inference
+    from huenet.images import read_image
+    from huenet.inference import HINT_DECODINGS, Colorizer, Decoding, decode_ab, working_shape
+
+    prior = np.random.default_rng(2).dirichlet(np.full(color.ab_bins().shape[0], 0.3))
+    model = _zero_hint_model(prior.tolist())
+    image = read_image(np.random.default_rng(3).integers(0, 256, (40, 48), dtype=np.uint8))
+    colorizer = Colorizer(model)
+    (outputs,) = colorizer.network_outputs([image])
+    decodings = [decode_ab(model, outputs[None], candidate)[0] for candidate in HINT_DECODINGS]
+    assert len({round(float(ab[2, 3, 0]), 3) for ab in decodings}) == len(HINT_DECODINGS)  # vividness matters here
+    # Hints carrying the colors that the muted (or the vivid) end of the candidates decodes.
+    work = working_shape(image.size, colorizer.working_size)
+    scale = (colorizer.stride * image.size[0] / work[0], colorizer.stride * image.size[1] / work[1])  # pixels a cell
+    places = [(2, 3), (7, 9), (11, 5)]
+    placed = [hints.Hint(x=(col + 0.5) * scale[1] - 0.5, y=(row + 0.5) * scale[0] - 0.5,
+                         ab=tuple(map(float, decodings[target][row, col])), size=1) for row, col in places]
+    _, network_input = colorizer.network_input(image, placed)
+    channels = colorizer._hint_cells(network_input, outputs.shape[:2])
+    monkeypatch.setattr(inference, "HINT_VIVIDNESS_COST", 1e9)  # a prior too strong for three cells to move
+    assert colorizer.hinted_decoding(outputs, channels, 1.0) == Decoding(vividness=colorizer.vividness)
+    monkeypatch.setattr(inference, "HINT_VIVIDNESS_COST", 0.0)
+    assert colorizer.hinted_decoding(outputs, channels, 1.0) == HINT_DECODINGS[target]
+    (ab,) = colorizer.predict_ab([image], [placed])
+    far = (slice(0, 3), slice(12, 16))  # cells away from every hint take the chosen decoding's colors too
+    assert np.abs(ab[far] - decodings[target][far]).max() < np.abs(ab[far] - decodings[-1 - target][far]).max()
+    # A decoding the user chose is kept, hints or not.
+    chosen = Colorizer(model, Decoding(vividness=0.25))
+    assert chosen.hinted_decoding(outputs, channels, 1.0) == Decoding(vividness=0.25)
+
+
 # --- suggestions and confidence --------------------------------------------------------------------
 
 

@@ -48,6 +48,13 @@ class Decoding:
     vividness: float | None = None
 
 
+# The decodings an image with hints may take (``Colorizer.hinted_decoding``): the model's own
+# temperature, vividness from muted to vivid. Chosen on imagenet-sample val photos 400-479 and
+# BSDS500 val (experiments/studies/hint_grid.py; docs/experiment-log.md, 2026-12-03).
+HINT_DECODINGS = tuple(Decoding(vividness=v) for v in (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0))
+HINT_VIVIDNESS_COST = 100.0  # squared Lab units per unit of vividness squared
+
+
 def resolve_decoding(model: ColorModel, decoding: Decoding, shrink: float = 1.0) -> tuple[float, float]:
     """(temperature, vividness) for this model and an input shrunk ``shrink`` times to the
     working size, with the user's overrides checked.
@@ -286,7 +293,8 @@ class Colorizer:
 
     @property
     def hint_decay(self) -> float | None:
-        """How far a hint's correction spreads (``hints.propagate``); None: the network alone."""
+        """How far a hint's correction spreads (``hints.propagate``); None: the network alone
+        honors hints (no correction, no decoding chosen by them)."""
         value = self.model.settings.get("hint_decay", hints_module.DEFAULT_HINT_DECAY)
         return None if value is None else float(value)
 
@@ -302,23 +310,57 @@ class Colorizer:
             self.check_hints(hints, image.size)  # refuses them, naming the model
         return shape, lightness
 
-    def honor_hints(self, image: InputImage, ab: np.ndarray, hints: Any) -> np.ndarray:
-        """Decoded ab (output grid) corrected to ``hints`` (``hints.propagate``), as ``predict_ab`` does."""
+    def honor_hints(self, image: InputImage, outputs: np.ndarray, hints: Any) -> np.ndarray:
+        """The network's ``outputs`` (output grid) for ``image`` decoded and corrected to
+        ``hints``, as ``predict_ab`` does: ab (Lab units) on the output grid."""
         _, network_input = self.network_input(image, hints)
-        if network_input.shape[-1] == 1 or not network_input[..., 3].any() or self.hint_decay is None:
-            return ab
-        return self._honor_hints(ab, network_input)
+        return self._decode(image, outputs, network_input)
 
-    def _honor_hints(self, ab: np.ndarray, network_input: np.ndarray) -> np.ndarray:
-        """The decoded ab corrected to the hints (``hints.propagate``), on the output grid."""
-        rows, cols = ab.shape[:2]
+    def _decode(self, image: InputImage, outputs: np.ndarray, network_input: np.ndarray) -> np.ndarray:
+        """One image's network outputs -> ab; with hints, the decoding the hints choose
+        (``hinted_decoding``) and their correction spread (``hints.propagate``)."""
+        hinted = network_input.shape[-1] > 1 and bool(network_input[..., 3].any())
+        if not hinted or self.hint_decay is None:  # None: the network alone honors the hints
+            return decode_ab(self.model, outputs[None], self.decoding, self.shrink(image))[0]
+        channels = self._hint_cells(network_input, outputs.shape[:2])
+        decoding = self.hinted_decoding(outputs, channels, self.shrink(image))
+        ab = decode_ab(self.model, outputs[None], decoding, self.shrink(image))[0]
+        lightness = channels[..., 3] * color.LIGHTNESS_SCALE + color.LIGHTNESS_CENTER
+        return hints_module.propagate(ab, lightness, channels[..., :3], self.hint_decay)
+
+    def hinted_decoding(self, outputs: np.ndarray, channels: np.ndarray, shrink: float) -> Decoding:
+        """The decoding for an image with hints: of ``HINT_DECODINGS``, the one whose colors
+        on the hints' cells come closest to the hints' own (least squared ab error).
+
+        The automatic decoding is a compromise over many photos between faithful and
+        colorful; hints show how colorful this photo is. Each unit of vividness away from the
+        calibrated one costs ``HINT_VIVIDNESS_COST`` squared Lab units, so that one hint on
+        one cell moves the decoding only for a clear gain (a prior). A decoding the user chose
+        (temperature, vividness or vivid) is kept. ``channels``: ``_hint_cells``.
+        """
+        if (self.model.head != "ab_bins" or self.decoding.temperature is not None
+                or self.decoding.vividness is not None or self.decoding.vivid):
+            return self.decoding
+        cells = channels[..., 2] > 0
+        logits = np.asarray(outputs)[cells][None, None]  # (1, 1, hinted cells, channels)
+        wanted = channels[cells][:, :2] * color.AB_SCALE
+        _, calibrated = resolve_decoding(self.model, self.decoding, shrink)
+        costs = [float(((decode_ab(self.model, logits, candidate, shrink)[0, 0] - wanted) ** 2).sum())
+                 + HINT_VIVIDNESS_COST * (resolve_decoding(self.model, candidate, shrink)[1] - calibrated) ** 2
+                 for candidate in HINT_DECODINGS]
+        return HINT_DECODINGS[int(np.argmin(costs))]
+
+    def _hint_cells(self, network_input: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+        """The hint channels pooled onto the output grid, float (rows, cols, 4): normalized a
+        and b (the mean over a cell's hinted pixels), the mask (1 where any is), the
+        normalized lightness."""
+        rows, cols = grid
         stride = self.stride
-        grid = network_input[: rows * stride, : cols * stride].reshape(rows, stride, cols, stride, -1)
-        lightness = grid[..., 0].mean(axis=(1, 3)) * color.LIGHTNESS_SCALE + color.LIGHTNESS_CENTER
-        mask = grid[..., 3].sum(axis=(1, 3))
-        chroma = (grid[..., 1:3] * grid[..., 3:4]).sum(axis=(1, 3)) / np.maximum(mask, 1e-6)[..., None]
-        channels = np.concatenate([chroma, (mask > 0)[..., None].astype(np.float32)], axis=-1)
-        return hints_module.propagate(ab, lightness, channels, self.hint_decay)
+        cells = network_input[: rows * stride, : cols * stride].reshape(rows, stride, cols, stride, -1)
+        mask = cells[..., 3].sum(axis=(1, 3))
+        chroma = (cells[..., 1:3] * cells[..., 3:4]).sum(axis=(1, 3)) / np.maximum(mask, 1e-6)[..., None]
+        return np.concatenate([chroma, (mask > 0)[..., None].astype(np.float32), cells[..., 0].mean(axis=(1, 3))[..., None]],
+                              axis=-1)
 
     @property
     def takes_hints(self) -> bool:
@@ -369,11 +411,7 @@ class Colorizer:
                         if not decode:
                             results[index] = values[0]
                             continue
-                        ab = decode_ab(self.model, values, self.decoding, self.shrink(inputs[index]))[0]
-                        network_input = prepared[index][1]
-                        if network_input.shape[-1] > 1 and network_input[..., 3].any() and self.hint_decay is not None:
-                            ab = self._honor_hints(ab, network_input)
-                        results[index] = ab
+                        results[index] = self._decode(inputs[index], values[0], prepared[index][1])
         return results
 
     def compose(self, image: InputImage, ab: np.ndarray, shift: tuple[float, float] = (0.0, 0.0)) -> Image.Image:

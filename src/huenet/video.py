@@ -519,8 +519,10 @@ def _frame_ab(colorizer: Any, smoother: TemporalSmoother, image: InputImage, hin
     (logits,) = colorizer.network_outputs([image], [hints] if hints else None)
     cells = (shape[0] / image.size[0] / colorizer.stride, shape[1] / image.size[1] / colorizer.stride)
     smoothed, _ = smoother.update(logits, lightness, cells)
-    ab = decode_ab(colorizer.model, smoothed[None], colorizer.decoding, colorizer.shrink(image))[0]
-    smoother.ab = colorizer.honor_hints(image, ab, hints) if hints else ab
+    if hints:
+        smoother.ab = colorizer.honor_hints(image, smoothed, hints)
+    else:
+        smoother.ab = decode_ab(colorizer.model, smoothed[None], colorizer.decoding, colorizer.shrink(image))[0]
     return smoother.ab, (0.0, 0.0)
 
 
