@@ -1,7 +1,11 @@
-"""Interpolate the weights of a fine-tuned model and the model it started from.
+"""Interpolate the weights of a fine-tuned model and a model it descends from.
 
-    python experiments/studies/interpolate_weights.py runs/photo-scenes/model.keras 0.5 \
-        --output runs/photo-wise-0.5/model.keras
+    python experiments/interpolate_weights.py runs/photo-mix-scenes/run/model.keras 0.5 \
+        --base runs/photo-scenes/model.keras --output runs/photo-soup-0.5/model.keras
+
+Part of the photo model's release pipeline since 2026-12-03 (``make_photo_model.sh`` step 6);
+a 2026-12-01 study of base and scene fine-tune found them on one frontier (experiment log,
+"three cheap levers").
 
 Weight-space ensembling of a fine-tune and its base (Wortsman et al. 2022, "Robust
 fine-tuning of zero-shot models", WiSE-FT): ``(1 - alpha) * base + alpha * fine-tuned``,
