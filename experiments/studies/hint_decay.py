@@ -13,8 +13,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from bench_hints import run_set  # noqa: E402
 
@@ -23,24 +21,38 @@ from huenet.inference import Colorizer, Decoding  # noqa: E402
 from huenet.modelfile import load_model  # noqa: E402
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_photo_arguments(parser: argparse.ArgumentParser) -> None:
+    """--model and the validation photos (--photos, --start, --count) of the hint studies."""
     parser.add_argument("--model", default=None)
     parser.add_argument("--photos", default="../shared/data/imagenet-sample-jpeg/val.tar")
     parser.add_argument("--start", type=int, default=400, help="first photo (bench_hints.py reports at most the first 400)")
     parser.add_argument("--count", type=int, default=80)
+
+
+def validation_photos(arguments: argparse.Namespace) -> list:
+    """The photos ``add_photo_arguments`` names."""
+    return list(datasets.load_images(arguments.photos).images[arguments.start : arguments.start + arguments.count])
+
+
+def score(name: str, photos: list, colorizer: Colorizer, counts: list[int]) -> dict[str, float]:
+    """huenet's PSNR per hint count on ``photos``, bench_hints.py's protocol and seeds, rounded."""
+    scores = run_set(name, photos, colorizer, tuple(counts), levin_limit=len(photos), seed=0, levin_scores={})
+    return {n: round(v, 3) for n, v in scores["huenet"].items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_photo_arguments(parser)
     parser.add_argument("--decays", nargs="+", default=["0", "1e-4", "1e-3"], help="numbers, or none: the network alone")
     parser.add_argument("--counts", type=int, nargs="+", default=[1, 2, 5, 10, 20, 50, 100])
     parser.add_argument("--output", required=True)
     arguments = parser.parse_args()
-    photos = datasets.load_images(arguments.photos).images[arguments.start : arguments.start + arguments.count]
+    photos = validation_photos(arguments)
     rows = {}
     for decay in arguments.decays:
         model = load_model(arguments.model)
         model.metadata["settings"] = {**model.settings, "hint_decay": None if decay == "none" else float(decay)}
-        scores = run_set(f"decay {decay}", list(photos), Colorizer(model, Decoding()), tuple(arguments.counts),
-                         levin_limit=len(photos), seed=0, levin_scores={})
-        rows[decay] = {n: round(v, 3) for n, v in scores["huenet"].items()}
+        rows[decay] = score(f"decay {decay}", photos, Colorizer(model, Decoding()), arguments.counts)
         print(decay, rows[decay], flush=True)
     Path(arguments.output).write_text(json.dumps({"photos": [arguments.start, arguments.start + len(photos)], "model": arguments.model,
                                                   "scores": rows}, indent=1))

@@ -23,10 +23,10 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from bench_hints import run_set  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from hint_decay import add_photo_arguments, score, validation_photos  # noqa: E402
 
-from huenet import datasets, inference  # noqa: E402
+from huenet import inference  # noqa: E402
 from huenet.inference import Colorizer, Decoding  # noqa: E402
 from huenet.modelfile import load_model  # noqa: E402
 
@@ -40,26 +40,21 @@ CANDIDATES = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=None)
-    parser.add_argument("--photos", default="../shared/data/imagenet-sample-jpeg/val.tar")
-    parser.add_argument("--start", type=int, default=400, help="first photo (bench_hints.py reports at most the first 400)")
-    parser.add_argument("--count", type=int, default=80)
+    add_photo_arguments(parser)
     parser.add_argument("--sets", nargs="+", default=list(CANDIDATES), choices=list(CANDIDATES))
     parser.add_argument("--costs", type=float, nargs="+", default=[0.0],
                         help="HINT_VIVIDNESS_COST values to score (squared Lab units per unit of vividness squared)")
     parser.add_argument("--counts", type=int, nargs="+", default=[1, 2, 5, 10, 20, 100])
     parser.add_argument("--output", required=True)
     arguments = parser.parse_args()
-    photos = datasets.load_images(arguments.photos).images[arguments.start : arguments.start + arguments.count]
+    photos = validation_photos(arguments)
     colorizer = Colorizer(load_model(arguments.model), Decoding())
     rows = {}
     for name in arguments.sets:
         for cost in arguments.costs if name != "calibrated" else [0.0]:
             inference.HINT_DECODINGS, inference.HINT_VIVIDNESS_COST = CANDIDATES[name], cost
             key = name if name == "calibrated" else f"{name} cost {cost:g}"
-            scores = run_set(key, list(photos), colorizer, tuple(arguments.counts), levin_limit=len(photos), seed=0,
-                             levin_scores={})
-            rows[key] = {n: round(v, 3) for n, v in scores["huenet"].items()}
+            rows[key] = score(key, photos, colorizer, arguments.counts)
             print(key, rows[key], flush=True)
     Path(arguments.output).write_text(json.dumps({"photos": [arguments.photos, arguments.start, arguments.start + len(photos)],
                                                   "model": arguments.model, "scores": rows}, indent=1))

@@ -50,7 +50,7 @@ class Decoding:
 
 # The decodings an image with hints may take (``Colorizer.hinted_decoding``): the model's own
 # temperature, vividness from muted to vivid. Chosen on imagenet-sample val photos 400-479 and
-# BSDS500 val (experiments/studies/hint_grid.py; docs/experiment-log.md, 2026-12-03).
+# BSDS500 val (experiments/studies/hint_decodings.py; docs/experiment-log.md, 2026-12-03).
 HINT_DECODINGS = tuple(Decoding(vividness=v) for v in (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0))
 HINT_VIVIDNESS_COST = 100.0  # squared Lab units per unit of vividness squared
 
@@ -320,11 +320,11 @@ class Colorizer:
         """One image's network outputs -> ab; with hints, the decoding the hints choose
         (``hinted_decoding``) and their correction spread (``hints.propagate``)."""
         hinted = network_input.shape[-1] > 1 and bool(network_input[..., 3].any())
+        shrink = self.shrink(image)
         if not hinted or self.hint_decay is None:  # None: the network alone honors the hints
-            return decode_ab(self.model, outputs[None], self.decoding, self.shrink(image))[0]
+            return decode_ab(self.model, outputs[None], self.decoding, shrink)[0]
         channels = self._hint_cells(network_input, outputs.shape[:2])
-        decoding = self.hinted_decoding(outputs, channels, self.shrink(image))
-        ab = decode_ab(self.model, outputs[None], decoding, self.shrink(image))[0]
+        ab = decode_ab(self.model, outputs[None], self.hinted_decoding(outputs, channels, shrink), shrink)[0]
         lightness = channels[..., 3] * color.LIGHTNESS_SCALE + color.LIGHTNESS_CENTER
         return hints_module.propagate(ab, lightness, channels[..., :3], self.hint_decay)
 
