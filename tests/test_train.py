@@ -111,6 +111,10 @@ def test_model_card_shows_notes_only_when_given():
               "monitor": "val_ab_error", "best_value": 9.5, "wall_time_seconds": 8000.0}
     carded = model_card({**metadata, "hint_branch_training": branch})
     assert "- Hint branch: trained alone on the frozen network, data `runs/photo-mix/train`, 57042 training images, 4 epochs" in carded
+    assert "WiSE-FT" not in plain
+    averaged = model_card({**metadata, "interpolation": {"alpha": 0.5, "base": {"file": "runs/a.keras", "sha256": "ab" * 32},
+                                                         "fine_tuned": {"file": "runs/b.keras", "sha256": "cd" * 32}}})
+    assert "- Weights: 0.5 x `runs/a.keras` (sha256 abababababab) + 0.5 x `runs/b.keras` (sha256 cdcdcdcdcdcd)" in averaged
 
 
 def test_batch_workers_change_speed_not_results(image_folder, tmp_path):

@@ -181,6 +181,14 @@ def model_card(metadata: dict[str, Any]) -> str:
         chain = base.get("init_from")
     if training.get("init_from"):
         lines.append(f"- Wall time of all runs together: {total:.1f} s ({total / 3600:.2f} h)")
+    mixed = metadata.get("interpolation")
+    if mixed:  # experiments/interpolate_weights.py: the weights averaged with an earlier network's
+        base, tuned = mixed.get("base") or {}, mixed.get("fine_tuned") or {}
+        lines.append(
+            f"- Weights: {1 - float(mixed.get('alpha', 0)):g} x `{base.get('file')}` (sha256 {str(base.get('sha256'))[:12]}) + "
+            f"{float(mixed.get('alpha', 0)):g} x `{tuned.get('file')}` (sha256 {str(tuned.get('sha256'))[:12]}), every weight "
+            f"(WiSE-FT); no training of its own"
+        )
     branch = metadata.get("hint_branch_training")
     if branch:  # experiments/add_hint_branch.py: a second run that trained only the hint branch
         branch_config = branch.get("config", {})
