@@ -207,6 +207,12 @@ _TOLERANCE = 1e-4  # relative residual at which the solve stops
 # A model's settings["hint_decay"] overrides it (None: the network alone). Chosen on imagenet-sample
 # val photos 400-479 (docs/experiment-log.md, 2026-12-03).
 DEFAULT_HINT_DECAY = 1e-4
+# Neighbours whose decoded colors differ share a correction less: the gray-level affinity times
+# exp(-|ab_r - ab_s|^2 / COLOR_SCALE^2), ab in Lab units. Two cells of one gray level that the
+# network colors differently are likely different things. Chosen on imagenet-sample val photos
+# 400-439 and BSDS500 val 0-39 (experiments/studies/hint_affinities.py; docs/experiment-log.md,
+# 2026-12-03).
+COLOR_SCALE = 3.0
 
 _OFFSETS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
 
@@ -220,9 +226,10 @@ def _shift(values: np.ndarray, dr: int, dc: int) -> np.ndarray:
     return out
 
 
-def _affinities(lightness: np.ndarray) -> np.ndarray:
-    """Symmetric gray-level affinities to the 8 neighbours, (8, h, w): exp(-(L_r - L_s)^2 /
-    (sigma_r sigma_s)), sigma^2 from each 3x3 window's variance as in Levin et al. (2004)."""
+def _affinities(lightness: np.ndarray, ab: np.ndarray | None = None) -> np.ndarray:
+    """Symmetric affinities to the 8 neighbours, (8, h, w): the gray level's, exp(-(L_r - L_s)^2 /
+    (sigma_r sigma_s)) with sigma^2 from each 3x3 window's variance as in Levin et al. (2004),
+    times the decoded colors' exp(-|ab_r - ab_s|^2 / COLOR_SCALE^2) when ``ab`` is given."""
     level = np.asarray(lightness, np.float64) / 100.0
     height, width = level.shape
     padded = np.pad(level, 1, mode="edge")
@@ -232,6 +239,9 @@ def _affinities(lightness: np.ndarray) -> np.ndarray:
     sigma = np.sqrt(variance)
     weights = np.stack([np.exp(-((_shift(level, dr, dc) - level) ** 2) / (sigma * np.maximum(_shift(sigma, dr, dc), 1e-12)))
                         for dr, dc in _OFFSETS])
+    if ab is not None:
+        chroma = np.asarray(ab, np.float64) / COLOR_SCALE
+        weights = weights * np.stack([np.exp(-((_shift(chroma, dr, dc) - chroma) ** 2).sum(axis=-1)) for dr, dc in _OFFSETS])
     inside = np.stack([_shift(np.ones_like(level), dr, dc) for dr, dc in _OFFSETS]) > 0
     return np.where(inside, weights, 0.0)
 
@@ -241,7 +251,8 @@ def propagate(ab: np.ndarray, lightness: np.ndarray, channels: np.ndarray, decay
 
     The correction (hint ab minus predicted ab) is known on the hint cells; elsewhere it is
     the smoothest field under gray-level affinities, as Levin, Lischinski and Weiss (2004)
-    spread hint colors: it minimizes sum over neighbours w_rs (x_r - x_s)^2 + decay * d_r x_r^2
+    spread hint colors, weakened between cells the network colors differently
+    (``COLOR_SCALE``): it minimizes sum over neighbours w_rs (x_r - x_s)^2 + decay * d_r x_r^2
     (d_r: a cell's total affinity), so that ``decay`` > 0 pulls it toward no correction away
     from the hints. Solved by conjugate gradients in NumPy on the output grid (the working size
     over the stride: a few thousand cells).
@@ -258,7 +269,7 @@ def propagate(ab: np.ndarray, lightness: np.ndarray, channels: np.ndarray, decay
     if not fixed.any():
         return ab
     known = np.where(fixed[..., None], channels[..., :2] * color.AB_SCALE - ab, 0.0)  # (h, w, 2)
-    weights = _affinities(lightness)[..., None]  # (8, h, w, 1)
+    weights = _affinities(lightness, ab)[..., None]  # (8, h, w, 1)
     degree = weights.sum(axis=0)  # (h, w, 1)
     free = ~fixed[..., None]
     diagonal = np.maximum(degree * (1.0 + decay), 1e-12)

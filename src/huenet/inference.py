@@ -48,11 +48,14 @@ class Decoding:
     vividness: float | None = None
 
 
-# The decodings an image with hints may take (``Colorizer.hinted_decoding``): the model's own
-# temperature, vividness from muted to vivid. Chosen on imagenet-sample val photos 400-479 and
-# BSDS500 val (experiments/studies/hint_decodings.py; docs/experiment-log.md, 2026-12-03).
-HINT_DECODINGS = tuple(Decoding(vividness=v) for v in (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0))
-HINT_VIVIDNESS_COST = 100.0  # squared Lab units per unit of vividness squared
+# The decodings an image with hints may take (``Colorizer.hinted_decoding``): temperatures from
+# peaked to the distribution's mean, vividness from muted to vivid. Chosen on imagenet-sample val
+# photos 400-479 and BSDS500 val 0-59 (experiments/studies/hint_affinities.py, --temperatures;
+# docs/experiment-log.md, 2026-12-03): the mean (T 1) is the candidate that most often wins where
+# the network's colors are wrong.
+HINT_TEMPERATURES = (0.25, 0.4, 0.6, 1.0)
+HINT_DECODINGS = tuple(Decoding(temperature=t, vividness=float(v)) for t in HINT_TEMPERATURES for v in np.arange(-1.0, 2.01, 0.5))
+HINT_VIVIDNESS_COST = 300.0  # squared Lab units per unit of vividness squared (the temperature is free)
 
 
 def resolve_decoding(model: ColorModel, decoding: Decoding, shrink: float = 1.0) -> tuple[float, float]:
@@ -333,10 +336,12 @@ class Colorizer:
         on the hints' cells come closest to the hints' own (least squared ab error).
 
         The automatic decoding is a compromise over many photos between faithful and
-        colorful; hints show how colorful this photo is. Each unit of vividness away from the
-        calibrated one costs ``HINT_VIVIDNESS_COST`` squared Lab units, so that one hint on
-        one cell moves the decoding only for a clear gain (a prior). A decoding the user chose
-        (temperature, vividness or vivid) is kept. ``channels``: ``_hint_cells``.
+        colorful; hints show how colorful this photo is, and how far to trust the network's
+        most likely colors (a low temperature) over the mean of its distribution (T 1). Each
+        unit of vividness away from the calibrated one costs ``HINT_VIVIDNESS_COST`` squared
+        Lab units, so that one hint on one cell moves the decoding only for a clear gain (a
+        prior). A decoding the user chose (temperature, vividness or vivid) is kept.
+        ``channels``: ``_hint_cells``.
         """
         if (self.model.head != "ab_bins" or self.decoding.temperature is not None
                 or self.decoding.vividness is not None or self.decoding.vivid):
