@@ -11,6 +11,7 @@ protocol and seeds), variants of the spreading, each named by a string:
     ab S [DECAY]      gray x exp(-|ab_r - ab_s|^2 / S^2)  (ab: the decoded colors, Lab units;
                       "ab 3" is the product's since then, ``hints.COLOR_SCALE``)
     abmean S          the same with the distribution's mean at T 1
+    abcal S           the same with the automatic decoding's colors (not the one hints chose)
     knn K W           hellinger 0.3 plus K non-local edges per cell to its nearest cells in
                       sqrt p (weight W x exp(-d^2 / 0.3)), so a hint reaches the same kind of
                       thing elsewhere in the picture
@@ -147,13 +148,16 @@ class StudyColorizer(Colorizer):
             weights = grid_affinities(lightness, np.sqrt(_softmax(outputs.astype(np.float64))), values[0])
         elif kind == "ab":
             weights = grid_affinities(lightness, ab.astype(np.float64) / values[0], 1.0)
+        elif kind == "abcal":  # the colors of the automatic decoding, whatever the hints chose
+            automatic = decode_ab(self.model, outputs[None], self.decoding, shrink)[0]
+            weights = grid_affinities(lightness, automatic.astype(np.float64) / values[0], 1.0)
         elif kind == "abmean":
             mean = decode_ab(self.model, outputs[None], Decoding(temperature=1.0, vividness=0.0), shrink)[0]
             weights = grid_affinities(lightness, mean.astype(np.float64) / values[0], 1.0)
         elif kind == "knn":
             features = np.sqrt(_softmax(outputs.astype(np.float64)))
             weights = grid_affinities(lightness, features, 0.3) + knn_affinities(features, int(values[0]), values[1], 0.3)
-        if kind in ("ab", "abmean", "hellinger") and len(values) > 1:
+        if kind in ("ab", "abcal", "abmean", "hellinger") and len(values) > 1:
             decay = values[1]
         if self.decay_power:
             from huenet.inference import spread
