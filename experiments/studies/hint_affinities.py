@@ -19,6 +19,8 @@ protocol and seeds), variants of the spreading, each named by a string:
                       N hinted cells toward no shift)
     ... + affine L    first, an affine map of ab fitted to the hinted cells (ridge L toward
                       the identity); "linear L": the same without the shift
+    ... + none ~S     the candidate decodings hints choose among, averaged with weights
+                      exp(-cost / S) instead of the best one taken
     ... + none ^P     the decay per cell times (median spread / the cell's spread) ** P: an
                       unsure cell takes a hint's correction more readily
 
@@ -108,6 +110,24 @@ class StudyColorizer(Colorizer):
     variant: tuple = ("gray",)
     pre: tuple = ("none",)
     decay_power: float = 0.0  # decay per cell x (median spread / the cell's spread) ** power
+    soft: float = 0.0  # > 0: average the candidate decodings, weights exp(-cost / soft), instead of the best
+
+    def soft_decoding(self, outputs: np.ndarray, channels: np.ndarray, shrink: float) -> np.ndarray:
+        """Colorizer.hinted_decoding's costs, every candidate's colors averaged by exp(-cost / soft)."""
+        import huenet.inference as inference
+        from huenet.inference import resolve_decoding
+
+        cells = channels[..., 2] > 0
+        logits = np.asarray(outputs)[cells][None, None]
+        wanted = channels[cells][:, :2] * color.AB_SCALE
+        _, calibrated = resolve_decoding(self.model, self.decoding, shrink)
+        costs = np.array([float(((decode_ab(self.model, logits, c, shrink)[0, 0] - wanted) ** 2).sum())
+                          + inference.HINT_VIVIDNESS_COST * (resolve_decoding(self.model, c, shrink)[1] - calibrated) ** 2
+                          for c in inference.HINT_DECODINGS])
+        weights = np.exp(-(costs - costs.min()) / self.soft)
+        weights /= weights.sum()
+        return sum(w * decode_ab(self.model, outputs[None], c, shrink)[0]
+                   for w, c in zip(weights, inference.HINT_DECODINGS) if w > 1e-4).astype(np.float32)
 
     def global_step(self, ab: np.ndarray, channels: np.ndarray) -> np.ndarray:
         """Before spreading: a correction of the whole image fitted to the hints (a prior
@@ -135,7 +155,10 @@ class StudyColorizer(Colorizer):
         if not hinted:
             return decode_ab(self.model, outputs[None], self.decoding, shrink)[0]
         channels = self._hint_cells(network_input, outputs.shape[:2])
-        ab = decode_ab(self.model, outputs[None], self.hinted_decoding(outputs, channels, shrink), shrink)[0]
+        if self.soft:
+            ab = self.soft_decoding(outputs, channels, shrink)
+        else:
+            ab = decode_ab(self.model, outputs[None], self.hinted_decoding(outputs, channels, shrink), shrink)[0]
         lightness = channels[..., 3] * color.LIGHTNESS_SCALE + color.LIGHTNESS_CENTER
         kind, *values = self.variant
         ab = self.global_step(ab, channels)
@@ -221,6 +244,9 @@ def main() -> None:
         spread_part, _, global_part = name.partition("+")
         colorizer.variant = VARIANTS[spread_part.strip()] if spread_part.strip() in VARIANTS else tuple(
             [spread_part.split()[0]] + [float(v) for v in spread_part.split()[1:]])
+        if "~" in global_part:
+            global_part, _, soft = global_part.partition("~")
+            colorizer.soft = float(soft)
         if "^" in global_part:
             global_part, _, power = global_part.partition("^")
             colorizer.decay_power = float(power)
