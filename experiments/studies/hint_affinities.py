@@ -115,15 +115,8 @@ class StudyColorizer(Colorizer):
     def soft_decoding(self, outputs: np.ndarray, channels: np.ndarray, shrink: float) -> np.ndarray:
         """Colorizer.hinted_decoding's costs, every candidate's colors averaged by exp(-cost / soft)."""
         import huenet.inference as inference
-        from huenet.inference import resolve_decoding
 
-        cells = channels[..., 2] > 0
-        logits = np.asarray(outputs)[cells][None, None]
-        wanted = channels[cells][:, :2] * color.AB_SCALE
-        _, calibrated = resolve_decoding(self.model, self.decoding, shrink)
-        costs = np.array([float(((decode_ab(self.model, logits, c, shrink)[0, 0] - wanted) ** 2).sum())
-                          + inference.HINT_VIVIDNESS_COST * (resolve_decoding(self.model, c, shrink)[1] - calibrated) ** 2
-                          for c in inference.HINT_DECODINGS])
+        costs = self.hint_decoding_costs(outputs, channels, shrink)
         weights = np.exp(-(costs - costs.min()) / self.soft)
         weights /= weights.sum()
         return sum(w * decode_ab(self.model, outputs[None], c, shrink)[0]

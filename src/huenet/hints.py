@@ -210,7 +210,7 @@ DEFAULT_HINT_DECAY = 1e-4
 # Neighbours whose decoded colors differ share a correction less: the gray-level affinity times
 # exp(-|ab_r - ab_s|^2 / COLOR_SCALE^2), ab in Lab units. Two cells of one gray level that the
 # network colors differently are likely different things. Chosen on imagenet-sample val photos
-# 400-439 and BSDS500 val 0-39 (experiments/studies/hint_affinities.py; docs/experiment-log.md,
+# 400-479 and BSDS500 val 0-59 (experiments/studies/hint_affinities.py; docs/experiment-log.md,
 # 2026-12-03).
 COLOR_SCALE = 3.0
 

@@ -346,14 +346,18 @@ class Colorizer:
         if (self.model.head != "ab_bins" or self.decoding.temperature is not None
                 or self.decoding.vividness is not None or self.decoding.vivid):
             return self.decoding
+        return HINT_DECODINGS[int(np.argmin(self.hint_decoding_costs(outputs, channels, shrink)))]
+
+    def hint_decoding_costs(self, outputs: np.ndarray, channels: np.ndarray, shrink: float) -> np.ndarray:
+        """Each of ``HINT_DECODINGS``' cost for these hints (``hinted_decoding``): the squared ab
+        error of its colors on the hinted cells plus the vividness prior. Shape (candidates,)."""
         cells = channels[..., 2] > 0
         logits = np.asarray(outputs)[cells][None, None]  # (1, 1, hinted cells, channels)
         wanted = channels[cells][:, :2] * color.AB_SCALE
         _, calibrated = resolve_decoding(self.model, self.decoding, shrink)
-        costs = [float(((decode_ab(self.model, logits, candidate, shrink)[0, 0] - wanted) ** 2).sum())
-                 + HINT_VIVIDNESS_COST * (resolve_decoding(self.model, candidate, shrink)[1] - calibrated) ** 2
-                 for candidate in HINT_DECODINGS]
-        return HINT_DECODINGS[int(np.argmin(costs))]
+        return np.array([float(((decode_ab(self.model, logits, candidate, shrink)[0, 0] - wanted) ** 2).sum())
+                         + HINT_VIVIDNESS_COST * (resolve_decoding(self.model, candidate, shrink)[1] - calibrated) ** 2
+                         for candidate in HINT_DECODINGS])
 
     def _hint_cells(self, network_input: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
         """The hint channels pooled onto the output grid, float (rows, cols, 4): normalized a
