@@ -235,6 +235,29 @@ def test_a_hints_color_appears_where_it_was_put_and_stays_on_its_side_of_an_edge
     assert same_side > 2 * across, (same_side, across)  # mostly its own region, little across the edge
 
 
+def test_where_the_network_is_unsure_the_hint_colors_themselves_weigh_in():
+    """propagate: hint cells take the hint exactly; with no spread given (or none anywhere)
+    the network's colors are only shifted by the correction; where the network is unsure the
+    result moves toward the hint color itself, and far less where it is sure."""
+    height, width = 12, 16
+    lightness = np.full((height, width), 60.0)
+    ab = np.full((height, width, 2), (30.0, -20.0), np.float32)  # the network's colors
+    channels = np.zeros((height, width, 3), np.float32)
+    channels[6, 7] = (10.0 / color.AB_SCALE, 40.0 / color.AB_SCALE, 1.0)  # one hint, by the middle
+    decay = 0.05  # corrections fade within a few cells
+    plain = hints.propagate(ab, lightness, channels, decay)
+    assert np.allclose(plain[6, 7], (10.0, 40.0))
+    assert np.allclose(hints.propagate(ab, lightness, channels, decay, np.zeros((height, width))), plain, atol=0.05)
+    unsure = np.full((height, width), 0.2)
+    unsure[:, width // 2 :] = 2.0  # the right half: the network is unsure there
+    blended = hints.propagate(ab, lightness, channels, decay, unsure)
+    assert np.allclose(blended[6, 7], (10.0, 40.0))
+    distance = lambda result: np.hypot(*np.moveaxis(result - (10.0, 40.0), -1, 0))  # noqa: E731  to the hint's ab
+    gain = distance(plain) - distance(blended)
+    assert gain[:, width // 2 :].mean() > 0.5  # unsure cells move toward the hint's own color
+    assert gain[:, width // 2 :].mean() > 3 * abs(gain[:, : width // 2]).mean()
+
+
 def _zero_hint_model(bin_prior) -> ColorModel:
     """A hint-taking network whose hint inputs have zero weight (they reach only the decoding
     and the correction), with a bin prior so that vividness changes colors."""

@@ -21,6 +21,11 @@ protocol and seeds), variants of the spreading, each named by a string:
                       the identity); "linear L": the same without the shift
     ... + none ~S     the candidate decodings hints choose among, averaged with weights
                       exp(-cost / S) instead of the best one taken
+    ... + none @W [u][g] [D]
+                      the result blended with the hint colors spread alone (no network, decay
+                      D, default 1e-6: Levin et al.'s colorization on the output grid), share W;
+                      u: times the cell's spread over the median, g: times the hints' reach
+                      (the product's blend is "@0.4 ug 3e-5", hints.LEVIN_SHARE and LEVIN_DECAY)
     ... + none ^P     the decay per cell times (median spread / the cell's spread) ** P: an
                       unsure cell takes a hint's correction more readily
 
@@ -111,6 +116,9 @@ class StudyColorizer(Colorizer):
     pre: tuple = ("none",)
     decay_power: float = 0.0  # decay per cell x (median spread / the cell's spread) ** power
     soft: float = 0.0  # > 0: average the candidate decodings, weights exp(-cost / soft), instead of the best
+    levin: float = 0.0  # > 0: the result blended with the hint colors spread alone (Levin et al.), this share
+    levin_mode: str = ""  # "u": the share times the cell's spread over the median; "g": times the hints' reach
+    levin_decay: float = 1e-6
 
     def soft_decoding(self, outputs: np.ndarray, channels: np.ndarray, shrink: float) -> np.ndarray:
         """Colorizer.hinted_decoding's costs, every candidate's colors averaged by exp(-cost / soft)."""
@@ -180,8 +188,22 @@ class StudyColorizer(Colorizer):
 
             unsure = spread(outputs)
             decay = decay * (np.median(unsure) / np.maximum(unsure, 1e-3)) ** self.decay_power
-        return solve(ab, channels[..., :3], weights.tocsr(), decay)
+        result = solve(ab, channels[..., :3], weights.tocsr(), decay)
+        if self.levin:  # the hint colors alone, spread as far as the gray (and colors) allow
+            alone = solve(np.zeros_like(ab), channels[..., :3], weights.tocsr(), self.levin_decay)
+            share = np.full(ab.shape[:2], self.levin)
+            if "u" in self.levin_mode:
+                from huenet.inference import spread
 
+                unsure = spread(outputs)
+                share = share * unsure / np.median(unsure)
+            if "g" in self.levin_mode:  # 1 on the hints, falling off as their corrections do
+                reach = solve(np.zeros_like(ab), np.concatenate([channels[..., 2:3] / color.AB_SCALE, channels[..., 2:3] * 0, channels[..., 2:3]], -1),
+                              weights.tocsr(), decay)[..., 0]
+                share = share * reach
+            share = np.clip(share, 0, 1)[..., None]
+            result = ((1 - share) * result + share * alone).astype(np.float32)
+        return result
 
     def _fine(self, ab: np.ndarray, network_input: np.ndarray) -> np.ndarray:
         from huenet.inference import _axis_weights
@@ -237,6 +259,12 @@ def main() -> None:
         spread_part, _, global_part = name.partition("+")
         colorizer.variant = VARIANTS[spread_part.strip()] if spread_part.strip() in VARIANTS else tuple(
             [spread_part.split()[0]] + [float(v) for v in spread_part.split()[1:]])
+        if "@" in global_part:
+            global_part, _, share = global_part.partition("@")
+            colorizer.levin = float(share.split()[0])
+            colorizer.levin_mode = "".join(share.split()[1:2])
+            if len(share.split()) > 2:
+                colorizer.levin_decay = float(share.split()[2])
         if "~" in global_part:
             global_part, _, soft = global_part.partition("~")
             colorizer.soft = float(soft)

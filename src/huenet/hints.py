@@ -213,6 +213,12 @@ DEFAULT_HINT_DECAY = 1e-4
 # 400-479 and BSDS500 val 0-59 (experiments/studies/hint_affinities.py; docs/experiment-log.md,
 # 2026-12-03).
 COLOR_SCALE = 3.0
+# The hint colors spread alone (no network) weigh in where the network is unsure: this share
+# times the cell's spread over the image's median times the hints' reach; they spread with
+# this decay. Chosen on imagenet-sample val photos 400-479 and BSDS500 val 0-59
+# (experiments/studies/hint_affinities.py, "@0.4 ug"; docs/experiment-log.md, 2026-12-03).
+LEVIN_SHARE = 0.4
+LEVIN_DECAY = 3e-5
 
 _OFFSETS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
 
@@ -246,7 +252,8 @@ def _affinities(lightness: np.ndarray, ab: np.ndarray | None = None) -> np.ndarr
     return np.where(inside, weights, 0.0)
 
 
-def propagate(ab: np.ndarray, lightness: np.ndarray, channels: np.ndarray, decay: float) -> np.ndarray:
+def propagate(ab: np.ndarray, lightness: np.ndarray, channels: np.ndarray, decay: float,
+              unsure: np.ndarray | None = None) -> np.ndarray:
     """The network's ab corrected so that every hint's color holds where it was put.
 
     The correction (hint ab minus predicted ab) is known on the hint cells; elsewhere it is
@@ -254,7 +261,13 @@ def propagate(ab: np.ndarray, lightness: np.ndarray, channels: np.ndarray, decay
     spread hint colors, weakened between cells the network colors differently
     (``COLOR_SCALE``): it minimizes sum over neighbours w_rs (x_r - x_s)^2 + decay * d_r x_r^2
     (d_r: a cell's total affinity), so that ``decay`` > 0 pulls it toward no correction away
-    from the hints. Solved by conjugate gradients in NumPy on the output grid (the working size
+    from the hints.
+
+    Where the network is unsure, the hint colors themselves spread the same way (Levin et
+    al.'s colorization, no network; ``LEVIN_DECAY``) weigh in too: the corrected colors are
+    blended with them, the share ``LEVIN_SHARE`` times the cell's ``unsure`` over the image's
+    median times the hints' reach there (1 on a hint, falling off as a correction does).
+    Solved together by conjugate gradients in NumPy on the output grid (the working size
     over the stride: a few thousand cells).
 
     Args:
@@ -262,17 +275,37 @@ def propagate(ab: np.ndarray, lightness: np.ndarray, channels: np.ndarray, decay
         lightness: Lab L (h, w) on the same grid.
         channels: hint channels (h, w, 3) on the same grid (``render``, pooled to it).
         decay: pull toward no correction; 0 spreads each correction as far as the gray allows.
+        unsure: the network's spread per cell (``inference.spread``), or None: no blend.
     Returns:
         ab (h, w, 2) float32.
     """
     fixed = channels[..., 2] > 0
     if not fixed.any():
         return ab
-    known = np.where(fixed[..., None], channels[..., :2] * color.AB_SCALE - ab, 0.0)  # (h, w, 2)
-    weights = _affinities(lightness, ab)[..., None]  # (8, h, w, 1)
+    hinted = channels[..., :2] * color.AB_SCALE
+    # The fields solved for, each fixed on the hint cells: the correction (a, b), the hint
+    # colors alone (a, b) and the hints' reach (1 on them), with their own decays.
+    known = np.concatenate([hinted - ab, hinted, np.ones_like(hinted[..., :1])], axis=-1)
+    decays = np.array([decay, decay, LEVIN_DECAY, LEVIN_DECAY, decay])
+    if unsure is None:
+        known, decays = known[..., :2], decays[:2]
+    known = np.where(fixed[..., None], known, 0.0)
+    solved = _smoothest(known, fixed, _affinities(lightness, ab), decays)
+    result = ab + solved[..., :2]
+    if unsure is not None:
+        share = LEVIN_SHARE * np.asarray(unsure, np.float64) / max(float(np.median(unsure)), 1e-6) * solved[..., 4]
+        share = np.clip(share, 0.0, 1.0)[..., None]
+        result = (1.0 - share) * result + share * solved[..., 2:4]
+    return np.where(fixed[..., None], hinted, result).astype(np.float32)
+
+
+def _smoothest(known: np.ndarray, fixed: np.ndarray, weights: np.ndarray, decays: np.ndarray) -> np.ndarray:
+    """Each channel of ``known`` (h, w, c) kept on the ``fixed`` cells and, elsewhere, the
+    minimum of sum w_rs (x_r - x_s)^2 + decay_c d_r x_r^2 under ``weights`` (8, h, w)."""
+    weights = weights[..., None]  # (8, h, w, 1)
     degree = weights.sum(axis=0)  # (h, w, 1)
     free = ~fixed[..., None]
-    diagonal = np.maximum(degree * (1.0 + decay), 1e-12)
+    diagonal = np.maximum(degree * (1.0 + decays), 1e-12)  # (h, w, c)
 
     def operator(x: np.ndarray) -> np.ndarray:  # on free cells; x is 0 on fixed cells
         neighbours = sum(weights[k] * _shift(x, dr, dc) for k, (dr, dc) in enumerate(_OFFSETS))
@@ -296,4 +329,4 @@ def propagate(ab: np.ndarray, lightness: np.ndarray, channels: np.ndarray, decay
         new_rz = (residual * z).sum(axis=(0, 1))
         direction = z + (new_rz / np.maximum(rz, 1e-30)) * direction
         rz = new_rz
-    return (ab + np.where(fixed[..., None], known, x)).astype(np.float32)
+    return np.where(fixed[..., None], known, x)

@@ -321,7 +321,8 @@ class Colorizer:
 
     def _decode(self, image: InputImage, outputs: np.ndarray, network_input: np.ndarray) -> np.ndarray:
         """One image's network outputs -> ab; with hints, the decoding the hints choose
-        (``hinted_decoding``) and their correction spread (``hints.propagate``)."""
+        (``hinted_decoding``) and their correction spread (``hints.propagate``; where the
+        network is unsure, the hint colors spread alone weigh in)."""
         hinted = network_input.shape[-1] > 1 and bool(network_input[..., 3].any())
         shrink = self.shrink(image)
         if not hinted or self.hint_decay is None:  # None: the network alone honors the hints
@@ -329,7 +330,8 @@ class Colorizer:
         channels = self._hint_cells(network_input, outputs.shape[:2])
         ab = decode_ab(self.model, outputs[None], self.hinted_decoding(outputs, channels, shrink), shrink)[0]
         lightness = channels[..., 3] * color.LIGHTNESS_SCALE + color.LIGHTNESS_CENTER
-        return hints_module.propagate(ab, lightness, channels[..., :3], self.hint_decay)
+        unsure = spread(outputs) if self.model.head == "ab_bins" else None
+        return hints_module.propagate(ab, lightness, channels[..., :3], self.hint_decay, unsure)
 
     def hinted_decoding(self, outputs: np.ndarray, channels: np.ndarray, shrink: float) -> Decoding:
         """The decoding for an image with hints: of ``HINT_DECODINGS``, the one whose colors
