@@ -49,6 +49,31 @@ def server(tmp_path_factory):
             process.wait(timeout=20)
 
 
+def test_ctrl_c_stops_the_server_cleanly(tmp_path):
+    port = free_port()
+    log = tmp_path / "server.log"
+    with open(log, "w") as handle:
+        process = subprocess.Popen([sys.executable, "-m", "huenet", "serve", "--port", str(port)],
+                                   stdout=handle, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and process.poll() is None:  # bounded
+            try:
+                if _request(port, "GET", "/healthz")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.25)
+        process.send_signal(signal.SIGINT)  # by its pid
+        code = process.wait(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=20)
+    output = log.read_text()
+    assert "serving on http://127.0.0.1:" in output, output
+    assert code == 0 and "huenet: stopped" in output and "error" not in output, (code, output)
+
+
 def _request(port, method, path, body=None, headers=None, timeout=120):
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:

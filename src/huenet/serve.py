@@ -459,6 +459,8 @@ def serve(host: str, port: int, config: ServeConfig, open_browser: bool = False)
 
     try:
         asyncio.run(main())
+    except KeyboardInterrupt:  # Ctrl+C is how a server is stopped: not an error
+        print("huenet: stopped", file=sys.stderr)
     finally:
         app.state.pool.shutdown(wait=False, cancel_futures=True)
 
