@@ -229,9 +229,19 @@ def test_gray_round_trip_within_one_level_on_saturated_photos(decoding):
 
 
 def test_threads_change_speed_not_colors(monkeypatch):
+    from huenet.images import read_image
+    from huenet.inference import Colorizer, Decoding
+
     gray = np.random.default_rng(4).integers(0, 256, (700, 300), dtype=np.uint8)  # three strips of rows
-    one = np.asarray(huenet.colorize(gray, threads=1))
-    assert np.array_equal(one, np.asarray(huenet.colorize(gray, threads=3)))
+    model, image = huenet.load_model(), read_image(gray)
+    (ab,) = Colorizer(model, Decoding(), threads=1).predict_ab([image])
+    # The full-resolution work, in strips of rows over the threads, is exact.
+    one = np.asarray(Colorizer(model, Decoding(), threads=1).compose(image, ab))
+    assert np.array_equal(one, np.asarray(Colorizer(model, Decoding(), threads=3).compose(image, ab)))
+    # The network's matrix products may round differently in more BLAS threads (OpenBLAS 0.3.31
+    # splits the sums): at most one level, on a few pixels.
+    change = np.abs(np.asarray(huenet.colorize(gray, threads=1), np.int16) - np.asarray(huenet.colorize(gray, threads=3), np.int16))
+    assert change.max() <= 1 and (change > 0).mean() < 1e-3, (change.max(), (change > 0).mean())
     with pytest.raises(ValueError, match="threads must be a whole number, at least 1"):
         huenet.colorize(gray, threads=0)
 
