@@ -1,0 +1,113 @@
+"""The page's re-render after a hint change, over HTTP: a photo uploaded once, then colorized
+again by its id with 1, 10 and 100 hints (what the page sends after each change).
+
+    python benchmarks/bench_hint_rerender.py           # examples/bsds-103070.png at 1200x800 (about 1 MP)
+    python benchmarks/bench_hint_rerender.py --photo some.jpg --json docs/hint-rerender.json
+
+Starts ``huenet serve`` on 127.0.0.1 and a free port (a real process, stopped by its pid),
+reports the median and best seconds per re-render over ``--repeats`` requests per hint
+count. Only 127.0.0.1 is contacted; requests and time are bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import io
+import json
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from bench_serve import _free_port
+
+DEFAULT_PHOTO = Path(__file__).resolve().parent.parent / "examples" / "bsds-103070.png"
+
+
+def _post(port: int, fields: dict[str, bytes | str], timeout: float) -> tuple[int, dict[str, str]]:
+    boundary = uuid.uuid4().hex
+    body = b""
+    for name, value in fields.items():
+        if isinstance(value, bytes):
+            body += (f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="p.jpg"\r\n'
+                     "Content-Type: image/jpeg\r\n\r\n").encode() + value + b"\r\n"
+        else:
+            body += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+    body += f"--{boundary}--\r\n".encode()
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request("POST", "/api/colorize", body, {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        response = connection.getresponse()
+        response.read()
+        return response.status, {key.lower(): value for key, value in response.getheaders()}
+    finally:
+        connection.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--photo", help="a photo file, sent as it is (default: the example BSDS500 photo enlarged "
+                        "to 1200x800 and saved as a JPEG)")
+    parser.add_argument("--repeats", type=int, default=5, help="re-renders per hint count")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", help="also write the numbers here")
+    arguments = parser.parse_args()
+
+    if arguments.photo:
+        payload = Path(arguments.photo).read_bytes()
+    else:
+        buffer = io.BytesIO()
+        Image.open(DEFAULT_PHOTO).resize((1200, 800), Image.Resampling.BICUBIC).save(buffer, "JPEG", quality=90)
+        payload = buffer.getvalue()
+    width, height = Image.open(io.BytesIO(payload)).size
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "huenet", "serve", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    result = {"image": f"{width}x{height}", "repeats": arguments.repeats, "seconds": {}}
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                connection.request("GET", "/healthz")
+                if connection.getresponse().status == 200:
+                    break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise SystemExit("the server did not start within 60 s")
+        status, headers = _post(port, {"image": payload}, 120)  # the upload; the model loads here too
+        if status != 200:
+            raise SystemExit(f"the upload answered {status}")
+        image_id = headers["x-huenet-image-id"]
+        rng = np.random.default_rng(arguments.seed)
+        for count in (1, 10, 100):
+            hints = [{"x": int(rng.integers(0, width)), "y": int(rng.integers(0, height)),
+                      "color": "#%02x%02x%02x" % tuple(int(v) for v in rng.integers(0, 256, 3))} for _ in range(count)]
+            times = []
+            for _ in range(arguments.repeats):
+                started = time.perf_counter()
+                status, _ = _post(port, {"image_id": image_id, "hints": json.dumps(hints)}, 120)
+                times.append(time.perf_counter() - started)
+                if status != 200:
+                    raise SystemExit(f"a re-render with {count} hints answered {status}")
+            result["seconds"][str(count)] = {"median": round(float(np.median(times)), 3), "best": round(min(times), 3)}
+    finally:
+        server.send_signal(signal.SIGINT)  # by its pid
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    print(json.dumps(result, indent=1))
+    if arguments.json:
+        Path(arguments.json).write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
