@@ -12,42 +12,19 @@ count. Only 127.0.0.1 is contacted; requests and time are bounded.
 from __future__ import annotations
 
 import argparse
-import http.client
 import io
 import json
-import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from bench_serve import _free_port
+from bench_serve import _free_port, post_colorize, stop, wait_until_up  # run as a script: benchmarks/ is on the path
 
 DEFAULT_PHOTO = Path(__file__).resolve().parent.parent / "examples" / "bsds-103070.png"
-
-
-def _post(port: int, fields: dict[str, bytes | str], timeout: float) -> tuple[int, dict[str, str]]:
-    boundary = uuid.uuid4().hex
-    body = b""
-    for name, value in fields.items():
-        if isinstance(value, bytes):
-            body += (f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="p.jpg"\r\n'
-                     "Content-Type: image/jpeg\r\n\r\n").encode() + value + b"\r\n"
-        else:
-            body += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-    body += f"--{boundary}--\r\n".encode()
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        connection.request("POST", "/api/colorize", body, {"Content-Type": f"multipart/form-data; boundary={boundary}"})
-        response = connection.getresponse()
-        response.read()
-        return response.status, {key.lower(): value for key, value in response.getheaders()}
-    finally:
-        connection.close()
 
 
 def main() -> None:
@@ -71,18 +48,8 @@ def main() -> None:
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     result = {"image": f"{width}x{height}", "repeats": arguments.repeats, "seconds": {}}
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                connection.request("GET", "/healthz")
-                if connection.getresponse().status == 200:
-                    break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            raise SystemExit("the server did not start within 60 s")
-        status, headers = _post(port, {"image": payload}, 120)  # the upload; the model loads here too
+        wait_until_up(port)
+        status, headers = post_colorize(port, {"image": payload}, 120)  # the upload; the model loads here too
         if status != 200:
             raise SystemExit(f"the upload answered {status}")
         image_id = headers["x-huenet-image-id"]
@@ -93,17 +60,13 @@ def main() -> None:
             times = []
             for _ in range(arguments.repeats):
                 started = time.perf_counter()
-                status, _ = _post(port, {"image_id": image_id, "hints": json.dumps(hints)}, 120)
+                status, _ = post_colorize(port, {"image_id": image_id, "hints": json.dumps(hints)}, 120)
                 times.append(time.perf_counter() - started)
                 if status != 200:
                     raise SystemExit(f"a re-render with {count} hints answered {status}")
             result["seconds"][str(count)] = {"median": round(float(np.median(times)), 3), "best": round(min(times), 3)}
     finally:
-        server.send_signal(signal.SIGINT)  # by its pid
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop(server)  # by its pid
     print(json.dumps(result, indent=1))
     if arguments.json:
         Path(arguments.json).write_text(json.dumps(result, indent=1) + "\n")

@@ -43,19 +43,59 @@ def _photo() -> bytes:
     return buffer.getvalue()
 
 
-def _post(port: int, payload: bytes, timeout: float) -> tuple[int, float]:
+def multipart(fields: dict[str, bytes | str]) -> tuple[bytes, str]:
+    """A multipart form body and its content type: bytes fields as a JPEG file, str as text."""
     boundary = uuid.uuid4().hex
-    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="p.jpg"\r\n'
-            f"Content-Type: image/jpeg\r\n\r\n").encode() + payload + f"\r\n--{boundary}--\r\n".encode()
-    started = time.perf_counter()
+    body = b""
+    for name, value in fields.items():
+        if isinstance(value, bytes):
+            body += (f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="p.jpg"\r\n'
+                     "Content-Type: image/jpeg\r\n\r\n").encode() + value + b"\r\n"
+        else:
+            body += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+    return body + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def post_colorize(port: int, fields: dict[str, bytes | str], timeout: float) -> tuple[int, dict[str, str]]:
+    """POST /api/colorize on 127.0.0.1 -> (status, headers in lower case); the body is read."""
+    body, content_type = multipart(fields)
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        connection.request("POST", "/api/colorize", body, {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        connection.request("POST", "/api/colorize", body, {"Content-Type": content_type})
         response = connection.getresponse()
         response.read()
-        return response.status, time.perf_counter() - started
+        return response.status, {key.lower(): value for key, value in response.getheaders()}
     finally:
         connection.close()
+
+
+def _post(port: int, payload: bytes, timeout: float) -> tuple[int, float]:
+    started = time.perf_counter()
+    status, _ = post_colorize(port, {"image": payload}, timeout)
+    return status, time.perf_counter() - started
+
+
+def wait_until_up(port: int, seconds: float = 60) -> None:
+    """Poll /healthz on 127.0.0.1 until it answers 200, at most ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/healthz")
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"the server did not start within {seconds:g} s")
+
+
+def stop(server: subprocess.Popen) -> None:
+    """Stop the server we started, by its pid: Ctrl+C, then a kill if it lingers."""
+    server.send_signal(signal.SIGINT)
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -80,17 +120,7 @@ def main() -> None:
                                str(arguments.workers), "--queue", str(arguments.concurrency)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                connection.request("GET", "/healthz")
-                if connection.getresponse().status == 200:
-                    break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            raise SystemExit("the server did not start within 60 s")
+        wait_until_up(port)
         payload = _photo()
         _post(port, payload, 120)  # warm-up: the model loads on the first request
         started = time.perf_counter()
@@ -100,11 +130,7 @@ def main() -> None:
         elapsed = time.perf_counter() - started
         peak = _peak_rss_mb(server.pid)
     finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop(server)
     statuses = [status for status, _ in answers]
     latencies = np.array([seconds for _, seconds in answers])
     result = {

@@ -22,53 +22,51 @@ pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 
 
+def _start_server(port, log, *options):
+    """``huenet serve`` on 127.0.0.1:port, its output in ``log``; True once /healthz answers
+    (bounded: the server answers within seconds), False if it never does or exits first."""
+    with open(log, "w") as handle:
+        process = subprocess.Popen([sys.executable, "-m", "huenet", "serve", "--port", str(port), *options],
+                                   stdout=handle, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if _request(port, "GET", "/healthz")[0] == 200:
+                return process, True
+        except OSError:
+            time.sleep(0.25)
+    return process, False
+
+
+def _stop_server(process):
+    """Ctrl+C to the server we started, by its pid, never by name; killed if it lingers. -> exit code"""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+    try:
+        return process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait(timeout=20)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("serve") / "server.log"
-    with open(log, "w") as handle:
-        process = subprocess.Popen([sys.executable, "-m", "huenet", "serve", "--port", str(port), "--max-upload-mb", "50",
-                                    "--workers", "1", "--queue", "2"], stdout=handle, stderr=subprocess.STDOUT)
+    process, up = _start_server(port, log, "--max-upload-mb", "50", "--workers", "1", "--queue", "2")
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:  # bounded: the server answers within seconds
-            try:
-                if _request(port, "GET", "/healthz")[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.25)
-        else:
+        if not up:
             pytest.fail(f"server did not start: {log.read_text()[-2000:]}")
         yield port
     finally:
-        process.send_signal(signal.SIGINT)  # stopped by its pid, never by name
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=20)
+        _stop_server(process)
 
 
 def test_ctrl_c_stops_the_server_cleanly(tmp_path):
     port = free_port()
     log = tmp_path / "server.log"
-    with open(log, "w") as handle:
-        process = subprocess.Popen([sys.executable, "-m", "huenet", "serve", "--port", str(port)],
-                                   stdout=handle, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and process.poll() is None:  # bounded
-            try:
-                if _request(port, "GET", "/healthz")[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.25)
-        process.send_signal(signal.SIGINT)  # by its pid
-        code = process.wait(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=20)
+    process, _ = _start_server(port, log)
+    code = _stop_server(process)
     output = log.read_text()
     assert "serving on http://127.0.0.1:" in output, output
     assert code == 0 and "huenet: stopped" in output and "error" not in output, (code, output)
