@@ -457,10 +457,15 @@ def serve(host: str, port: int, config: ServeConfig, open_browser: bool = False)
         await server.serve()
         task.cancel()
 
+    # Ctrl+C is how a server is stopped, not an error. uvicorn catches the SIGINT itself and
+    # re-raises it once it has shut down; whether that re-raise reaches here as a
+    # KeyboardInterrupt or asyncio.run returns first depends on timing, so both ways end
+    # with the same message. A server that could not start exits through SystemExit instead.
     try:
         asyncio.run(main())
-    except KeyboardInterrupt:  # Ctrl+C is how a server is stopped: not an error
-        print("huenet: stopped", file=sys.stderr)
+    except KeyboardInterrupt:
+        pass
     finally:
         app.state.pool.shutdown(wait=False, cancel_futures=True)
+    print("huenet: stopped", file=sys.stderr)
 
