@@ -159,3 +159,11 @@ _register("huenet-class", "huenet.unet:build_unet", "ab_bins", "default model: h
 _register("huenet-photo", "huenet.unet:build_unet", "ab_bins", "photo model: huenet-class's network for photos (Tiny ImageNet, 64 px)",
           **{**_HUENET_BASE, "skip_squeeze": True, "class_loss_weight": 0.1, "working_size": 64},
           rebalance_mix=1.0, temperature=1.0)
+# Photos with a pretrained encoder (since 2026-12-06): EfficientNet-Lite0 (ImageNet) reads the
+# lightness, frozen unless train_encoder_from names a block; a U-Net decoder maps its features
+# to ab bins. depth 5: inputs are multiples of 32 (the encoder's deepest stride).
+_register("huenet-lite0", "huenet.unet:build_encoder_unet", "ab_bins",
+          "photo model on a pretrained EfficientNet-Lite0 encoder (ImageNet) with a U-Net decoder",
+          decoder_filters=(160, 96, 64, 32), context_filters=256, dropout_rate=0.0, hint_inputs=False,
+          encoder_weights="imagenet", train_encoder_from=None, depth=5, output_stride=2, working_size=224,
+          class_loss_weight=0.0, rebalance_mix=1.0, temperature=1.0)

@@ -48,7 +48,8 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 
 _ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "linear": lambda x: x, "relu": _relu, "sigmoid": _sigmoid, "softmax": _softmax, "tanh": np.tanh,
+    "linear": lambda x: x, "relu": _relu, "relu6": lambda x: np.clip(x, 0.0, 6.0), "sigmoid": _sigmoid,
+    "softmax": _softmax, "tanh": np.tanh,
 }
 
 
@@ -65,14 +66,27 @@ def _snake_case(name: str) -> str:
     return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
+def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow's (and Keras') "same": the output is ceil(size / stride) long and an odd
+    total padding puts its extra pixel after (bottom, right), as EfficientNet's weights expect."""
+    total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def _pad_for(x: np.ndarray, kernel_shape: tuple[int, int], stride: int, config: dict) -> np.ndarray:
+    if config.get("padding") != "same":
+        return x
+    rows, columns = kernel_shape
+    return np.pad(x, ((0, 0), _same_padding(x.shape[1], rows, stride), _same_padding(x.shape[2], columns, stride), (0, 0)))
+
+
 def _conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None, config: dict) -> np.ndarray:
     rows, columns = kernel.shape[:2]
-    if config.get("padding") == "same":
-        # Keras 'same' at stride 1 pads (k - 1) // 2 before and the rest after.
-        x = np.pad(x, ((0, 0), ((rows - 1) // 2, rows // 2), ((columns - 1) // 2, columns // 2), (0, 0)))
-    height, width = x.shape[1] - rows + 1, x.shape[2] - columns + 1
+    stride = int(tuple(config.get("strides", (1, 1)))[0])
+    x = _pad_for(x, (rows, columns), stride, config)
+    height, width = (x.shape[1] - rows) // stride + 1, (x.shape[2] - columns) // stride + 1
     if rows == columns == 1:
-        out = x @ kernel[0, 0]
+        out = x[:, ::stride, ::stride] @ kernel[0, 0] if stride > 1 else x @ kernel[0, 0]
     else:  # im2col: the k*k shifted views side by side, one matrix product per strip of rows
         matrix = kernel.reshape(-1, kernel.shape[-1])
         out = np.empty((x.shape[0], height, width, kernel.shape[-1]), np.float32)
@@ -80,10 +94,28 @@ def _conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None, config: 
         strip = max(1, _PATCH_BYTES // max(row_bytes, 1))  # bounds memory at large working sizes
         for top in range(0, height, strip):
             bottom = min(top + strip, height)
-            patches = np.concatenate([x[:, top + i : bottom + i, j : j + width] for i in range(rows) for j in range(columns)], axis=-1)
+            patches = np.concatenate([x[:, top * stride + i : (bottom - 1) * stride + i + 1 : stride,
+                                        j : (width - 1) * stride + j + 1 : stride]
+                                      for i in range(rows) for j in range(columns)], axis=-1)
             out[:, top:bottom] = patches @ matrix
     if bias is not None:
         out += bias
+    return _activation(config.get("activation", "linear"))(out)
+
+
+def _depthwise_conv2d(sources: list[np.ndarray], config: dict, variables: list[np.ndarray]) -> np.ndarray:
+    """One k x k filter per channel (depth multiplier 1): k*k shifted, strided views, weighted and summed."""
+    kernel = variables[0]  # (kh, kw, channels, 1)
+    rows, columns = kernel.shape[:2]
+    stride = int(tuple(config.get("strides", (1, 1)))[0])
+    x = _pad_for(_one(sources), (rows, columns), stride, config)
+    height, width = (x.shape[1] - rows) // stride + 1, (x.shape[2] - columns) // stride + 1
+    out = np.zeros((x.shape[0], height, width, x.shape[3]), np.float32)
+    for i in range(rows):
+        for j in range(columns):
+            out += x[:, i : i + (height - 1) * stride + 1 : stride, j : j + (width - 1) * stride + 1 : stride] * kernel[i, j, :, 0]
+    if len(variables) > 1:
+        out += variables[1]
     return _activation(config.get("activation", "linear"))(out)
 
 
@@ -146,7 +178,7 @@ class NumpyNetwork:
         self.by_name = {layer["name"]: layer for layer in self.layers}
         self.gates = self._gates()
         try:  # weights whose shapes do not fit the graph fail here, not on a user's image
-            self(np.zeros((1, 16, 16, self.input_channels), np.float32))  # small: it runs on every load
+            self(np.zeros((1, 32, 32, self.input_channels), np.float32))  # small: it runs on every load (32: a stride-32 encoder)
         except (ValueError, IndexError, KeyError, TypeError) as error:
             raise Unsupported(f"the weights do not fit the layer graph ({error})") from None
 
@@ -158,16 +190,19 @@ class NumpyNetwork:
                 raise Unsupported(f"input layer {layer['name']}: expected lightness (and hint) channels, got {channels}")
             self.input_channels = channels
             return
-        expected = {"Conv2D": 1 + bool(config.get("use_bias")), "Dense": 1 + bool(config.get("use_bias")),
+        expected = {"Conv2D": 1 + bool(config.get("use_bias")), "DepthwiseConv2D": 1 + bool(config.get("use_bias")),
+                    "Dense": 1 + bool(config.get("use_bias")),
                     "BatchNormalization": 2 + bool(config.get("center", True)) + bool(config.get("scale", True))}
         if kind not in _LAYERS:
             raise Unsupported(f"layer {kind}")
         if len(variables) != expected.get(kind, 0):
             raise Unsupported(f"layer {layer['name']}: {len(variables)} weight arrays, expected {expected.get(kind, 0)}")
-        if kind == "Conv2D":
-            if tuple(config.get("strides", (1, 1))) != (1, 1) or tuple(config.get("dilation_rate", (1, 1))) != (1, 1) \
+        if kind in ("Conv2D", "DepthwiseConv2D"):
+            # Strides 1 or 2 alike on both axes (2: EfficientNet's downsampling, "same" padding).
+            if tuple(config.get("strides", (1, 1))) not in ((1, 1), (2, 2)) or tuple(config.get("dilation_rate", (1, 1))) != (1, 1) \
                     or config.get("groups", 1) != 1 or config.get("data_format", "channels_last") != "channels_last" \
-                    or config.get("padding") not in ("same", "valid") or tuple(variables[0].shape[:2]) != tuple(config["kernel_size"]):
+                    or config.get("padding") not in ("same", "valid") or tuple(variables[0].shape[:2]) != tuple(config["kernel_size"]) \
+                    or (kind == "DepthwiseConv2D" and (config.get("depth_multiplier", 1) != 1 or variables[0].shape[3] != 1)):
                 raise Unsupported(f"layer {layer['name']}: convolution settings")
             _activation(config.get("activation", "linear"))
         elif kind == "Dense":
@@ -333,6 +368,7 @@ def _upsampling(sources, config, variables):
 
 _LAYERS: dict[str, Callable[[list[np.ndarray], dict, list[np.ndarray]], np.ndarray]] = {
     "Conv2D": lambda sources, config, variables: _conv2d(_one(sources), variables[0], variables[1] if len(variables) > 1 else None, config),
+    "DepthwiseConv2D": _depthwise_conv2d,
     "BatchNormalization": _batch_norm,
     "Activation": lambda sources, config, variables: _activation(config["activation"])(_one(sources)),
     "MaxPooling2D": lambda sources, config, variables: _max_pool(_one(sources), config),

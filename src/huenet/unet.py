@@ -169,3 +169,61 @@ def inference_network(network: keras.Model) -> keras.Model:
         return network
     (head,) = [name for name in network.output if name not in AUXILIARY_OUTPUTS]
     return keras.Model(network.input, network.output[head], name=network.name)
+
+
+def build_encoder_unet(
+    name: str = "encoder-unet",
+    head: str = "ab_bins",
+    decoder_filters: tuple = (160, 96, 64, 32),
+    context_filters: int = 256,
+    dropout_rate: float = 0.0,
+    num_bins: int = 0,
+    hint_inputs: bool = False,
+    encoder_weights: str | None = "imagenet",
+    train_encoder_from: int | None = None,
+) -> keras.Model:
+    """The pretrained EfficientNet-Lite0 (``huenet.encoder``) and a U-Net decoder to ab bins.
+
+    The encoder reads the lightness; the decoder starts from its deepest features (stride 32,
+    with the 1x1 head's) plus a global context (their average, through a dense layer: what
+    the scene is), and climbs to stride 2 through the encoder's stride 16, 8, 4 and 2
+    features (U-Net skips), one level of ``decoder_filters`` each. The output is ab-bin logits
+    at stride 2, as ``build_unet``'s. ``hint_inputs`` adds the hint channels, read by the
+    stem at zero weight. ``encoder_weights="imagenet"`` loads the ImageNet weights (needs the
+    ``train`` extra); the encoder is frozen, or trainable from block ``train_encoder_from`` on.
+    """
+    from huenet import encoder
+    from huenet.hints import HINT_CHANNELS
+
+    if head != "ab_bins":
+        raise ValueError(f"the encoder U-Net predicts ab bins, got head {head!r}")
+    if len(decoder_filters) != 4:
+        raise ValueError(f"decoder_filters: one width for each of strides 16, 8, 4 and 2, got {decoder_filters!r}")
+    inputs = keras.Input((None, None, 1 + (HINT_CHANNELS if hint_inputs else 0)), name="lightness")
+    features = encoder.build_encoder(inputs)
+
+    def conv_bn_relu(x: Any, filters: int, kernel: int, label: str) -> Any:
+        x = layers.Conv2D(filters, kernel, padding="same", use_bias=False, name=f"decoder_{label}_conv")(x)
+        x = layers.BatchNormalization(name=f"decoder_{label}_bn")(x)
+        return layers.Activation("relu", name=f"decoder_{label}_relu")(x)
+
+    x = layers.Concatenate(name="decoder_deep_concat")([features["stride32"], features["head"]])
+    x = conv_bn_relu(x, context_filters, 1, "deep")
+    context = layers.GlobalAveragePooling2D(keepdims=True, name="decoder_context_pool")(features["head"])
+    context = layers.Dense(context_filters, activation="relu", name="decoder_context")(context)
+    x = layers.Add(name="decoder_context_add")([x, context])
+    for filters, stride in zip(decoder_filters, (16, 8, 4, 2)):
+        x = layers.UpSampling2D(2, interpolation="bilinear", name=f"decoder_up{stride}")(x)
+        x = layers.Concatenate(name=f"decoder_skip{stride}")([x, features[f"stride{stride}"]])
+        x = conv_bn_relu(x, filters, 1, f"squeeze{stride}")
+        x = conv_bn_relu(x, filters, 3, f"level{stride}")
+        if dropout_rate and stride >= 8:
+            x = layers.SpatialDropout2D(dropout_rate, name=f"decoder_dropout{stride}")(x)
+    outputs = layers.Conv2D(num_bins, 1, name=head)(x)
+    network = keras.Model(inputs, outputs, name=name)
+    if encoder_weights == "imagenet":
+        encoder.set_weights(network)
+    elif encoder_weights is not None:
+        raise ValueError(f"encoder_weights must be 'imagenet' or None, got {encoder_weights!r}")
+    encoder.freeze(network, train_encoder_from)
+    return network

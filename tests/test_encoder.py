@@ -1,0 +1,139 @@
+"""The pretrained encoder: its weights are read without running pickled code, checked, and
+recognize what is in a gray photo; its layers are EfficientNet-Lite0's."""
+
+import io
+import pickle
+import struct
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from huenet import encoder
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def _legacy_file(path, state_pickle: bytes, keys_pickle: bytes = pickle.dumps([], protocol=2), storages: bytes = b""):
+    """A file in PyTorch's legacy layout: magic, protocol, system info, state dict, keys, storages."""
+    with open(path, "wb") as file:
+        file.write(pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2))
+        file.write(pickle.dumps(1001, protocol=2))
+        file.write(pickle.dumps({"protocol_version": 1001, "little_endian": True}, protocol=2))
+        file.write(state_pickle + keys_pickle + storages)
+    return path
+
+
+def _tensor_pickle(key: str, size: int, shape: tuple) -> bytes:
+    """The state dict {'w': tensor} as torch.save writes it (protocol 2, by hand: no torch here)."""
+
+    def unicode(text):
+        data = text.encode()
+        return b"X" + struct.pack("<I", len(data)) + data
+
+    ints = b"".join(b"J" + struct.pack("<i", n) for n in shape)
+    strides = [int(np.prod(shape[i + 1:])) for i in range(len(shape))]
+    stride_ints = b"".join(b"J" + struct.pack("<i", n) for n in strides)
+    return (b"\x80\x02ccollections\nOrderedDict\n)R(" + unicode("w")
+            + b"ctorch._utils\n_rebuild_tensor_v2\n("
+            + b"(" + unicode("storage") + b"ctorch\nFloatStorage\n" + unicode(key) + unicode("cpu") + b"J" + struct.pack("<i", size) + b"Nt" + b"Q"
+            + b"J\x00\x00\x00\x00" + b"(" + ints + b"t" + b"(" + stride_ints + b"t" + b"\x89" + b"ccollections\nOrderedDict\n)R"
+            + b"tR" + b"u.")
+
+
+def test_a_legacy_file_is_read_without_torch(tmp_path):
+    values = np.arange(6, dtype="<f4")
+    path = _legacy_file(tmp_path / "small.pth", _tensor_pickle("1", 6, (2, 3)), pickle.dumps(["1"], protocol=2),
+                        struct.pack("<q", 6) + values.tobytes())
+    state = encoder.read_legacy_torch(path)
+    assert list(state) == ["w"]
+    np.testing.assert_array_equal(state["w"], values.reshape(2, 3))
+
+
+def test_a_pickle_that_would_run_a_command_is_refused(tmp_path):
+    marker = tmp_path / "ran"
+    hostile = b"cos\nsystem\n(S'touch " + str(marker).encode() + b"'\ntR."  # os.system("touch ...")
+    for position in ("state", "keys"):
+        path = tmp_path / f"hostile-{position}.pth"
+        if position == "state":
+            _legacy_file(path, hostile)
+        else:
+            _legacy_file(path, _tensor_pickle("1", 6, (2, 3)), hostile)
+        with pytest.raises(encoder.EncoderWeightsError, match="refused to load os.system|posix.system"):
+            encoder.read_legacy_torch(path)
+    assert not marker.exists()
+
+
+def test_a_truncated_or_inconsistent_file_is_refused(tmp_path):
+    values = np.arange(6, dtype="<f4")
+    short = _legacy_file(tmp_path / "short.pth", _tensor_pickle("1", 6, (2, 3)), pickle.dumps(["1"], protocol=2),
+                         struct.pack("<q", 6) + values.tobytes()[:10])
+    with pytest.raises(encoder.EncoderWeightsError, match="ends inside storage"):
+        encoder.read_legacy_torch(short)
+    beyond = _legacy_file(tmp_path / "beyond.pth", _tensor_pickle("1", 4, (2, 3)), pickle.dumps(["1"], protocol=2),
+                          struct.pack("<q", 4) + values.tobytes()[:16])
+    with pytest.raises(encoder.EncoderWeightsError, match="reaches past its storage"):
+        encoder.read_legacy_torch(beyond)
+    (tmp_path / "junk.pth").write_bytes(pickle.dumps(5, protocol=2))
+    with pytest.raises(encoder.EncoderWeightsError, match="not a PyTorch legacy-format file"):
+        encoder.read_legacy_torch(tmp_path / "junk.pth")
+
+
+def test_a_file_other_than_the_published_one_is_refused(tmp_path):
+    copy = tmp_path / encoder.FILE_NAME
+    copy.write_bytes(b"not the weights")
+    with pytest.raises(encoder.EncoderWeightsError, match="sha256"):
+        encoder.load_state(copy)
+
+
+@pytest.fixture(scope="module")
+def state():
+    try:
+        return encoder.load_state()
+    except encoder.EncoderWeightsError as error:
+        pytest.skip(f"the encoder's package is not installed ({error})")
+
+
+def test_the_published_weights_are_efficientnet_lite0(state):
+    assert len(state) == 296
+    assert state["_conv_stem.weight"].shape == (32, 3, 3, 3)
+    assert state["_fc.weight"].shape == (1000, 1280)
+    assert not any(np.isnan(value).any() for value in state.values() if value.dtype.kind == "f")
+    weights = encoder.keras_weights(state)
+    # Summed over RGB: a gray image in one channel gives what it gives copied to three.
+    np.testing.assert_allclose(weights[f"{encoder.PREFIX}stem_conv"][0][..., 0, :],
+                               np.transpose(state["_conv_stem.weight"], (2, 3, 1, 0)).sum(axis=2) * 127.5 / 128, rtol=1e-6)
+    assert sum(1 for name in weights if name.endswith("_depthwise")) == 16
+
+
+def _photo(name: str) -> np.ndarray:
+    from PIL import Image
+
+    archive = SHARED / "imagenet-sample-jpeg" / "val.tar"
+    if not archive.exists():
+        pytest.skip("imagenet-sample photos not at hand")
+    with tarfile.open(archive) as tar:
+        image = Image.open(io.BytesIO(tar.extractfile(f"./{name}").read())).convert("L")
+    side = min(image.size)
+    left, top = (image.width - side) // 2, (image.height - side) // 2
+    return np.asarray(image.crop((left, top, left + side, top + side)).resize((224, 224), Image.BICUBIC)) / 255.0
+
+
+def test_the_encoder_recognizes_what_is_in_a_gray_photo(state):
+    """Its ImageNet classifier on top, a gray goldfish and a gray golden retriever come out as
+    ImageNet classes 1 and 207: the layers, their order, padding and the reading are right."""
+    from huenet import color
+    from huenet.kerasutil import import_keras_quietly
+
+    keras = import_keras_quietly()
+    inputs = keras.Input((224, 224, 1))
+    features = encoder.build_encoder(inputs)
+    logits = keras.layers.Dense(1000, name="fc")(keras.layers.GlobalAveragePooling2D()(features["head"]))
+    network = keras.Model(inputs, logits)
+    assert encoder.set_weights(network, state) == 4 + 16 * 6 - 2  # stem and head: 2 layers each; 6 per block, block 0 has no expansion
+    network.get_layer("fc").set_weights([state["_fc.weight"].T, state["_fc.bias"]])
+    batch = np.stack([color.network_input(_photo(name)) for name in ("n01443537_goldfish.jpg", "n02099601_golden_retriever.jpg")])
+    assert np.argmax(np.asarray(network(batch)), axis=-1).tolist() == [1, 207]
+    assert {name: tuple(features[name].shape[1:]) for name in encoder.FEATURES} == {
+        name: (224 // stride, 224 // stride, channels) for name, (channels, stride) in encoder.FEATURES.items()}
