@@ -75,7 +75,9 @@ def _child_throughput(count: int, engine: str) -> dict:
 
 
 def _run_child(mode: str, value: float) -> dict:
-    output = subprocess.run([sys.executable, __file__, "--child", mode, str(value)], capture_output=True, text=True, check=True)
+    output = subprocess.run(
+        [sys.executable, __file__, "--child", mode, str(value)], capture_output=True, text=True, check=True
+    )
     return json.loads(output.stdout.strip().splitlines()[-1])
 
 
@@ -86,7 +88,18 @@ def _cli_first_output(engine: str) -> float:
         source = Path(folder) / "one.png"
         Image.fromarray(_gray(0.01)).save(source)
         target = Path(folder) / "out.png"
-        huenet_command = [sys.executable, "-m", "huenet.cli", "colorize", str(source), "-o", str(target), "-q", "--engine", engine]
+        huenet_command = [
+            sys.executable,
+            "-m",
+            "huenet.cli",
+            "colorize",
+            str(source),
+            "-o",
+            str(target),
+            "-q",
+            "--engine",
+            engine,
+        ]
         started = time.perf_counter()
         subprocess.run(huenet_command, check=True)
         return time.perf_counter() - started
@@ -114,26 +127,40 @@ def main() -> None:
     # into this process, and Linux counts a parent's peak RSS into each child it starts.
     model_path = resolve_model_path("default")
     model = {"file": model_path.name, "working_size": read_metadata(model_path)["settings"].get("working_size")}
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
-          f"model: {model['file']}, working size {model['working_size']}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+        f"model: {model['file']}, working size {model['working_size']}"
+    )
     rows = [_run_child("single", size) for size in arguments.sizes]
     print("\n| image | size (h x w) | time (s) | peak RSS (MB) | RSS after model load (MB) |\n|---|---|---|---|---|")
     for row in rows:
-        print(f"| {row['megapixels']:.2f} MP | {row['shape'][0]} x {row['shape'][1]} | {row['seconds']:.2f} | {row['peak_rss_mb']:.0f} | {row['rss_after_model_load_mb']:.0f} |")
+        print(
+            f"| {row['megapixels']:.2f} MP | {row['shape'][0]} x {row['shape'][1]} | {row['seconds']:.2f} | {row['peak_rss_mb']:.0f} | {row['rss_after_model_load_mb']:.0f} |"
+        )
     throughput, startup = {}, {}
     for engine in ("numpy", "keras"):
         throughput[engine] = _run_child(f"throughput-{engine}", arguments.throughput_images)
-        print(f"\nthroughput, {engine}: {arguments.throughput_images} images of 32x32 in "
-              f"{throughput[engine]['seconds']:.1f} s = {throughput[engine]['images_per_second']:.0f} images/s")
+        print(
+            f"\nthroughput, {engine}: {arguments.throughput_images} images of 32x32 in "
+            f"{throughput[engine]['seconds']:.1f} s = {throughput[engine]['images_per_second']:.0f} images/s"
+        )
         startup[engine] = _cli_first_output(engine)
         print(f"CLI start to first output (one 0.01 MP image), {engine}: {startup[engine]:.1f} s")
     machine = conditions(counters)  # load at the end, CPU share stolen by the host
     print(f"machine during the run: {json.dumps(machine)}")
     if arguments.json:
-        Path(arguments.json).write_text(json.dumps({
-            "model": model,
-            "sizes": rows, "throughput": throughput, "cli_first_output_seconds": startup, "machine": machine,
-        }, indent=2))
+        Path(arguments.json).write_text(
+            json.dumps(
+                {
+                    "model": model,
+                    "sizes": rows,
+                    "throughput": throughput,
+                    "cli_first_output_seconds": startup,
+                    "machine": machine,
+                },
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -59,15 +59,31 @@ def main() -> None:
         onnx_path = Path(temporary) / "model.onnx"
         network = load_model(arguments.model, engine="keras").network
         network(np.zeros((1, 64, 64, 1), np.float32))
-        network.export(str(onnx_path), format="onnx", verbose=False,
-                       input_signature=[tf.TensorSpec((None, 64, 64, 1), tf.float32)])
+        network.export(
+            str(onnx_path), format="onnx", verbose=False, input_signature=[tf.TensorSpec((None, 64, 64, 1), tf.float32)]
+        )
         results["onnx_file_mb"] = round(onnx_path.stat().st_size / 1e6, 1)
         results["keras_file_mb"] = round(resolve_model_path(arguments.model).stat().st_size / 1e6, 1)
         results["start_s"] = {
-            "numpy": round(min(_start_seconds(f"from huenet.modelfile import load_model; load_model({arguments.model!r}, engine='numpy')")
-                               for _ in range(3)), 2),
-            "onnxruntime": round(min(_start_seconds(f"import onnxruntime; onnxruntime.InferenceSession({str(onnx_path)!r}, "
-                                                    "providers=['CPUExecutionProvider'])") for _ in range(3)), 2),
+            "numpy": round(
+                min(
+                    _start_seconds(
+                        f"from huenet.modelfile import load_model; load_model({arguments.model!r}, engine='numpy')"
+                    )
+                    for _ in range(3)
+                ),
+                2,
+            ),
+            "onnxruntime": round(
+                min(
+                    _start_seconds(
+                        f"import onnxruntime; onnxruntime.InferenceSession({str(onnx_path)!r}, "
+                        "providers=['CPUExecutionProvider'])"
+                    )
+                    for _ in range(3)
+                ),
+                2,
+            ),
         }
         one = np.random.default_rng(0).random((1, 64, 64, 1), dtype=np.float32) * 2 - 1
         many = np.random.default_rng(1).random((256, 64, 64, 1), dtype=np.float32) * 2 - 1
@@ -82,18 +98,32 @@ def main() -> None:
                 reference = numpy_model.runner(one)
                 difference = float(np.abs(session.run(None, {name: one})[0] - reference).max())
                 results[f"threads_{threads}"] = {
-                    "one_image_ms": {"numpy": round(1000 * _best(lambda: numpy_model.runner(one), 20), 1),
-                                     "onnxruntime": round(1000 * _best(lambda: session.run(None, {name: one}), 20), 1)},
-                    "images_per_s_batch_256": {"numpy": round(256 / _best(lambda: numpy_model.runner(many), 3), 1),
-                                               "onnxruntime": round(256 / _best(lambda: session.run(None, {name: many}), 3), 1)},
+                    "one_image_ms": {
+                        "numpy": round(1000 * _best(lambda: numpy_model.runner(one), 20), 1),
+                        "onnxruntime": round(1000 * _best(lambda s=session, n=name: s.run(None, {n: one}), 20), 1),
+                    },
+                    "images_per_s_batch_256": {
+                        "numpy": round(256 / _best(lambda: numpy_model.runner(many), 3), 1),
+                        "onnxruntime": round(256 / _best(lambda s=session, n=name: s.run(None, {n: many}), 3), 1),
+                    },
                     "max_output_difference": difference,
                 }
             print(json.dumps({f"threads_{threads}": results[f"threads_{threads}"]}), flush=True)
     import importlib.metadata
 
     distribution = importlib.metadata.distribution("onnxruntime")
-    results["onnxruntime_installed_mb"] = round(sum((distribution.locate_file(f).stat().st_size for f in distribution.files
-                                                     if distribution.locate_file(f).exists()), 0) / 1e6, 1)
+    results["onnxruntime_installed_mb"] = round(
+        sum(
+            (
+                distribution.locate_file(f).stat().st_size
+                for f in distribution.files
+                if distribution.locate_file(f).exists()
+            ),
+            0,
+        )
+        / 1e6,
+        1,
+    )
     print(json.dumps(results, indent=2))
     if arguments.json:
         arguments.json.write_text(json.dumps(results, indent=2) + "\n")

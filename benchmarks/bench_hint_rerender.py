@@ -20,17 +20,19 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
-
 from bench_serve import _free_port, post_colorize, stop, wait_until_up  # run as a script: benchmarks/ is on the path
+from PIL import Image
 
 DEFAULT_PHOTO = Path(__file__).resolve().parent.parent / "examples" / "bsds-103070.png"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--photo", help="a photo file, sent as it is (default: the example BSDS500 photo enlarged "
-                        "to 1200x800 and saved as a JPEG)")
+    parser.add_argument(
+        "--photo",
+        help="a photo file, sent as it is (default: the example BSDS500 photo enlarged "
+        "to 1200x800 and saved as a JPEG)",
+    )
     parser.add_argument("--repeats", type=int, default=5, help="re-renders per hint count")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", help="also write the numbers here")
@@ -44,8 +46,11 @@ def main() -> None:
         payload = buffer.getvalue()
     width, height = Image.open(io.BytesIO(payload)).size
     port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "huenet", "serve", "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "huenet", "serve", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     result = {"image": f"{width}x{height}", "repeats": arguments.repeats, "seconds": {}}
     try:
         wait_until_up(port)
@@ -55,8 +60,14 @@ def main() -> None:
         image_id = headers["x-huenet-image-id"]
         rng = np.random.default_rng(arguments.seed)
         for count in (1, 10, 100):
-            hints = [{"x": int(rng.integers(0, width)), "y": int(rng.integers(0, height)),
-                      "color": "#%02x%02x%02x" % tuple(int(v) for v in rng.integers(0, 256, 3))} for _ in range(count)]
+            hints = [
+                {
+                    "x": int(rng.integers(0, width)),
+                    "y": int(rng.integers(0, height)),
+                    "color": "#%02x%02x%02x" % tuple(int(v) for v in rng.integers(0, 256, 3)),
+                }
+                for _ in range(count)
+            ]
             times = []
             for _ in range(arguments.repeats):
                 started = time.perf_counter()

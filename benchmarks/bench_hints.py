@@ -59,7 +59,9 @@ def patch_hints(ab: np.ndarray, corners: np.ndarray) -> list[Hint]:
     hints = []
     for top, left in corners:
         mean = ab[top : top + PATCH, left : left + PATCH].reshape(-1, 2).mean(axis=0)
-        hints.append(Hint(x=left + PATCH / 2 - 0.5, y=top + PATCH / 2 - 0.5, ab=(float(mean[0]), float(mean[1])), size=PATCH))
+        hints.append(
+            Hint(x=left + PATCH / 2 - 0.5, y=top + PATCH / 2 - 0.5, ab=(float(mean[0]), float(mean[1])), size=PATCH)
+        )
     return hints
 
 
@@ -74,12 +76,16 @@ def levin(gray: np.ndarray, ab: np.ndarray, corners: np.ndarray) -> np.ndarray:
     values = np.zeros((height, width, 2))
     for top, left in corners:
         fixed[top : top + PATCH, left : left + PATCH] = True
-        values[top : top + PATCH, left : left + PATCH] = ab[top : top + PATCH, left : left + PATCH].reshape(-1, 2).mean(axis=0)
+        values[top : top + PATCH, left : left + PATCH] = (
+            ab[top : top + PATCH, left : left + PATCH].reshape(-1, 2).mean(axis=0)
+        )
     if not fixed.any():
         return color.to_uint8(color.combine_gray_ab(gray / 255.0, np.zeros((height, width, 2), np.float32)))
     padded = np.pad(y, 1, mode="edge")
     offsets = [(dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1) if (dr, dc) != (0, 0)]
-    neighbours = np.stack([padded[1 + dr : 1 + dr + height, 1 + dc : 1 + dc + width] for dr, dc in offsets])  # (8, h, w)
+    neighbours = np.stack(
+        [padded[1 + dr : 1 + dr + height, 1 + dc : 1 + dc + width] for dr, dc in offsets]
+    )  # (8, h, w)
     window = np.concatenate([neighbours, y[None]])
     variance = window.var(axis=0) * 0.6
     nearest = ((neighbours - y[None]) ** 2).min(axis=0)
@@ -100,15 +106,23 @@ def levin(gray: np.ndarray, ab: np.ndarray, corners: np.ndarray) -> np.ndarray:
         row_ids.append(index[use])
         col_ids.append(index[np.clip(rows_in + dr, 0, height - 1), np.clip(cols_in + dc, 0, width - 1)][use])
         data.append(-weights[k][use])
-    matrix = scipy.sparse.csr_matrix((np.concatenate(data), (np.concatenate(row_ids), np.concatenate(col_ids))),
-                                     shape=(height * width,) * 2)
+    matrix = scipy.sparse.csr_matrix(
+        (np.concatenate(data), (np.concatenate(row_ids), np.concatenate(col_ids))), shape=(height * width,) * 2
+    )
     right = np.where(fixed[..., None], values, 0).reshape(-1, 2)
     solved = scipy.sparse.linalg.spsolve(matrix.tocsc(), right).reshape(height, width, 2)
     return color.to_uint8(color.combine_gray_ab(gray / 255.0, solved.astype(np.float32)))
 
 
-def run_set(name: str, truths: list[np.ndarray], colorizer: Colorizer | None, counts: tuple[int, ...], levin_limit: int,
-            seed: int, levin_scores: dict | None = None) -> dict:
+def run_set(
+    name: str,
+    truths: list[np.ndarray],
+    colorizer: Colorizer | None,
+    counts: tuple[int, ...],
+    levin_limit: int,
+    seed: int,
+    levin_scores: dict | None = None,
+) -> dict:
     """One set's scores. ``colorizer`` None: Levin 2004 only; ``levin_scores``: Levin's, from
     an earlier run of the same protocol (it does not depend on the model), not run again."""
     huenet_scores: dict[int, list[float]] = {n: [] for n in counts}
@@ -134,11 +148,15 @@ def run_set(name: str, truths: list[np.ndarray], colorizer: Colorizer | None, co
         "photos": len(gray_scores),
         "gray_copy": float(np.mean(gray_scores)),
         "gray_copy_first": float(np.mean(gray_scores[:levin_limit])),
-        levin_key: levin_scores if levin_scores is not None else {str(n): float(np.mean(v)) for n, v in levin_run.items() if v},
+        levin_key: levin_scores
+        if levin_scores is not None
+        else {str(n): float(np.mean(v)) for n, v in levin_run.items() if v},
     }
     if colorizer is not None:
         result["huenet"] = {str(n): float(np.mean(v)) for n, v in huenet_scores.items()}
-        result[f"huenet_first_{levin_limit}"] = {str(n): float(np.mean(v[:levin_limit])) for n, v in huenet_scores.items()}
+        result[f"huenet_first_{levin_limit}"] = {
+            str(n): float(np.mean(v[:levin_limit])) for n, v in huenet_scores.items()
+        }
     return result
 
 
@@ -162,12 +180,23 @@ def plot(results: dict, path: str) -> None:
         if scores[levin_key]:
             limit = levin_key.rsplit("_", 1)[1]
             axis.plot(shown, list(scores[levin_key].values()), marker="s", label=f"Levin et al. 2004 (first {limit})")
-            axis.plot(shown, list(scores[f"huenet_first_{limit}"].values()), marker=".", linestyle=":",
-                      label=f"huenet (first {limit})")
+            axis.plot(
+                shown,
+                list(scores[f"huenet_first_{limit}"].values()),
+                marker=".",
+                linestyle=":",
+                label=f"huenet (first {limit})",
+            )
         axis.axhline(scores["gray_copy"], color="gray", linestyle="--", label="gray copy")
         if name.startswith("imagenet"):
-            axis.plot([0.5, 1, 10, 100], [24.43, 25.37, 28.42, 31.13], marker="x", linestyle="none", color="black",
-                      label="SIGGRAPH 2017 (published)")
+            axis.plot(
+                [0.5, 1, 10, 100],
+                [24.43, 25.37, 28.42, 31.13],
+                marker="x",
+                linestyle="none",
+                color="black",
+                label="SIGGRAPH 2017 (published)",
+            )
         axis.set(xscale="log", xlabel="hints (6x6 patches; 0 plotted at 0.5)", ylabel="PSNR (dB)", title=name)
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
@@ -181,18 +210,26 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="model (default: the bundled default)")
     parser.add_argument("--photos", action="append", required=True, help="a folder or tar of color photos (repeatable)")
     parser.add_argument("--limit", type=int, default=0, help="score only the first N photos of each set")
-    parser.add_argument("--levin-limit", type=int, default=150, help="photos per set that Levin 2004 also colorizes (slow)")
+    parser.add_argument(
+        "--levin-limit", type=int, default=150, help="photos per set that Levin 2004 also colorizes (slow)"
+    )
     parser.add_argument("--counts", type=int, nargs="+", default=list(COUNTS))
     parser.add_argument("--working-size", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--levin-only", action="store_true", help="score only Levin 2004 (it does not depend on the model)")
+    parser.add_argument(
+        "--levin-only", action="store_true", help="score only Levin 2004 (it does not depend on the model)"
+    )
     parser.add_argument("--levin-from", metavar="JSON", help="Levin 2004's scores from an earlier run of this protocol")
     parser.add_argument("--json")
     parser.add_argument("--plot")
     arguments = parser.parse_args()
     colorizer = None
-    results = {"protocol": f"{SIZE}x{SIZE} squashed, random {PATCH}x{PATCH} patches with the truth's mean ab, seed {arguments.seed}",
-               "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "date": time.strftime("%Y-%m-%d"), "sets": {}}
+    results = {
+        "protocol": f"{SIZE}x{SIZE} squashed, random {PATCH}x{PATCH} patches with the truth's mean ab, seed {arguments.seed}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "date": time.strftime("%Y-%m-%d"),
+        "sets": {},
+    }
     if not arguments.levin_only:
         model = load_model(arguments.model, engine="keras")
         if not model.settings.get("hint_inputs"):
@@ -210,8 +247,9 @@ def main() -> None:
         known = earlier.get(name, {}).get(key)
         if arguments.levin_from and (not known or earlier[name].get("seed", arguments.seed) != arguments.seed):
             sys.exit(f"bench_hints: {arguments.levin_from} has no {key} scores for {name}")
-        results["sets"][name] = run_set(name, truths, colorizer, tuple(arguments.counts), arguments.levin_limit,
-                                        arguments.seed, known)
+        results["sets"][name] = run_set(
+            name, truths, colorizer, tuple(arguments.counts), arguments.levin_limit, arguments.seed, known
+        )
         results["sets"][name]["seed"] = arguments.seed
         print(name, json.dumps(results["sets"][name]), flush=True)
     results["seconds"] = round(time.perf_counter() - started, 1)

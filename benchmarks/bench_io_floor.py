@@ -29,8 +29,10 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import conditions, cpu_counters  # noqa: E402
 
-FLOOR = ("import sys\nfrom PIL import Image\nImage.MAX_IMAGE_PIXELS = None\n"
-         "Image.open(sys.argv[1]).convert('RGB').save(sys.argv[2], 'PNG', compress_level=3)\n")
+FLOOR = (
+    "import sys\nfrom PIL import Image\nImage.MAX_IMAGE_PIXELS = None\n"
+    "Image.open(sys.argv[1]).convert('RGB').save(sys.argv[2], 'PNG', compress_level=3)\n"
+)
 
 
 def _photo_like(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -56,8 +58,20 @@ def _timed(command: list[str]) -> tuple[float, float]:
 
 
 def _huenet(source: Path, target: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "huenet", "colorize", str(source), "-o", str(target), "--overwrite", "-q",
-            "--max-pixels", "200000000", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "huenet",
+        "colorize",
+        str(source),
+        "-o",
+        str(target),
+        "--overwrite",
+        "-q",
+        "--max-pixels",
+        "200000000",
+        *extra,
+    ]
 
 
 def _spin(seconds: float) -> None:
@@ -91,8 +105,10 @@ def main() -> None:
             # In a child process: Linux counts the parent's peak RSS into every child it forks
             # (the peak carries over exec), so making a 100 MP image here inflated huenet's
             # measured peak to 1.56 GB on 2026-12-01 (its own was 0.98 GB).
-            subprocess.run([sys.executable, __file__, "--make-image", str(path), str(height), str(width), json.dumps(options)],
-                           check=True)
+            subprocess.run(
+                [sys.executable, __file__, "--make-image", str(path), str(height), str(width), json.dumps(options)],
+                check=True,
+            )
             out = folder / f"{case}-out.png"
             if case == "busy":
                 idle = min(_timed(_huenet(path, out))[0] for _ in range(arguments.repeat))
@@ -104,14 +120,24 @@ def main() -> None:
                 finally:
                     spinner.terminate()
                     spinner.join()
-                results[case] = {"image": f"{height}x{width} JPEG", "idle_s": round(idle, 2), "busy_s": round(busy, 2),
-                                 "ratio": round(busy / idle, 2)}
+                results[case] = {
+                    "image": f"{height}x{width} JPEG",
+                    "idle_s": round(idle, 2),
+                    "busy_s": round(busy, 2),
+                    "ratio": round(busy / idle, 2),
+                }
             else:
-                floor = min((_timed([sys.executable, "-c", FLOOR, str(path), str(out)]) for _ in range(arguments.repeat)))
+                floor = min(
+                    (_timed([sys.executable, "-c", FLOOR, str(path), str(out)]) for _ in range(arguments.repeat))
+                )
                 colorize = min((_timed(_huenet(path, out)) for _ in range(arguments.repeat)))
-                results[case] = {"image": f"{height}x{width} {path.suffix[1:].upper()}", "floor_s": round(floor[0], 2),
-                                 "huenet_s": round(colorize[0], 2), "ratio": round(colorize[0] / floor[0], 2),
-                                 "huenet_peak_rss_mb": round(colorize[1], 1)}
+                results[case] = {
+                    "image": f"{height}x{width} {path.suffix[1:].upper()}",
+                    "floor_s": round(floor[0], 2),
+                    "huenet_s": round(colorize[0], 2),
+                    "ratio": round(colorize[0] / floor[0], 2),
+                    "huenet_peak_rss_mb": round(colorize[1], 1),
+                }
             print(case, json.dumps(results[case]), flush=True)
     results["machine"] = conditions(counters)  # load at the end, CPU share stolen by the host
     if arguments.json:

@@ -51,7 +51,9 @@ def _photo_like(height: int, width: int, seed: int) -> np.ndarray:
 
 def _timed(arguments: list[str]) -> float:
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "huenet", "colorize", *arguments, "-q"], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "huenet", "colorize", *arguments, "-q"], capture_output=True, text=True
+    )
     seconds = time.perf_counter() - started
     if result.returncode != 0:
         raise SystemExit(f"huenet colorize {' '.join(arguments)} failed:\n{result.stderr[-2000:]}")
@@ -61,16 +63,23 @@ def _timed(arguments: list[str]) -> float:
 def _compare(source: Path, work: Path, count: int, label: str) -> dict:
     plain = _timed([str(source), "-o", str(work / f"{label}-plain")])
     on_ray = _timed([str(source), "-o", str(work / f"{label}-ray"), "--ray"])
-    row = {"images": count, "plain_s": round(plain, 1), "ray_s": round(on_ray, 1),
-           "plain_images_per_s": round(count / plain, 2), "ray_images_per_s": round(count / on_ray, 2),
-           "ray_to_plain_throughput": round(plain / on_ray, 3)}
+    row = {
+        "images": count,
+        "plain_s": round(plain, 1),
+        "ray_s": round(on_ray, 1),
+        "plain_images_per_s": round(count / plain, 2),
+        "ray_images_per_s": round(count / on_ray, 2),
+        "ray_to_plain_throughput": round(plain / on_ray, 3),
+    }
     print(f"{label}: {count} images, plain {plain:.1f} s, --ray {on_ray:.1f} s, ratio {plain / on_ray:.2f}", flush=True)
     return row
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", nargs="+", default=["cifar", "photos", "scaling"], choices=["cifar", "photos", "scaling"])
+    parser.add_argument(
+        "--cases", nargs="+", default=["cifar", "photos", "scaling"], choices=["cifar", "photos", "scaling"]
+    )
     parser.add_argument("--cifar", type=Path, default=CIFAR_TEST, help="CIFAR-10 test.tar.gz of JPEGs")
     parser.add_argument("--limit", type=int, default=10_000, help="CIFAR images to use")
     parser.add_argument("--photos", type=int, default=20, help="12 MP photos to use")
@@ -84,7 +93,9 @@ def main() -> None:
         if "cifar" in arguments.cases:
             folder = work / "cifar"
             with tarfile.open(arguments.cifar) as archive:
-                members = [m for m in archive.getmembers() if m.isfile() and m.name.lower().endswith(".jpg")][: arguments.limit]
+                members = [m for m in archive.getmembers() if m.isfile() and m.name.lower().endswith(".jpg")][
+                    : arguments.limit
+                ]
                 for member in members:
                     target = folder / member.name.replace("/", "_")
                     target.parent.mkdir(parents=True, exist_ok=True)
@@ -101,9 +112,17 @@ def main() -> None:
             if "scaling" in arguments.cases:
                 rows = {}
                 for workers in (1, 2):
-                    seconds = _timed([str(folder), "-o", str(work / f"scaling-{workers}"), "--ray", "--ray-workers", str(workers)])
-                    rows[str(workers)] = {"seconds": round(seconds, 1), "images_per_s": round(arguments.photos / seconds, 3)}
-                    print(f"scaling: {workers} worker(s), {arguments.photos} photos of 12 MP in {seconds:.1f} s", flush=True)
+                    seconds = _timed(
+                        [str(folder), "-o", str(work / f"scaling-{workers}"), "--ray", "--ray-workers", str(workers)]
+                    )
+                    rows[str(workers)] = {
+                        "seconds": round(seconds, 1),
+                        "images_per_s": round(arguments.photos / seconds, 3),
+                    }
+                    print(
+                        f"scaling: {workers} worker(s), {arguments.photos} photos of 12 MP in {seconds:.1f} s",
+                        flush=True,
+                    )
                 rows["speedup_2_over_1"] = round(rows["1"]["seconds"] / rows["2"]["seconds"], 3)
                 results["scaling_12mp"] = rows
     results["machine"].update(conditions(counters))  # load at the end, CPU share stolen by the host

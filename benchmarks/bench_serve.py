@@ -49,8 +49,14 @@ def multipart(fields: dict[str, bytes | str]) -> tuple[bytes, str]:
     body = b""
     for name, value in fields.items():
         if isinstance(value, bytes):
-            body += (f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="p.jpg"\r\n'
-                     "Content-Type: image/jpeg\r\n\r\n").encode() + value + b"\r\n"
+            body += (
+                (
+                    f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="p.jpg"\r\n'
+                    "Content-Type: image/jpeg\r\n\r\n"
+                ).encode()
+                + value
+                + b"\r\n"
+            )
         else:
             body += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
     return body + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
@@ -116,9 +122,22 @@ def main() -> None:
 
     port = _free_port()
     # The queue holds every request that can be in flight, so none is refused (503) here.
-    server = subprocess.Popen([sys.executable, "-m", "huenet", "serve", "--port", str(port), "--workers",
-                               str(arguments.workers), "--queue", str(arguments.concurrency)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "huenet",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(arguments.workers),
+            "--queue",
+            str(arguments.concurrency),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_until_up(port)
         payload = _photo()

@@ -59,7 +59,9 @@ def shot_frames(photo: np.ndarray, width: int, height: int, frames: int) -> list
     return [scaled[top : top + height, SHIFT * k : SHIFT * k + width] for k in range(frames)]
 
 
-def make_clip(photos: list[np.ndarray], width: int, height: int, frames_per_shot: int, path: Path, seed: int) -> list[np.ndarray]:
+def make_clip(
+    photos: list[np.ndarray], width: int, height: int, frames_per_shot: int, path: Path, seed: int
+) -> list[np.ndarray]:
     """Write the gray clip; returns the color truth frames."""
     import av
 
@@ -72,7 +74,9 @@ def make_clip(photos: list[np.ndarray], width: int, height: int, frames_per_shot
         for frame in truth:
             gray = color.rgb_to_gray(frame).astype(np.float32) * rng.uniform(0.95, 1.05)
             gray = np.clip(np.round(gray + rng.normal(0, 4, gray.shape)), 0, 255).astype(np.uint8)
-            output.mux(stream.encode(av.VideoFrame.from_ndarray(np.repeat(gray[..., None], 3, axis=-1), format="rgb24")))
+            output.mux(
+                stream.encode(av.VideoFrame.from_ndarray(np.repeat(gray[..., None], 3, axis=-1), format="rgb24"))
+            )
         output.mux(stream.encode())
     return truth
 
@@ -118,8 +122,11 @@ def score(path: Path, truth: list[np.ndarray], frames_per_shot: int) -> dict[str
         previous_ab = ab
     if len(psnr) != len(truth):
         raise SystemExit(f"bench_video: {path} has {len(psnr)} frames, the clip {len(truth)}")
-    return {"psnr": float(np.mean(psnr)), "flicker": float(np.mean(flicker)),
-            "psnr_3_after_cuts": float(np.mean(after_cut)) if after_cut else float("nan")}
+    return {
+        "psnr": float(np.mean(psnr)),
+        "flicker": float(np.mean(flicker)),
+        "psnr_3_after_cuts": float(np.mean(after_cut)) if after_cut else float("nan"),
+    }
 
 
 def truth_flicker(truth: list[np.ndarray], frames_per_shot: int) -> float:
@@ -138,9 +145,11 @@ def run_huenet(clip: Path, out: Path, model: str | None) -> tuple[float, float]:
     command = [sys.executable, "-m", "huenet", "colorize", str(clip), "-o", str(out), "--overwrite", "-q"]
     if model:
         command += ["--model", model]
-    script = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
-              "code = subprocess.call(sys.argv[1:]); "
-              "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024); sys.exit(code)")
+    script = (
+        "import resource, subprocess, sys, time; t = time.perf_counter(); "
+        "code = subprocess.call(sys.argv[1:]); "
+        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024); sys.exit(code)"
+    )
     answer = subprocess.run([sys.executable, "-c", script, *command], capture_output=True, text=True, check=True)
     seconds, rss = answer.stdout.split()
     return float(seconds), float(rss)
@@ -158,8 +167,14 @@ def main() -> None:
     parser.add_argument("--strip", help="write a strip of frames (gray | frame by frame | huenet | truth) here")
     arguments = parser.parse_args()
     wide = wide_photos(arguments.photos, arguments.shots, arguments.seed)
-    results = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-               "photos": arguments.photos, "shots": arguments.shots, "frames_per_shot": arguments.frames_per_shot, "sizes": {}}
+    results = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "photos": arguments.photos,
+        "shots": arguments.shots,
+        "frames_per_shot": arguments.frames_per_shot,
+        "sizes": {},
+    }
     with tempfile.TemporaryDirectory() as scratch:
         for size in arguments.sizes:
             width, height = (int(v) for v in size.split("x"))
@@ -171,11 +186,19 @@ def main() -> None:
             single = Path(scratch) / f"single-{size}.mp4"
             single_seconds = frame_by_frame(clip, single, arguments.model)
             row = {
-                "frames": len(truth), "duration_s": duration,
-                "huenet": {**score(out, truth, arguments.frames_per_shot), "seconds": seconds,
-                           "realtime": duration / seconds, "peak_rss_mb": rss},
-                "frame_by_frame": {**score(single, truth, arguments.frames_per_shot), "seconds": single_seconds,
-                                   "realtime": duration / single_seconds},
+                "frames": len(truth),
+                "duration_s": duration,
+                "huenet": {
+                    **score(out, truth, arguments.frames_per_shot),
+                    "seconds": seconds,
+                    "realtime": duration / seconds,
+                    "peak_rss_mb": rss,
+                },
+                "frame_by_frame": {
+                    **score(single, truth, arguments.frames_per_shot),
+                    "seconds": single_seconds,
+                    "realtime": duration / single_seconds,
+                },
                 "gray": score(clip, truth, arguments.frames_per_shot),
                 "truth_flicker": truth_flicker(truth, arguments.frames_per_shot),
             }

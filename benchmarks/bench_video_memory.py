@@ -40,7 +40,9 @@ def make_long_clip(photo: np.ndarray, width: int, height: int, frames: int, path
     rng = np.random.default_rng(seed)
     scale = max((width + PAN) / photo.shape[1], height / photo.shape[0])
     size = (int(np.ceil(photo.shape[1] * scale)), int(np.ceil(photo.shape[0] * scale)))
-    gray = color.rgb_to_gray(np.asarray(Image.fromarray(photo).resize(size, Image.Resampling.LANCZOS))).astype(np.float32)
+    gray = color.rgb_to_gray(np.asarray(Image.fromarray(photo).resize(size, Image.Resampling.LANCZOS))).astype(
+        np.float32
+    )
     top = (gray.shape[0] - height) // 2
     with av.open(str(path), "w") as output:
         stream = output.add_stream("libx264", rate=FPS)
@@ -67,16 +69,25 @@ def main() -> None:
     width, height = (int(v) for v in arguments.size.split("x"))
     photos = datasets.load_images(arguments.photos, limit=20, seed=arguments.seed).images
     photo = max(photos, key=lambda p: p.shape[1] / p.shape[0])
-    results = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-               "size": arguments.size, "runs": []}
+    results = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "size": arguments.size,
+        "runs": [],
+    }
     with tempfile.TemporaryDirectory() as scratch:
         for seconds in arguments.seconds:
             frames = int(round(seconds * FPS))
             clip, out = Path(scratch) / f"clip-{frames}.mp4", Path(scratch) / f"out-{frames}.mp4"
             make_long_clip(photo, width, height, frames, clip, arguments.seed)
             wall, rss = run_huenet(clip, out, arguments.model)
-            row = {"frames": frames, "duration_s": frames / FPS, "seconds": wall, "realtime": frames / FPS / wall,
-                   "peak_rss_mb": rss}
+            row = {
+                "frames": frames,
+                "duration_s": frames / FPS,
+                "seconds": wall,
+                "realtime": frames / FPS / wall,
+                "peak_rss_mb": rss,
+            }
             results["runs"].append(row)
             print(json.dumps(row), flush=True)
             clip.unlink()

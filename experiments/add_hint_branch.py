@@ -32,14 +32,20 @@ def main() -> None:
     onto = load_model(arguments.onto, engine="keras")
     if not branched.settings.get("hint_branch"):
         raise SystemExit(f"add_hint_branch: {arguments.branch_run_model} has no hint branch")
-    main_layers = [layer for layer in branched.network.layers if layer.weights and not layer.name.startswith(unet.HINT_PREFIX)]
+    main_layers = [
+        layer for layer in branched.network.layers if layer.weights and not layer.name.startswith(unet.HINT_PREFIX)
+    ]
     onto_layers = [layer for layer in onto.network.layers if layer.weights]
     if len(main_layers) != len(onto_layers):
-        raise SystemExit(f"add_hint_branch: {len(main_layers)} layers outside the branch, {arguments.onto} has {len(onto_layers)}")
+        raise SystemExit(
+            f"add_hint_branch: {len(main_layers)} layers outside the branch, {arguments.onto} has {len(onto_layers)}"
+        )
     for new, old in zip(main_layers, onto_layers):
         for a, b in zip(new.get_weights(), old.get_weights()):
             if a.shape != b.shape or not np.allclose(a, b, rtol=0, atol=1e-3 * max(1e-3, float(np.abs(b).max()))):
-                raise SystemExit(f"add_hint_branch: layer {new.name} differs from {arguments.onto}'s: was the run started from it?")
+                raise SystemExit(
+                    f"add_hint_branch: layer {new.name} differs from {arguments.onto}'s: was the run started from it?"
+                )
     metadata = read_metadata(arguments.onto)
     metadata.pop("format", None)
     branch_record = read_metadata(arguments.branch_run_model)["training"]

@@ -44,16 +44,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model")
     parser.add_argument("--data", required=True, help="the training source (its validation split is rebuilt)")
-    parser.add_argument("--photos", nargs="+", default=[],
-                        help="full-size photos (folders or tars) for choosing the working size; 100 photos cannot "
-                        "separate sizes closer than about 0.2 dB, so give all you have (none of them training data)")
+    parser.add_argument(
+        "--photos",
+        nargs="+",
+        default=[],
+        help="full-size photos (folders or tars) for choosing the working size; 100 photos cannot "
+        "separate sizes closer than about 0.2 dB, so give all you have (none of them training data)",
+    )
     parser.add_argument("--limit", type=int, default=3000, help="validation images to score")
     parser.add_argument("--temperatures", type=float, nargs="+", default=[1.0, 0.6, 0.4, 0.3])
     parser.add_argument("--vividness", type=float, nargs="+", default=[0.5, 0.75, 1.0, 1.5, 1.75, 2.0, 2.25])
-    parser.add_argument("--min-colorfulness", type=float, default=0.55, help="faithful must keep this share of the truth's colorfulness")
+    parser.add_argument(
+        "--min-colorfulness", type=float, default=0.55, help="faithful must keep this share of the truth's colorfulness"
+    )
     parser.add_argument("--vivid-target", type=float, default=0.9, help="colorfulness ratio the vivid setting aims at")
     parser.add_argument("--working-sizes", type=int, nargs="+", default=[32, 48, 64, 96, 128])
-    parser.add_argument("--margin-db", type=float, default=0.1, help="vivid must stay this far above the gray copy's PSNR")
+    parser.add_argument(
+        "--margin-db", type=float, default=0.1, help="vivid must stay this far above the gray copy's PSNR"
+    )
     parser.add_argument("--output", required=True)
     arguments = parser.parse_args()
 
@@ -77,11 +85,15 @@ def main() -> None:
     # copy. The target sits inside the 0.85-1.15 band rather than at 1.0: near the truth's
     # colorfulness each further 0.1 of it costs about 0.5 dB.
     allowed = [
-        key for key, s in scores.items()
+        key
+        for key, s in scores.items()
         if s["psnr_mean"] >= gray_copy["psnr_mean"] + arguments.margin_db and s["auc"] >= gray_copy["auc"] + 0.002
     ]
     vivid = min(allowed or [faithful], key=lambda key: abs(scores[key]["colorfulness_ratio"] - arguments.vivid_target))
-    print(f"faithful: temperature {faithful[0]}, vividness {faithful[1]}; vivid: temperature {vivid[0]}, vividness {vivid[1]}", flush=True)
+    print(
+        f"faithful: temperature {faithful[0]}, vividness {faithful[1]}; vivid: temperature {vivid[0]}, vividness {vivid[1]}",
+        flush=True,
+    )
 
     by_working_size = {}
     if arguments.photos:
@@ -89,18 +101,32 @@ def main() -> None:
         for size in arguments.working_sizes:
             photo_scores = []
             for image in photos:
-                prediction = predict_rgb(model, color.rgb_to_gray(image)[None], temperature=faithful[0], working_size=size, vividness=faithful[1])
+                prediction = predict_rgb(
+                    model,
+                    color.rgb_to_gray(image)[None],
+                    temperature=faithful[0],
+                    working_size=size,
+                    vividness=faithful[1],
+                )
                 photo_scores.append(metrics.psnr_per_image(prediction, image[None]))
             by_working_size[size] = float(np.mean(photo_scores))
             print(f"working size {size}: photo PSNR {by_working_size[size]:.3f}", flush=True)
     working_size = max(by_working_size, key=by_working_size.get) if by_working_size else model.working_size
 
-    save_calibrated(model, arguments.model, arguments.output, faithful, vivid, working_size, {
-        "validation_images": len(truth),
-        "gray_copy": gray_copy,
-        "by_temperature_and_vividness": {f"{t},{v}": s for (t, v), s in scores.items()},
-        "photo_psnr_by_working_size": {str(k): v for k, v in by_working_size.items()},
-    })
+    save_calibrated(
+        model,
+        arguments.model,
+        arguments.output,
+        faithful,
+        vivid,
+        working_size,
+        {
+            "validation_images": len(truth),
+            "gray_copy": gray_copy,
+            "by_temperature_and_vividness": {f"{t},{v}": s for (t, v), s in scores.items()},
+            "photo_psnr_by_working_size": {str(k): v for k, v in by_working_size.items()},
+        },
+    )
     print(f"wrote {arguments.output}")
 
 
@@ -128,8 +154,16 @@ def validation_sample(model, data: str, limit: int):
     return [validation.images[i] for i in chosen]
 
 
-def save_calibrated(model, source: str, output: str, faithful: tuple, vivid: tuple, working_size: int, record: dict,
-                    shrunk: dict | None = None) -> None:
+def save_calibrated(
+    model,
+    source: str,
+    output: str,
+    faithful: tuple,
+    vivid: tuple,
+    working_size: int,
+    record: dict,
+    shrunk: dict | None = None,
+) -> None:
     """Write ``model`` with the chosen (temperature, vividness) pairs and working size as its
     settings (and ``shrunk``, the decodings of shrunk inputs, if given), and a ``calibration``
     record: the command that chose them and ``record``."""
@@ -147,6 +181,7 @@ def save_calibrated(model, source: str, output: str, faithful: tuple, vivid: tup
         metadata["settings"]["shrunk"] = shrunk
     metadata["calibration"] = {"command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]), **record}
     save_model(model.network, output, metadata)
+
 
 if __name__ == "__main__":
     main()

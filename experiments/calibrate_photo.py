@@ -53,7 +53,6 @@ from huenet.modelfile import load_model
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from calibrate import save_calibrated, validation_sample  # noqa: E402  (the experiments folder is not a package)
 
-
 _BOOTSTRAP_DRAWS = 1000
 
 
@@ -77,8 +76,12 @@ def score_images(predictions: list, truths: list) -> dict[str, float]:
     images = len(truths)
     draws = np.random.default_rng(0).integers(0, images, size=(_BOOTSTRAP_DRAWS, images))
     ratios = colorful[draws].sum(axis=1) / np.maximum(truth_colorful[draws].sum(axis=1), 1e-12)
-    return {"psnr_mean": psnr / images, "auc": auc / pixels, "colorfulness_ratio": colorful.sum() / truth_colorful.sum(),
-            "colorfulness_low": float(np.percentile(ratios, 5))}
+    return {
+        "psnr_mean": psnr / images,
+        "auc": auc / pixels,
+        "colorfulness_ratio": colorful.sum() / truth_colorful.sum(),
+        "colorfulness_low": float(np.percentile(ratios, 5)),
+    }
 
 
 class HeldOut:
@@ -92,23 +95,35 @@ class HeldOut:
         self.colorizer = colorizer
         started = time.perf_counter()
         self.logits = colorizer.network_outputs(self.inputs)
-        print(f"{name}: {len(truths)} images, network at working size {colorizer.working_size} "
-              f"in {time.perf_counter() - started:.0f} s", flush=True)
+        print(
+            f"{name}: {len(truths)} images, network at working size {colorizer.working_size} "
+            f"in {time.perf_counter() - started:.0f} s",
+            flush=True,
+        )
 
     def score(self, temperature: float, vividness: float, gain: float = 1.0) -> dict[str, float]:
         """Scores of one decoding; ``gain`` scales the decoded ab (a chroma gain to compare)."""
         decoding = Decoding(temperature, False, vividness)
         model = self.colorizer.model
-        predictions = [np.asarray(self.colorizer.compose(image, gain * decode_ab(model, logits[None], decoding)[0]))
-                       for image, logits in zip(self.inputs, self.logits)]
+        predictions = [
+            np.asarray(self.colorizer.compose(image, gain * decode_ab(model, logits[None], decoding)[0]))
+            for image, logits in zip(self.inputs, self.logits)
+        ]
         return score_images(predictions, self.truths)
 
     def gray_copy(self) -> dict[str, float]:
         return score_images([np.repeat(color.rgb_to_gray(t)[..., None], 3, axis=-1) for t in self.truths], self.truths)
 
 
-def choose_decodings(scores: dict, gray: dict, names: list[str], min_colorfulness: dict[str, float],
-                     vivid_target: float, margin_db: float, margin_auc: float) -> tuple[tuple, tuple]:
+def choose_decodings(
+    scores: dict,
+    gray: dict,
+    names: list[str],
+    min_colorfulness: dict[str, float],
+    vivid_target: float,
+    margin_db: float,
+    margin_auc: float,
+) -> tuple[tuple, tuple]:
     """(faithful, vivid) (temperature, vividness) pairs for the sets ``names``; each must pass.
 
     Faithful: the best mean PSNR among decodings whose bootstrap-low colorfulness ratio is at
@@ -116,16 +131,27 @@ def choose_decodings(scores: dict, gray: dict, names: list[str], min_colorfulnes
     ``margin_db`` and ``margin_auc`` above the gray copy on every set, the one whose
     colorfulness ratio is nearest ``vivid_target`` (the larger distance counts).
     """
+
     def psnr(key: tuple) -> float:
         return float(np.mean([scores[key][name]["psnr_mean"] for name in names]))
 
-    colorful_enough = [key for key in scores
-                       if all(scores[key][name]["colorfulness_low"] >= min_colorfulness[name] for name in names)]
+    colorful_enough = [
+        key for key in scores if all(scores[key][name]["colorfulness_low"] >= min_colorfulness[name] for name in names)
+    ]
     faithful = max(colorful_enough or scores, key=psnr)
-    allowed = [key for key in scores
-               if all(scores[key][name]["psnr_mean"] >= gray[name]["psnr_mean"] + margin_db
-                      and scores[key][name]["auc"] >= gray[name]["auc"] + margin_auc for name in names)]
-    vivid = min(allowed or [faithful], key=lambda key: max(abs(scores[key][name]["colorfulness_ratio"] - vivid_target) for name in names))
+    allowed = [
+        key
+        for key in scores
+        if all(
+            scores[key][name]["psnr_mean"] >= gray[name]["psnr_mean"] + margin_db
+            and scores[key][name]["auc"] >= gray[name]["auc"] + margin_auc
+            for name in names
+        )
+    ]
+    vivid = min(
+        allowed or [faithful],
+        key=lambda key: max(abs(scores[key][name]["colorfulness_ratio"] - vivid_target) for name in names),
+    )
     return faithful, vivid
 
 
@@ -134,22 +160,42 @@ def main() -> None:
     parser.add_argument("model")
     parser.add_argument("--data", help="the training source (its validation split is rebuilt)")
     parser.add_argument("--photos", nargs="+", help="full-size photos (folders or tars) that are not training data")
-    parser.add_argument("--scores-from", metavar="CALIBRATED",
-                        help="choose again from the scores recorded in a model this script wrote (no network run)")
+    parser.add_argument(
+        "--scores-from",
+        metavar="CALIBRATED",
+        help="choose again from the scores recorded in a model this script wrote (no network run)",
+    )
     parser.add_argument("--limit", type=int, default=2000, help="validation images of the training source to score")
     parser.add_argument("--working-sizes", type=int, nargs="+", default=[64, 96, 128, 160, 192, 256])
-    parser.add_argument("--size-decodings", default="0.4,-0.5 0.4,0.0 0.4,0.5",
-                        help="temperature,vividness pairs the working size is chosen with")
+    parser.add_argument(
+        "--size-decodings",
+        default="0.4,-0.5 0.4,0.0 0.4,0.5",
+        help="temperature,vividness pairs the working size is chosen with",
+    )
     parser.add_argument("--temperatures", type=float, nargs="+", default=[1.0, 0.6, 0.4, 0.3])
-    parser.add_argument("--vividness", type=float, nargs="+", default=[-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5])
-    parser.add_argument("--min-colorfulness", type=float, default=0.5,
-                        help="faithful keeps this share of the truth's colorfulness (bootstrap 5th percentile)")
-    parser.add_argument("--photos-min-colorfulness", type=float,
-                        help="the same bar for the full-size photos (default: --min-colorfulness); the photos' own "
-                             "bootstrap already says how sure their ratio is")
+    parser.add_argument(
+        "--vividness",
+        type=float,
+        nargs="+",
+        default=[-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5],
+    )
+    parser.add_argument(
+        "--min-colorfulness",
+        type=float,
+        default=0.5,
+        help="faithful keeps this share of the truth's colorfulness (bootstrap 5th percentile)",
+    )
+    parser.add_argument(
+        "--photos-min-colorfulness",
+        type=float,
+        help="the same bar for the full-size photos (default: --min-colorfulness); the photos' own "
+        "bootstrap already says how sure their ratio is",
+    )
     parser.add_argument("--one-decoding", action="store_true", help="one decoding for both sets (the best mean PSNR)")
     parser.add_argument("--vivid-target", type=float, default=0.95, help="colorfulness ratio the vivid setting aims at")
-    parser.add_argument("--margin-db", type=float, default=0.1, help="vivid stays this far above the gray copy's PSNR on both sets")
+    parser.add_argument(
+        "--margin-db", type=float, default=0.1, help="vivid stays this far above the gray copy's PSNR on both sets"
+    )
     parser.add_argument("--margin-auc", type=float, default=0.002, help="... and this far above its AuC")
     parser.add_argument("--output", required=True)
     arguments = parser.parse_args()
@@ -160,31 +206,56 @@ def main() -> None:
     model = load_model(arguments.model, engine="keras")  # throughput over many images: Keras is faster there
     if arguments.scores_from:
         record, working_size, photo_shrink = _recorded_scores(arguments.scores_from, model)
-        scores = {tuple(float(x) for x in key.split(",")): value for key, value in record["by_temperature_and_vividness"].items()}
+        scores = {
+            tuple(float(x) for x in key.split(",")): value
+            for key, value in record["by_temperature_and_vividness"].items()
+        }
         gray = record["gray_copy"]
     else:
         record, working_size, scores, gray, photo_shrink = _score(model, arguments)
-    minimum = {"tiny": arguments.min_colorfulness,
-               "photos": arguments.min_colorfulness if arguments.photos_min_colorfulness is None
-               else arguments.photos_min_colorfulness}
+    minimum = {
+        "tiny": arguments.min_colorfulness,
+        "photos": arguments.min_colorfulness
+        if arguments.photos_min_colorfulness is None
+        else arguments.photos_min_colorfulness,
+    }
 
     def choose(names: list[str]) -> tuple[tuple, tuple]:
-        return choose_decodings(scores, gray, names, minimum, arguments.vivid_target, arguments.margin_db, arguments.margin_auc)
+        return choose_decodings(
+            scores, gray, names, minimum, arguments.vivid_target, arguments.margin_db, arguments.margin_auc
+        )
 
-    chosen = {"both": choose(["tiny", "photos"])} if arguments.one_decoding else {name: choose([name]) for name in ("tiny", "photos")}
+    chosen = (
+        {"both": choose(["tiny", "photos"])}
+        if arguments.one_decoding
+        else {name: choose([name]) for name in ("tiny", "photos")}
+    )
     for name, (faithful, vivid) in chosen.items():
-        print(f"{name}: faithful temperature {faithful[0]}, vividness {faithful[1]}: {json.dumps(scores[faithful])}", flush=True)
+        print(
+            f"{name}: faithful temperature {faithful[0]}, vividness {faithful[1]}: {json.dumps(scores[faithful])}",
+            flush=True,
+        )
         print(f"{name}: vivid temperature {vivid[0]}, vividness {vivid[1]}: {json.dumps(scores[vivid])}", flush=True)
     faithful, vivid = chosen["both" if arguments.one_decoding else "tiny"]
     shrunk = None
     if not arguments.one_decoding:
         large_faithful, large_vivid = chosen["photos"]
-        shrunk = {"shrink": round(photo_shrink, 3), "temperature": large_faithful[0], "vividness": large_faithful[1],
-                  "vivid": {"temperature": large_vivid[0], "vividness": large_vivid[1]}}
+        shrunk = {
+            "shrink": round(photo_shrink, 3),
+            "temperature": large_faithful[0],
+            "vividness": large_faithful[1],
+            "vivid": {"temperature": large_vivid[0], "vividness": large_vivid[1]},
+        }
         print(f"shrunk {photo_shrink:.2f} times or more: {json.dumps(shrunk)}", flush=True)
 
-    record = {**record, "photo_shrink": photo_shrink, "seconds": record.get("seconds", 0) + round(time.perf_counter() - started, 1)}
-    save_calibrated(model, arguments.model, arguments.output, faithful, vivid, working_size, shrunk=shrunk, record=record)
+    record = {
+        **record,
+        "photo_shrink": photo_shrink,
+        "seconds": record.get("seconds", 0) + round(time.perf_counter() - started, 1),
+    }
+    save_calibrated(
+        model, arguments.model, arguments.output, faithful, vivid, working_size, shrunk=shrunk, record=record
+    )
     print(f"wrote {arguments.output} ({time.perf_counter() - started:.0f} s)")
 
 
@@ -226,8 +297,10 @@ def _score(model, arguments) -> tuple[dict, int, dict, dict, float]:
     print(f"working size: {working_size}", flush=True)
 
     # 2. Decodings, on both sets at that size.
-    sets = {"tiny": HeldOut("tiny", tiny_truths, Colorizer(model, Decoding(), working_size, threads=2)),
-            "photos": HeldOut("photos", photos, Colorizer(model, Decoding(), working_size, threads=2))}
+    sets = {
+        "tiny": HeldOut("tiny", tiny_truths, Colorizer(model, Decoding(), working_size, threads=2)),
+        "photos": HeldOut("photos", photos, Colorizer(model, Decoding(), working_size, threads=2)),
+    }
     gray = {name: held.gray_copy() for name, held in sets.items()}
     print(f"gray copy: {json.dumps(gray)}", flush=True)
     scores: dict[tuple[float, float], dict[str, dict[str, float]]] = {}

@@ -74,27 +74,42 @@ def main(argv: list[str] | None = None) -> None:
     long_side = arguments.long_side
 
     for split, limit in (("train", None), ("val", arguments.imagenette_validation)):
-        paths = sorted(p for p in (Path(arguments.imagenette) / split).glob("*/*") if p.suffix.lower() in (".jpeg", ".jpg", ".png"))
+        paths = sorted(
+            p for p in (Path(arguments.imagenette) / split).glob("*/*") if p.suffix.lower() in (".jpeg", ".jpg", ".png")
+        )
         kept = [p for p in paths if p.parent.name not in HELD_OUT]
         counts["held_out"] += len(paths) - len(kept)
         if limit:
             kept = [kept[i] for i in datasets.sample_evenly([p.parent.name for p in kept], limit, arguments.seed)]
         for path in tqdm(kept, desc=f"imagenette {split}", unit="photo"):
             with Image.open(path) as image:
-                target = (output / "train" / "imagenette" / path.parent.name if split == "train" else output / "validation" / "imagenette")
-                _write(_shrunk(image, long_side), target / f"{path.stem}.jpg", counts, "imagenette" if split == "train" else "validation")
+                target = (
+                    output / "train" / "imagenette" / path.parent.name
+                    if split == "train"
+                    else output / "validation" / "imagenette"
+                )
+                _write(
+                    _shrunk(image, long_side),
+                    target / f"{path.stem}.jpg",
+                    counts,
+                    "imagenette" if split == "train" else "validation",
+                )
 
     voc = sorted(Path(arguments.voc).glob("*.jpg"))
     carved = set(np.random.default_rng(arguments.seed).permutation(len(voc))[: arguments.voc_validation].tolist())
     for index, path in enumerate(tqdm(voc, desc="voc", unit="photo")):
         with Image.open(path) as image:
             if index in carved:
-                _write(_shrunk(image, long_side), output / "validation" / "voc" / f"{path.stem}.jpg", counts, "validation")
+                _write(
+                    _shrunk(image, long_side), output / "validation" / "voc" / f"{path.stem}.jpg", counts, "validation"
+                )
             else:
                 _write(_shrunk(image, long_side), output / "train" / "voc" / f"{path.stem}.jpg", counts, "voc")
 
-    for tar, folder, key in ((arguments.bsds, output / "train" / "bsds", "bsds"),
-                             (arguments.bsds_validation, output / "validation" / "bsds", "validation")):
+    for tar, folder, key in (
+        (arguments.bsds, output / "train" / "bsds", "bsds"),
+        (arguments.bsds_validation, output / "validation" / "bsds", "validation"),
+    ):
         for name, payload in tqdm(list(archives.iter_tar(Path(tar))), desc=Path(tar).name, unit="photo"):
             if payload is None or not name.lower().endswith((".jpg", ".jpeg", ".png")):
                 continue

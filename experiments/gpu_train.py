@@ -44,8 +44,14 @@ def measure_step_seconds(config, steps: int = 30) -> tuple[float, float]:
 
     def one_batch(index: int):
         batch_rng = np.random.default_rng(index)
-        batch = batches.augment(images, batch_rng.permutation(len(images))[: config.batch_size], batch_rng,
-                             crop_size=None, max_shift=config.max_shift, flip=config.flip)
+        batch = batches.augment(
+            images,
+            batch_rng.permutation(len(images))[: config.batch_size],
+            batch_rng,
+            crop_size=None,
+            max_shift=config.max_shift,
+            flip=config.flip,
+        )
         return batches.make_batch(batch, preset.head, stride, settings.get("color_space", "rgb"))
 
     inputs, targets = one_batch(0)
@@ -97,8 +103,10 @@ def train_overrides(assignments: list[str]) -> dict:
         key, _, value = assignment.partition("=")
         key = key.replace("-", "_")
         if key not in fields or key in OWN_FIELDS or not value:
-            raise SystemExit(f"--train {assignment}: expected KEY=VALUE with KEY one of "
-                             f"{', '.join(sorted(set(fields) - OWN_FIELDS))}")
+            raise SystemExit(
+                f"--train {assignment}: expected KEY=VALUE with KEY one of "
+                f"{', '.join(sorted(set(fields) - OWN_FIELDS))}"
+            )
         default = fields[key].default
         try:
             if isinstance(default, bool):
@@ -127,20 +135,38 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True)
     parser.add_argument("--preset", default="huenet-base")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="variant: override preset settings (integers, floats, true/false), as compare_variants.py does")
-    parser.add_argument("--train", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="training settings (TrainConfig fields such as max_shift, weight_decay, learning_rate, seed)")
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="variant: override preset settings (integers, floats, true/false), as compare_variants.py does",
+    )
+    parser.add_argument(
+        "--train",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="training settings (TrainConfig fields such as max_shift, weight_decay, learning_rate, seed)",
+    )
     parser.add_argument("--precision", default="bfloat16")
     parser.add_argument("--limit", type=int, default=None)
-    parser.add_argument("--workers", type=int, default=8, help="batch-pipeline threads (the pipeline, not the GPU, set the pace)")
+    parser.add_argument(
+        "--workers", type=int, default=8, help="batch-pipeline threads (the pipeline, not the GPU, set the pace)"
+    )
     parser.add_argument("--budget", type=float, required=True, help="seconds the training run may take")
-    parser.add_argument("--deadline", type=float, required=True, help="seconds after start when training stops regardless")
+    parser.add_argument(
+        "--deadline", type=float, required=True, help="seconds after start when training stops regardless"
+    )
     parser.add_argument("--started", type=float, default=None, help="unix time the budget counts from (default: now)")
     parser.add_argument("--max-epochs", type=int, default=60)
-    parser.add_argument("--epochs", type=int, default=None,
-                        help="train exactly this many epochs, no timing (the deadline still holds). On a shared CPU the "
-                        "timing is skewed by whatever else runs: on 2026-11-26 a busy machine made it pick 6 epochs, not 17")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="train exactly this many epochs, no timing (the deadline still holds). On a shared CPU the "
+        "timing is skewed by whatever else runs: on 2026-11-26 a busy machine made it pick 6 epochs, not 17",
+    )
     parser.add_argument("--startup-seconds", type=float, default=45.0, help="data loading and compilation, guessed")
     parser.add_argument("--run-dir", required=True)
     parser.add_argument("--out", required=True)
@@ -154,9 +180,17 @@ def main() -> None:
 
     if args.set:
         args.preset = derive_preset(args.preset, args.set)
-    config = train.TrainConfig(preset=args.preset, data=args.data, limit=args.limit, precision=args.precision,
-                               run_dir=args.run_dir, verbose=2, epochs=1, workers=args.workers,
-                               **train_overrides(args.train))
+    config = train.TrainConfig(
+        preset=args.preset,
+        data=args.data,
+        limit=args.limit,
+        precision=args.precision,
+        run_dir=args.run_dir,
+        verbose=2,
+        epochs=1,
+        workers=args.workers,
+        **train_overrides(args.train),
+    )
     if args.epochs is not None:
         epochs = args.epochs
         print(f"{epochs} epochs, as given", flush=True)
@@ -181,7 +215,10 @@ def main() -> None:
     part_size = 16_000_000  # one file for a huenet-class model (15.3 MB): a call returns at most 8 files of 16 MiB
     for index in range(0, len(blob), part_size):
         (out / f"model.keras.part-{index // part_size}").write_bytes(blob[index : index + part_size])
-    print(f"done in {time.time() - STARTED:.0f} s; model {len(blob)} bytes in {math.ceil(len(blob) / part_size)} parts", flush=True)
+    print(
+        f"done in {time.time() - STARTED:.0f} s; model {len(blob)} bytes in {math.ceil(len(blob) / part_size)} parts",
+        flush=True,
+    )
 
 
 def pick_epochs(args: argparse.Namespace, config) -> int:
@@ -196,8 +233,11 @@ def pick_epochs(args: argparse.Namespace, config) -> int:
     epoch_seconds = batches * (step + pipeline) + validation_batches * (step / 3 + pipeline) + 1.0
     left = args.budget - (time.time() - STARTED) - args.startup_seconds
     epochs = max(1, min(args.max_epochs, int(left / epoch_seconds)))
-    print(f"step {step * 1000:.1f} ms, pipeline {pipeline * 1000:.1f} ms per batch; "
-          f"about {epoch_seconds:.1f} s per epoch; {left:.0f} s left: {epochs} epochs", flush=True)
+    print(
+        f"step {step * 1000:.1f} ms, pipeline {pipeline * 1000:.1f} ms per batch; "
+        f"about {epoch_seconds:.1f} s per epoch; {left:.0f} s left: {epochs} epochs",
+        flush=True,
+    )
     return epochs
 
 

@@ -36,8 +36,11 @@ def _four_by_three(image: np.ndarray, width: int = 400) -> np.ndarray:
     crop_w = min(full_width, height * 4 // 3)
     crop_h = crop_w * 3 // 4
     top, left = (height - crop_h) // 2, (full_width - crop_w) // 2
-    return np.asarray(Image.fromarray(image[top : top + crop_h, left : left + crop_w]).resize((width, width * 3 // 4),
-                                                                                               Image.Resampling.LANCZOS))
+    return np.asarray(
+        Image.fromarray(image[top : top + crop_h, left : left + crop_w]).resize(
+            (width, width * 3 // 4), Image.Resampling.LANCZOS
+        )
+    )
 
 
 def _colorized(model, gray: np.ndarray) -> list[np.ndarray]:
@@ -118,7 +121,9 @@ def main() -> None:
 
     old = Path(arguments.old_photo) if arguments.old_photo else _skimage_camera()
     if old is not None:
-        _grid([_colorized(model, np.asarray(Image.open(old).convert("L")))], scale=1, columns=COLUMNS[:3]).save(output / "old-photo.jpg", quality=90)
+        _grid([_colorized(model, np.asarray(Image.open(old).convert("L")))], scale=1, columns=COLUMNS[:3]).save(
+            output / "old-photo.jpg", quality=90
+        )
         written.append(output / "old-photo.jpg")
     print("wrote " + ", ".join(map(str, written)))
 

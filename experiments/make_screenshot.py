@@ -56,29 +56,43 @@ def main() -> None:
         options.binary_location = shutil.which("chromium")
         for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1100,1150"):
             options.add_argument(argument)
-        chrome = webdriver.Chrome(service=webdriver.ChromeService(executable_path=shutil.which("chromedriver")), options=options)
+        chrome = webdriver.Chrome(
+            service=webdriver.ChromeService(executable_path=shutil.which("chromedriver")), options=options
+        )
         try:
             chrome.get(f"http://127.0.0.1:{port}/")
             chrome.find_element(By.ID, "files").send_keys(str(photo))
             wait = WebDriverWait(chrome, 120)
-            wait.until(lambda page: page.execute_script(
-                "const img = document.querySelector('.card .after'); return img && img.complete && img.naturalWidth > 0;"))
+            wait.until(
+                lambda page: page.execute_script(
+                    "const img = document.querySelector('.card .after'); return img && img.complete && img.naturalWidth > 0;"
+                )
+            )
             layer = chrome.find_element(By.CSS_SELECTOR, ".card .hint-layer")
             size = layer.size
             for (fx, fy), typed in (((0.47, 0.82), None), ((0.86, 0.30), "#c8302c")):  # the suit, the flag's stripe
                 before = chrome.execute_script("return document.querySelector('a.download').href;")
-                ActionChains(chrome).move_to_element_with_offset(layer, int((fx - 0.5) * size["width"]),
-                                                                 int((fy - 0.5) * size["height"])).click().perform()
+                ActionChains(chrome).move_to_element_with_offset(
+                    layer, int((fx - 0.5) * size["width"]), int((fy - 0.5) * size["height"])
+                ).click().perform()
                 wait.until(lambda page: page.find_elements(By.CSS_SELECTOR, ".card .picker .swatch"))
                 if typed is None:
                     chrome.find_elements(By.CSS_SELECTOR, ".card .picker .swatch")[0].click()
                 else:
-                    chrome.execute_script("const i = document.querySelector('.card .picker .other'); i.value = arguments[0];"
-                                          "i.dispatchEvent(new Event('change'));", typed)
-                wait.until(lambda page: page.execute_script(
-                    "return document.querySelector('a.download').href !== arguments[0];", before))
-            chrome.execute_script("const r = document.querySelector('.card .compare-range'); r.value = 20;"
-                                  "r.dispatchEvent(new Event('input'));")  # mostly the colorized side
+                    chrome.execute_script(
+                        "const i = document.querySelector('.card .picker .other'); i.value = arguments[0];"
+                        "i.dispatchEvent(new Event('change'));",
+                        typed,
+                    )
+                wait.until(
+                    lambda page, before=before: page.execute_script(
+                        "return document.querySelector('a.download').href !== arguments[0];", before
+                    )
+                )
+            chrome.execute_script(
+                "const r = document.querySelector('.card .compare-range'); r.value = 20;"
+                "r.dispatchEvent(new Event('input'));"
+            )  # mostly the colorized side
             time.sleep(1)
             Path(arguments.output).parent.mkdir(parents=True, exist_ok=True)
             chrome.save_screenshot(arguments.output)

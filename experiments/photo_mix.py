@@ -71,8 +71,16 @@ def _save(image: np.ndarray, path: Path) -> None:
     Image.fromarray(image).save(path)
 
 
-def _classes(root: Path, per_class: int | None, short_range: tuple[int, int], size: int, output: Path,
-             rng: np.random.Generator, counts: dict, key: str) -> None:
+def _classes(
+    root: Path,
+    per_class: int | None,
+    short_range: tuple[int, int],
+    size: int,
+    output: Path,
+    rng: np.random.Generator,
+    counts: dict,
+    key: str,
+) -> None:
     """One random crop of each of ``per_class`` images per class folder, at a random scale."""
     for folder in tqdm(_class_folders(root), desc=key, unit="class"):
         files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
@@ -102,7 +110,9 @@ def _center_crops(root: Path, per_class: int, short: int, size: int, output: Pat
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--mini", required=True, help="mini-ImageNet folder with train/ and val/ class folders")
     parser.add_argument("--imagenette", required=True, help="Imagenette folder with train/ and val/ class folders")
     parser.add_argument("--voc", required=True, help="PASCAL VOC2007 JPEGImages folder")
@@ -123,8 +133,26 @@ def main(argv: list[str] | None = None) -> None:
     rng = np.random.default_rng(arguments.seed)
     counts = {"mini": 0, "imagenette": 0, "voc": 0, "bsds": 0, "tiny": 0, "validation": 0, "skipped": 0}
 
-    _classes(Path(arguments.mini) / "train", arguments.mini_per_class, (size, 84), size, output / "train" / "mini", rng, counts, "mini")
-    _classes(Path(arguments.imagenette) / "train", None, (size, 2 * size), size, output / "train" / "imagenette", rng, counts, "imagenette")
+    _classes(
+        Path(arguments.mini) / "train",
+        arguments.mini_per_class,
+        (size, 84),
+        size,
+        output / "train" / "mini",
+        rng,
+        counts,
+        "mini",
+    )
+    _classes(
+        Path(arguments.imagenette) / "train",
+        None,
+        (size, 2 * size),
+        size,
+        output / "train" / "imagenette",
+        rng,
+        counts,
+        "imagenette",
+    )
 
     voc = sorted(Path(arguments.voc).glob("*.jpg"))
     carved = set(np.sort(rng.permutation(len(voc))[: arguments.voc_validation]).tolist())
@@ -149,22 +177,32 @@ def main(argv: list[str] | None = None) -> None:
     for index in tqdm(range(len(bsds)), desc="bsds", unit="photo"):
         stem = Path(bsds.names[index]).stem
         for short in arguments.scales:
-            for k, crop in enumerate(random_crops(shrink_to_short_side(bsds.images[index], short), size, arguments.bsds_crops, rng)):
+            for k, crop in enumerate(
+                random_crops(shrink_to_short_side(bsds.images[index], short), size, arguments.bsds_crops, rng)
+            ):
                 _save(crop, output / "train" / "bsds" / f"{stem}-s{short}-{k}.png")
                 counts["bsds"] += 1
 
     tiny = datasets.load_images(arguments.tiny, split="train", seed=0)
-    train_part, _ = datasets.split_train_validation(tiny, 0.05, 0)  # the earlier runs' split: its validation part is calibration's
+    train_part, _ = datasets.split_train_validation(
+        tiny, 0.05, 0
+    )  # the earlier runs' split: its validation part is calibration's
     for i in tqdm(np.sort(rng.permutation(len(train_part))[: arguments.tiny_count]), desc="tiny", unit="image"):
         if train_part.labels[i] in HELD_OUT:
             continue
-        _save(train_part.images[i], output / "train" / "tiny" / train_part.labels[i] / Path(train_part.names[i]).with_suffix(".png").name)
+        _save(
+            train_part.images[i],
+            output / "train" / "tiny" / train_part.labels[i] / Path(train_part.names[i]).with_suffix(".png").name,
+        )
         counts["tiny"] += 1
 
     _center_crops(Path(arguments.mini) / "val", 4, 84, size, output / "validation" / "mini", counts)
     _center_crops(Path(arguments.imagenette) / "val", 20, 96, size, output / "validation" / "imagenette", counts)
 
-    record = {"command": " ".join([Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])]), "counts": counts}
+    record = {
+        "command": " ".join([Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])]),
+        "counts": counts,
+    }
     (output / "crops.json").write_text(json.dumps(record, indent=2))
     print(json.dumps(counts))
 

@@ -58,12 +58,20 @@ def _one_metrics(evaluation: dict, name: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model")
-    parser.add_argument("--evaluation", nargs="+", help="evaluation.json files written by huenet evaluate, one per test set (omit on the first pass)")
+    parser.add_argument(
+        "--evaluation",
+        nargs="+",
+        help="evaluation.json files written by huenet evaluate, one per test set (omit on the first pass)",
+    )
     parser.add_argument("--name", required=True, help="the bundled name (cifar10, photo, ...)")
     parser.add_argument("--default", action="store_true", help="make it the model used when none is named")
-    parser.add_argument("--default-note", default="the model used when none is named", help="what huenet models says about the alias")
+    parser.add_argument(
+        "--default-note", default="the model used when none is named", help="what huenet models says about the alias"
+    )
     parser.add_argument("--command", required=True, help="the command that trained the model")
-    parser.add_argument("--notes", help="a markdown file for the card's Notes section (how else to reproduce it, caveats)")
+    parser.add_argument(
+        "--notes", help="a markdown file for the card's Notes section (how else to reproduce it, caveats)"
+    )
     arguments = parser.parse_args()
 
     import keras
@@ -79,7 +87,9 @@ def main() -> None:
     if arguments.notes:
         metadata["notes"] = Path(arguments.notes).read_text()
     if arguments.evaluation:
-        metadata["metrics"] = _metrics([json.loads(Path(path).read_text()) for path in arguments.evaluation], arguments.name)
+        metadata["metrics"] = _metrics(
+            [json.loads(Path(path).read_text()) for path in arguments.evaluation], arguments.name
+        )
     network = keras.saving.load_model(arguments.model, compile=False, safe_mode=True)
     target = WEIGHTS / f"{arguments.name}.keras"
     save_model(network, target, metadata, weights_dtype="float16")  # keeps the package under 10 MB

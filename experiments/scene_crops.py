@@ -49,7 +49,7 @@ def random_crops(image: np.ndarray, size: int, count: int, rng: np.random.Genera
         return []
     tops = rng.integers(0, height - size + 1, count)
     lefts = rng.integers(0, width - size + 1, count)
-    return [image[t : t + size, l : l + size] for t, l in zip(tops, lefts)]
+    return [image[top : top + size, left : left + size] for top, left in zip(tops, lefts)]
 
 
 def center_crop(image: np.ndarray, size: int) -> np.ndarray | None:
@@ -66,16 +66,27 @@ def _save(image: np.ndarray, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--photos", required=True, help="full-size training photos (folder or tar)")
     parser.add_argument("--validation-photos", required=True, help="full-size validation photos (folder or tar)")
     parser.add_argument("--objects", help="Tiny ImageNet train (folder or tar) to mix in; omit for scenes only")
     parser.add_argument("--objects-count", type=int, default=7200, help="object images to mix in")
-    parser.add_argument("--objects-by-class", action="store_true",
-                        help="write each object image into a folder named after its class (objects/<class>/)")
-    parser.add_argument("--objects-validation-fraction", type=float, default=0.05, help="the base run's --validation-fraction")
-    parser.add_argument("--objects-seed", type=int, default=0, help="the base run's --seed (its validation split is left out)")
-    parser.add_argument("--scales", type=int, nargs="+", default=[64, 80, 96, 128, 160, 224], help="short sides, pixels")
+    parser.add_argument(
+        "--objects-by-class",
+        action="store_true",
+        help="write each object image into a folder named after its class (objects/<class>/)",
+    )
+    parser.add_argument(
+        "--objects-validation-fraction", type=float, default=0.05, help="the base run's --validation-fraction"
+    )
+    parser.add_argument(
+        "--objects-seed", type=int, default=0, help="the base run's --seed (its validation split is left out)"
+    )
+    parser.add_argument(
+        "--scales", type=int, nargs="+", default=[64, 80, 96, 128, 160, 224], help="short sides, pixels"
+    )
     parser.add_argument("--crops", type=int, default=6, help="random crops per photo and scale")
     parser.add_argument("--size", type=int, default=64, help="crop size, pixels")
     parser.add_argument("--seed", type=int, default=0)
@@ -93,7 +104,9 @@ def main(argv: list[str] | None = None) -> None:
     for index in tqdm(range(len(photos)), desc="scenes", unit="photo"):
         image, stem = photos.images[index], Path(photos.names[index]).stem
         for short in arguments.scales:
-            for k, crop in enumerate(random_crops(shrink_to_short_side(image, short), arguments.size, arguments.crops, rng)):
+            for k, crop in enumerate(
+                random_crops(shrink_to_short_side(image, short), arguments.size, arguments.crops, rng)
+            ):
                 _save(crop, output / "train" / "scenes" / f"{stem}-s{short}-{k}.png")
                 counts["scenes"] += 1
 
@@ -108,7 +121,9 @@ def main(argv: list[str] | None = None) -> None:
 
     if arguments.objects:
         objects = datasets.load_images(arguments.objects, split="train", seed=arguments.objects_seed)
-        train_part, _ = datasets.split_train_validation(objects, arguments.objects_validation_fraction, arguments.objects_seed)
+        train_part, _ = datasets.split_train_validation(
+            objects, arguments.objects_validation_fraction, arguments.objects_seed
+        )
         picks = np.sort(rng.permutation(len(train_part))[: arguments.objects_count])
         for i in tqdm(picks, desc="objects", unit="image"):
             name = train_part.names[i].replace("/", "-")
@@ -118,7 +133,10 @@ def main(argv: list[str] | None = None) -> None:
             _save(train_part.images[i], folder / Path(name).with_suffix(".png").name)
             counts["objects"] += 1
 
-    record = {"command": " ".join([Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])]), "counts": counts}
+    record = {
+        "command": " ".join([Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])]),
+        "counts": counts,
+    }
     (output / "crops.json").write_text(json.dumps(record, indent=2))
     print(json.dumps(counts))
 

@@ -40,7 +40,6 @@ from huenet.evaluate import METRIC_COLUMNS, evaluate
 from huenet.modelfile import read_metadata
 from huenet.train import TrainConfig, train
 
-
 BASELINES = ("gray copy", "Lab, ab = 0", "Lab, mean ab")
 COLOR_SPACES = ("rgb", "hsv", "lab", "yuv")
 
@@ -51,15 +50,25 @@ def _runs(arguments: argparse.Namespace) -> list[tuple[str, TrainConfig]]:
         ("seed-dense", TrainConfig(preset="seed-dense", epochs=10, **common)),
         ("seed-conv", TrainConfig(preset="seed-conv", epochs=10, **common)),
         ("seed-conv2", TrainConfig(preset="seed-conv2", epochs=10, **common)),
-        ("seed-conv2-long", TrainConfig(preset="seed-conv2", epochs=arguments.long_epochs, early_stopping_patience=3, **common)),
+        (
+            "seed-conv2-long",
+            TrainConfig(preset="seed-conv2", epochs=arguments.long_epochs, early_stopping_patience=3, **common),
+        ),
         ("unet-regression", TrainConfig(preset="unet-regression", epochs=arguments.epochs, **common)),
         ("unet-classification", TrainConfig(preset="unet-classification", epochs=arguments.epochs, **common)),
     ]
 
 
 def _space_runs(arguments: argparse.Namespace) -> list[tuple[str, TrainConfig]]:
-    common = dict(data=arguments.train, limit=arguments.space_limit or arguments.limit, batch_size=arguments.batch_size,
-                  verbose=2, seed=0, preset="seed-conv2", epochs=10)
+    common = dict(
+        data=arguments.train,
+        limit=arguments.space_limit or arguments.limit,
+        batch_size=arguments.batch_size,
+        verbose=2,
+        seed=0,
+        preset="seed-conv2",
+        epochs=10,
+    )
     return [(f"seed-conv2-{space}", TrainConfig(color_space=space, **common)) for space in COLOR_SPACES]
 
 
@@ -130,18 +139,25 @@ def _collect(name: str, config: TrainConfig, arguments: argparse.Namespace) -> t
 
 def _space_summary(space_rows: dict, gray: dict) -> str:
     """One sentence on what the color-space table shows, from its numbers."""
+
     def space(name: str) -> str:
         names = {"rgb": "RGB", "hsv": "HSV", "lab": "Lab", "yuv": "YUV"}
         return names.get(name.removeprefix("seed-conv2-"), name)
+
     by_psnr = sorted(space_rows, key=lambda name: -space_rows[name]["psnr_mean"])
     best_exact = max(space_rows, key=lambda name: space_rows[name]["exact_match"])
     psnrs = ", ".join(f"{space(name)} {space_rows[name]['psnr_mean']:.2f} dB" for name in by_psnr)
     above = [space(name) for name in by_psnr if space_rows[name]["psnr_mean"] > gray["psnr_mean"]]
-    return (f"By PSNR: {psnrs} (gray copy {gray['psnr_mean']:.2f}); the best exact-match rate is "
-            f"{space(best_exact)}'s ({space_rows[best_exact]['exact_match']:.2%}). "
-            + (f"Above the gray copy: {', '.join(above)}." if above else "None of them reaches the gray copy: "
-               "the network must predict the gray levels it was given as well as the color.")
-            )
+    return (
+        f"By PSNR: {psnrs} (gray copy {gray['psnr_mean']:.2f}); the best exact-match rate is "
+        f"{space(best_exact)}'s ({space_rows[best_exact]['exact_match']:.2%}). "
+        + (
+            f"Above the gray copy: {', '.join(above)}."
+            if above
+            else "None of them reaches the gray copy: "
+            "the network must predict the gray levels it was given as well as the color."
+        )
+    )
 
 
 def main() -> None:
@@ -150,7 +166,9 @@ def main() -> None:
     parser.add_argument("--test", required=True)
     parser.add_argument("--runs", default="runs/seed")
     parser.add_argument("--report", default="docs/seed-report.md")
-    parser.add_argument("--limit", type=int, help="train on N images only, sampled evenly across classes (the report says so)")
+    parser.add_argument(
+        "--limit", type=int, help="train on N images only, sampled evenly across classes (the report says so)"
+    )
     parser.add_argument("--space-limit", type=int, help="training images of the color-space runs (default: --limit)")
     parser.add_argument("--epochs", type=int, default=10, help="epochs of huenet's presets")
     parser.add_argument("--long-epochs", type=int, default=30)
@@ -168,13 +186,19 @@ def main() -> None:
                 continue
             info[name], report = collected
             baselines = baselines or {k: v for k, v in report["results"].items() if k in BASELINES}
-            table[name] = next(v for k, v in report["results"].items() if k not in BASELINES)  # the row named after the run
+            table[name] = next(
+                v for k, v in report["results"].items() if k not in BASELINES
+            )  # the row named after the run
             counts = (report["images"], report["left_out_grayscale"])
     for item in arguments.extra:
         name, path = item.split("=", 1)
         metadata = read_metadata(path)
         info[name] = metadata.get("training", {})
-        report = _evaluate_cached(name, Path(path), arguments) if not metadata.get("metrics", {}).get("results") else metadata["metrics"]
+        report = (
+            _evaluate_cached(name, Path(path), arguments)
+            if not metadata.get("metrics", {}).get("results")
+            else metadata["metrics"]
+        )
         # A published model's card holds its own rows (e.g. "default" and "default (vivid)").
         own = [key for key in report["results"] if key not in BASELINES]
         for key in own:  # the card's own row name (its name when scored), then e.g. " (vivid)"
@@ -230,7 +254,11 @@ def main() -> None:
             "",
             "seed-conv2 as above (10 epochs, RGB levels' network and loss), predicting the 3 x 256",
             "levels of another color space; the same "
-            + (f"{space_limit} training images (sampled evenly across the classes, seed 0)" if space_limit else "training images")
+            + (
+                f"{space_limit} training images (sampled evenly across the classes, seed 0)"
+                if space_limit
+                else "training images"
+            )
             + " for all four.",
             "",
             *table_lines({**baselines, **space_rows}),
@@ -245,7 +273,7 @@ def main() -> None:
         "",
         "- Seed presets predict 3 x 256 classes per pixel (RGB levels) with cross-entropy, as the",
         "  seed did; their interpretations of the write-up are in the presets' docstrings",
-        "  (`src/huenet/seed.py`). Their \"exact\" column is the seed's Keras accuracy, measured",
+        '  (`src/huenet/seed.py`). Their "exact" column is the seed\'s Keras accuracy, measured',
         "  on the test split with grayscale truths left out.",
         "- huenet presets predict ab and keep the input's luma; `unet-classification` is trained",
         "  with Zhang et al.'s class rebalancing (lambda 0.5) and decoded at temperature 0.38.",
@@ -271,10 +299,14 @@ def main() -> None:
             "  (about 5x the wall times above).",
         ]
     if arguments.extra:
-        lines.append(f"- Rows from finished models ({', '.join(item.split('=', 1)[0] for item in arguments.extra)}) "
-                     "keep their own training data and epochs (see their model cards), not the settings above.")
+        lines.append(
+            f"- Rows from finished models ({', '.join(item.split('=', 1)[0] for item in arguments.extra)}) "
+            "keep their own training data and epochs (see their model cards), not the settings above."
+        )
     if missing:
-        lines.append(f"- Not run yet: {', '.join(missing)}; rerun the command to train them (finished runs are reused).")
+        lines.append(
+            f"- Not run yet: {', '.join(missing)}; rerun the command to train them (finished runs are reused)."
+        )
     Path(arguments.report).parent.mkdir(parents=True, exist_ok=True)
     Path(arguments.report).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

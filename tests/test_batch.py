@@ -85,8 +85,9 @@ def test_two_inputs_on_one_output_name_the_first(tmp_path):
     for folder, suffix in [("x", ".png"), ("y", ".jpg")]:
         (tmp_path / folder).mkdir()
         Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / folder / f"same{suffix}")
-    jobs, problems = batch.plan([(tmp_path / "x" / "same.png").as_uri(), str(tmp_path / "y" / "same.jpg")],
-                                (tmp_path / "out").as_uri(), "png")
+    jobs, problems = batch.plan(
+        [(tmp_path / "x" / "same.png").as_uri(), str(tmp_path / "y" / "same.jpg")], (tmp_path / "out").as_uri(), "png"
+    )
     assert [job.target for job in jobs] == [(tmp_path / "out" / "same.png").as_uri()]
     assert len(problems) == 1 and problems[0].source == str(tmp_path / "y" / "same.jpg")
     assert "already the output of" in problems[0].reason
@@ -98,8 +99,15 @@ class _MockStore:
     def __init__(self, monkeypatch):
         self.filesystem = pyarrow_fs._MockFileSystem()
         real_root = storage._root
-        monkeypatch.setattr(storage, "_root", lambda prefix: (self.filesystem, prefix.split("://")[1].rstrip("/"))
-                            if prefix.startswith("mock://") else real_root(prefix))
+        monkeypatch.setattr(
+            storage,
+            "_root",
+            lambda prefix: (
+                (self.filesystem, prefix.split("://")[1].rstrip("/"))
+                if prefix.startswith("mock://")
+                else real_root(prefix)
+            ),
+        )
 
     def put(self, path, content):
         self.filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
@@ -128,15 +136,20 @@ def test_an_object_store_is_listed_read_and_written_by_upload(tmp_path, photos, 
 
 
 def test_the_error_log_sits_beside_the_outputs(tmp_path):
-    jobs = [batch.Job("in/a.png", str(tmp_path / "out" / "a.png")), batch.Job("in/b.png", str(tmp_path / "out" / "b.png"))]
+    jobs = [
+        batch.Job("in/a.png", str(tmp_path / "out" / "a.png")),
+        batch.Job("in/b.png", str(tmp_path / "out" / "b.png")),
+    ]
     from huenet.scaleout import write_error_log
 
     problems = [batch.Problem("in/b.png", "not an image Pillow can read"), batch.Problem("in/ü: x.png", "no such file")]
     location = write_error_log(problems, jobs, str(tmp_path / "out"))
     assert location == str(tmp_path / "out" / "errors.jsonl")
     lines = [json.loads(line) for line in (tmp_path / "out" / "errors.jsonl").read_text("utf-8").splitlines()]
-    assert lines == [{"source": "in/b.png", "error": "not an image Pillow can read"},
-                     {"source": "in/ü: x.png", "error": "no such file"}]
+    assert lines == [
+        {"source": "in/b.png", "error": "not an image Pillow can read"},
+        {"source": "in/ü: x.png", "error": "no such file"},
+    ]
     single = [batch.Job("in/a.png", str(tmp_path / "one" / "x.png"))]
     assert write_error_log([], single, str(tmp_path / "one" / "x.png")) == str(tmp_path / "one" / "errors.jsonl")
     assert (tmp_path / "one" / "errors.jsonl").read_text() == ""
@@ -148,7 +161,10 @@ def test_ray_options_without_ray_name_the_extra(tmp_path, photos, monkeypatch, c
     monkeypatch.setitem(sys.modules, "ray", None)  # as if the ray extra were not installed
     code, err = _run(["colorize", photos / "a.png", "-o", tmp_path / "out", "--ray"], capsys)
     assert code == 1
-    assert err.strip() == "huenet: error: --ray needs Ray Data, which a plain install leaves out; install it with: pip install 'huenet[ray]'"
+    assert (
+        err.strip()
+        == "huenet: error: --ray needs Ray Data, which a plain install leaves out; install it with: pip install 'huenet[ray]'"
+    )
     assert not (tmp_path / "out").exists()
 
 
@@ -173,7 +189,12 @@ def test_existing_outputs_on_an_object_store_are_found_by_one_listing(monkeypatc
     asked = []
     real_kind = storage.kind
     monkeypatch.setattr(storage, "kind", lambda location: asked.append(location) or real_kind(location))
-    wanted = ["mock://bucket/out/a.png", "mock://bucket/out/sub/b.png", "mock://bucket/out/c.png", "mock://bucket/out/sub/d.png"]
+    wanted = [
+        "mock://bucket/out/a.png",
+        "mock://bucket/out/sub/b.png",
+        "mock://bucket/out/c.png",
+        "mock://bucket/out/sub/d.png",
+    ]
     assert storage.existing(wanted) == {"mock://bucket/out/a.png", "mock://bucket/out/sub/b.png"}
     assert asked == ["mock://bucket/out"]  # one look at the common folder, not one per output
     assert storage.existing(["mock://bucket/none/x.png", "mock://bucket/none/y.png"]) == set()
@@ -187,4 +208,7 @@ def test_leftover_temporary_files_of_a_killed_writer_are_removed_for_named_outpu
         (tmp_path / name).write_bytes(b"x")
     assert remove_leftovers([tmp_path / "a.png", tmp_path / "sub" / "c.png", tmp_path / "missing" / "d.png"]) == 2
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()) == [
-        ".a.png.notes", ".b.png.q1.partial", "a.png"]
+        ".a.png.notes",
+        ".b.png.q1.partial",
+        "a.png",
+    ]

@@ -107,7 +107,9 @@ def test_skip_existing_resumes_a_batch(tmp_path, good_png, capsys):
     assert (out / "good.png").read_bytes() == b"done before" and (out / "second.png").is_file()
     written = (out / "second.png").stat().st_mtime_ns
     code, _, err = _run(["colorize", folder, "-o", out, "--skip-existing"], capsys)
-    assert code == 0 and err.strip().splitlines() == [f"huenet: nothing to do: all 2 output(s) already exist in {out}{os.sep}"]
+    assert code == 0 and err.strip().splitlines() == [
+        f"huenet: nothing to do: all 2 output(s) already exist in {out}{os.sep}"
+    ]
     assert (out / "good.png").read_bytes() == b"done before" and (out / "second.png").stat().st_mtime_ns == written
 
 
@@ -125,9 +127,15 @@ def test_warnings_are_lines_of_their_own_beside_the_progress_bar(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
     for index in range(3):
-        Image.fromarray(np.random.default_rng(index).integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(folder / f"c{index}.png")
-    result = subprocess.run([sys.executable, "-m", "huenet", "colorize", str(folder), "-o", str(tmp_path / "out")],
-                            capture_output=True, text=True, timeout=120)
+        Image.fromarray(np.random.default_rng(index).integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(
+            folder / f"c{index}.png"
+        )
+    result = subprocess.run(
+        [sys.executable, "-m", "huenet", "colorize", str(folder), "-o", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     # What a terminal shows: the text after the last carriage return of each line.
     shown = [line.rsplit("\r", 1)[-1] for line in result.stderr.split("\n")]
@@ -138,7 +146,9 @@ def test_warnings_are_lines_of_their_own_beside_the_progress_bar(tmp_path):
 
 def test_an_unknown_format_names_the_option_and_the_formats(tmp_path, good_png, capsys):
     code, _, err = _run(["colorize", good_png.parent, "-o", tmp_path / "out", "--format", "gif"], capsys)
-    assert code == 1 and err.strip() == "huenet: error: --format gif: not an output format; use png, jpg, webp, tiff, bmp"
+    assert (
+        code == 1 and err.strip() == "huenet: error: --format gif: not an output format; use png, jpg, webp, tiff, bmp"
+    )
     colorize_help = " ".join(cli.build_parser()._subparsers._group_actions[0].choices["colorize"].format_help().split())
     assert "one of png, jpg, webp, tiff, bmp" in colorize_help  # the formats --help lists
     assert not (tmp_path / "out").exists()
@@ -148,7 +158,13 @@ def test_train_and_evaluate_help_show_defaults(capsys):
     parser = cli.build_parser()
     commands = parser._subparsers._group_actions[0].choices
     train_help = " ".join(commands["train"].format_help().split()).replace("- ", "-")  # help wraps at hyphens
-    for shown in ("(default: unet-regression)", "(default: 10)", "(default: 128)", "(default: 0.001)", "(default: float32)"):
+    for shown in (
+        "(default: unet-regression)",
+        "(default: 10)",
+        "(default: 128)",
+        "(default: 0.001)",
+        "(default: float32)",
+    ):
         assert shown in train_help, shown
     evaluate_help = " ".join(commands["evaluate"].format_help().split())
     assert "(default: test)" in evaluate_help and "(default: evaluation)" in evaluate_help
@@ -156,8 +172,24 @@ def test_train_and_evaluate_help_show_defaults(capsys):
 
 def test_train_flags_are_typed_from_the_settings_fields():
     parser = cli.build_parser()
-    arguments = parser.parse_args(["train", "--class-loss-weight", "0", "--dropout-rate", "0.2", "--limit", "40",
-                                   "--crop-size", "16", "--epochs", "3", "--init-from", "m.keras", "--no-flip"])
+    arguments = parser.parse_args(
+        [
+            "train",
+            "--class-loss-weight",
+            "0",
+            "--dropout-rate",
+            "0.2",
+            "--limit",
+            "40",
+            "--crop-size",
+            "16",
+            "--epochs",
+            "3",
+            "--init-from",
+            "m.keras",
+            "--no-flip",
+        ]
+    )
     assert arguments.class_loss_weight == 0.0 and isinstance(arguments.class_loss_weight, float)
     assert (arguments.dropout_rate, arguments.limit, arguments.crop_size, arguments.epochs) == (0.2, 40, 16, 3)
     assert arguments.init_from == "m.keras" and arguments.flip is False and arguments.validation_data is None
@@ -264,8 +296,10 @@ def test_models_lists_the_bundled_model(capsys):
     assert f"--vivid: temperature {settings['vivid']['temperature']}, vividness {settings['vivid']['vividness']}" in out
     if "shrunk" in settings:  # and the decoding of photos shrunk to the working size
         shrunk = settings["shrunk"]
-        assert (f"shrunk {shrunk['shrink']:g}x or more to the working size: temperature {shrunk['temperature']}, "
-                f"vividness {shrunk['vividness']}; --vivid: temperature {shrunk['vivid']['temperature']}") in out
+        assert (
+            f"shrunk {shrunk['shrink']:g}x or more to the working size: temperature {shrunk['temperature']}, "
+            f"vividness {shrunk['vividness']}; --vivid: temperature {shrunk['vivid']['temperature']}"
+        ) in out
 
 
 def test_models_imports_no_keras():
@@ -283,14 +317,24 @@ def test_help_is_fast_and_imports_no_keras():
 
 def test_python_dash_m_runs_the_same_command_line(tmp_path, good_png):
     out = tmp_path / "via-module.png"
-    result = subprocess.run([sys.executable, "-m", "huenet", "colorize", str(good_png), "-o", str(out), "-q"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "huenet", "colorize", str(good_png), "-o", str(out), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     with Image.open(out) as image:
         assert image.size == Image.open(good_png).size and image.mode == "RGB"
-    missing = subprocess.run([sys.executable, "-m", "huenet", "colorize", str(tmp_path / "nope.png")],
-                             capture_output=True, text=True, timeout=120)
-    assert missing.returncode == 1 and missing.stderr.strip().endswith("nope.png: no such file, folder or matching files")
+    missing = subprocess.run(
+        [sys.executable, "-m", "huenet", "colorize", str(tmp_path / "nope.png")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert missing.returncode == 1 and missing.stderr.strip().endswith(
+        "nope.png: no such file, folder or matching files"
+    )
 
 
 def test_threads_option(tmp_path, good_png, capsys):
@@ -305,8 +349,9 @@ def test_a_reader_that_stops_early_is_not_an_error():
     read_end, write_end = os.pipe()
     os.close(read_end)  # the reader is gone before huenet writes, as in `huenet models | head -0`
     try:
-        result = subprocess.run([sys.executable, "-m", "huenet", "models"], stdout=write_end, stderr=subprocess.PIPE,
-                                timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-m", "huenet", "models"], stdout=write_end, stderr=subprocess.PIPE, timeout=60
+        )
     finally:
         os.close(write_end)
     stderr = result.stderr.decode()

@@ -80,9 +80,13 @@ def test_combine_gray_ab_keeps_luma_and_recovers_saturated_colors(rng):
     assert np.abs(color.to_uint8(combined).astype(int) - rgb).mean() < 1.0  # true chroma -> true color
     red_ab = color.rgb_to_lab(np.array([[255, 0, 0]], np.uint8))[:, 1:]
     red = color.to_uint8(color.combine_gray_ab(np.array([76 / 255.0]), red_ab)).astype(int)
-    pasted = color.to_uint8(color.lab_to_rgb(np.concatenate([color.gray_to_lightness(np.array([[76 / 255.0]])), red_ab], -1))).astype(int)
+    pasted = color.to_uint8(
+        color.lab_to_rgb(np.concatenate([color.gray_to_lightness(np.array([[76 / 255.0]])), red_ab], -1))
+    ).astype(int)
     assert np.abs(red - [255, 0, 0]).max() <= 12 < np.abs(pasted - [255, 0, 0]).max()
-    assert np.array_equal(color.to_uint8(color.combine_gray_ab(gray / 255.0, np.zeros_like(ab))), np.repeat(gray[:, None], 3, 1))
+    assert np.array_equal(
+        color.to_uint8(color.combine_gray_ab(gray / 255.0, np.zeros_like(ab))), np.repeat(gray[:, None], 3, 1)
+    )
 
 
 def test_out_of_gamut_chroma_shrinks_at_constant_luma():
@@ -98,5 +102,7 @@ def test_out_of_gamut_chroma_shrinks_at_constant_luma():
     chroma = rgb - color.luma(rgb)[..., None]
     unclipped = color.lab_to_rgb(np.stack([color.gray_to_lightness(gray), *ab.T], -1))
     direction = unclipped - color.luma(unclipped)[..., None]
-    cosine = (chroma * direction).sum(-1) / (np.linalg.norm(chroma, axis=-1) * np.linalg.norm(direction, axis=-1) + 1e-12)
+    cosine = (chroma * direction).sum(-1) / (
+        np.linalg.norm(chroma, axis=-1) * np.linalg.norm(direction, axis=-1) + 1e-12
+    )
     assert np.median(cosine[np.linalg.norm(chroma, axis=-1) > 1e-3]) > 0.9

@@ -2,15 +2,14 @@ import re
 
 import numpy as np
 import pytest
+from conftest import make_color_model
 from PIL import Image
 
-from huenet import color, inference as colorize_module, models
-from huenet.inference import Decoding, colorize, colorize_many, decode_ab, working_shape
-from huenet.images import ImageError, read_image
-
 import huenet
-
-from conftest import make_color_model
+from huenet import color, models
+from huenet import inference as colorize_module
+from huenet.images import ImageError, read_image
+from huenet.inference import Decoding, colorize, colorize_many, decode_ab, working_shape
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +83,9 @@ def test_alpha_is_kept(tiny_model):
 
 
 def test_batched_equals_one_by_one(tiny_model, rng):
-    images = [rng.integers(0, 256, (32, 32), dtype=np.uint8) for _ in range(5)] + [rng.integers(0, 256, (20, 50), dtype=np.uint8)]
+    images = [rng.integers(0, 256, (32, 32), dtype=np.uint8) for _ in range(5)] + [
+        rng.integers(0, 256, (20, 50), dtype=np.uint8)
+    ]
     batched = colorize_many(images, model=tiny_model)
     single = [colorize(image, model=tiny_model) for image in images]
     for a, b in zip(batched, single):
@@ -135,10 +136,19 @@ def _model_with_a_shrunk_decoding():
     from huenet.modelfile import ColorModel
 
     model = make_color_model("unet-classification")
-    settings = {**model.settings, "working_size": 16, "temperature": 1.0, "vividness": 0.5,
-                "vivid": {"temperature": 0.5, "vividness": 2.0},
-                "shrunk": {"shrink": 4.0, "temperature": 0.25, "vividness": -0.5,
-                           "vivid": {"temperature": 0.4, "vividness": 1.0}}}
+    settings = {
+        **model.settings,
+        "working_size": 16,
+        "temperature": 1.0,
+        "vividness": 0.5,
+        "vivid": {"temperature": 0.5, "vividness": 2.0},
+        "shrunk": {
+            "shrink": 4.0,
+            "temperature": 0.25,
+            "vividness": -0.5,
+            "vivid": {"temperature": 0.4, "vividness": 1.0},
+        },
+    }
     return ColorModel(model.network, {**model.metadata, "settings": settings}, source=model.source)
 
 
@@ -165,7 +175,9 @@ def test_a_model_file_with_unreadable_decodings_is_named_in_one_error(shrunk):
     from huenet.modelfile import ColorModel
 
     model = _model_with_a_shrunk_decoding()
-    broken = ColorModel(model.network, {**model.metadata, "settings": {**model.settings, "shrunk": shrunk}}, source="odd.keras")
+    broken = ColorModel(
+        model.network, {**model.metadata, "settings": {**model.settings, "shrunk": shrunk}}, source="odd.keras"
+    )
     with pytest.raises(ValueError, match=r"^odd.keras: unreadable decoding settings"):
         colorize_module.resolve_decoding(broken, Decoding(vivid=True), shrink=8.0)
     with pytest.raises(ValueError, match=r"^odd.keras: unreadable decoding settings"):  # before any image is read
@@ -197,7 +209,7 @@ def test_vividness_outside_its_range_is_refused(vividness):
 
 
 def test_sixteen_bit_input_gives_eight_bit_color(tiny_model):
-    gray = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000)
+    gray = np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000
     result = colorize(Image.fromarray(gray), model=tiny_model)
     assert result.mode == "RGB" and result.size == (8, 8)
     assert read_image(gray).size == (8, 8)
@@ -240,7 +252,9 @@ def test_threads_change_speed_not_colors(monkeypatch):
     assert np.array_equal(one, np.asarray(Colorizer(model, Decoding(), threads=3).compose(image, ab)))
     # The network's matrix products may round differently in more BLAS threads (OpenBLAS 0.3.31
     # splits the sums): at most one level, on a few pixels.
-    change = np.abs(np.asarray(huenet.colorize(gray, threads=1), np.int16) - np.asarray(huenet.colorize(gray, threads=3), np.int16))
+    change = np.abs(
+        np.asarray(huenet.colorize(gray, threads=1), np.int16) - np.asarray(huenet.colorize(gray, threads=3), np.int16)
+    )
     assert change.max() <= 1 and (change > 0).mean() < 1e-3, (change.max(), (change > 0).mean())
     with pytest.raises(ValueError, match="threads must be a whole number, at least 1"):
         huenet.colorize(gray, threads=0)

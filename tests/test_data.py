@@ -1,7 +1,7 @@
 import hashlib
-import json
 import http.server
 import io
+import json
 import os
 import pickle
 import tarfile
@@ -29,7 +29,9 @@ def make_cifar_python(path, batch_pickles=None):
     with tarfile.open(path, "w:gz") as archive:
         for index, name in enumerate(["data_batch_1", "data_batch_2", "test_batch"]):
             pixels, labels = _cifar_arrays(4, index)
-            payload = (batch_pickles or {}).get(name) or pickle.dumps({b"batch_label": b"x", b"labels": labels, b"data": pixels, b"filenames": [b"a"] * 4}, protocol=2)
+            payload = (batch_pickles or {}).get(name) or pickle.dumps(
+                {b"batch_label": b"x", b"labels": labels, b"data": pixels, b"filenames": [b"a"] * 4}, protocol=2
+            )
             _add(archive, f"cifar-10-batches-py/{name}", payload)
         _add(archive, "cifar-10-batches-py/batches.meta", pickle.dumps({b"label_names": [b"airplane"]}))
     return path
@@ -114,10 +116,14 @@ def test_a_huge_sparse_file_in_a_folder_is_not_read(tmp_path, image_folder):
 
 def test_differently_sized_images_come_back_as_a_list(tmp_path):
     for index, size in enumerate([(10, 12), (20, 8)]):
-        Image.fromarray(np.random.default_rng(index).integers(0, 256, (*size, 3), dtype=np.uint8)).save(tmp_path / f"{index}.png")
+        Image.fromarray(np.random.default_rng(index).integers(0, 256, (*size, 3), dtype=np.uint8)).save(
+            tmp_path / f"{index}.png"
+        )
     image_set = datasets.load_images(tmp_path)
     assert isinstance(image_set.images, list) and [i.shape for i in image_set.images] == [(10, 12, 3), (20, 8, 3)]
-    batch = batches.augment(image_set.images, np.array([0, 1]), np.random.default_rng(0), crop_size=9, max_shift=0, flip=True)
+    batch = batches.augment(
+        image_set.images, np.array([0, 1]), np.random.default_rng(0), crop_size=9, max_shift=0, flip=True
+    )
     assert batch.shape == (2, 9, 9, 3)
 
 
@@ -209,7 +215,9 @@ def test_download_server_gone(tmp_path, server):
     httpd.shutdown()
     httpd.server_close()
     with pytest.raises(datasets.DatasetError, match="download failed.*resume"):
-        cifar10.download(f"http://127.0.0.1:{port}/x.tar.gz", "0" * 32, tmp_path / "x.tar.gz", timeout=5, progress=False)
+        cifar10.download(
+            f"http://127.0.0.1:{port}/x.tar.gz", "0" * 32, tmp_path / "x.tar.gz", timeout=5, progress=False
+        )
 
 
 def test_dataset_alias_needs_cache_or_download(tmp_path, server, monkeypatch):
@@ -220,7 +228,11 @@ def test_dataset_alias_needs_cache_or_download(tmp_path, server, monkeypatch):
     httpd, root = server
     payload = (root / "cifar-10-binary.tar.gz").read_bytes()
     official_url, _ = cifar10.CIFAR10_RELEASES["binary"]
-    monkeypatch.setitem(cifar10.CIFAR10_RELEASES, "binary", (f"http://127.0.0.1:{httpd.server_port}/cifar-10-binary.tar.gz", hashlib.md5(payload).hexdigest()))
+    monkeypatch.setitem(
+        cifar10.CIFAR10_RELEASES,
+        "binary",
+        (f"http://127.0.0.1:{httpd.server_port}/cifar-10-binary.tar.gz", hashlib.md5(payload).hexdigest()),
+    )
     path = cifar10.resolve_source("cifar10-binary", download=True)
     assert path.endswith("cifar-10-binary.tar.gz") and cifar10.resolve_source("cifar10-binary") == path
 
@@ -228,7 +240,10 @@ def test_dataset_alias_needs_cache_or_download(tmp_path, server, monkeypatch):
 def test_labels_come_from_class_folders_and_the_cifar_release(tmp_path, image_folder):
     from_folder = datasets.load_images(image_folder)  # gray.png is dropped with its label
     assert len(from_folder.labels) == len(from_folder.names)
-    assert all(label == ("sub" if name.startswith("sub/") else "") for name, label in zip(from_folder.names, from_folder.labels))
+    assert all(
+        label == ("sub" if name.startswith("sub/") else "")
+        for name, label in zip(from_folder.names, from_folder.labels)
+    )
     release = datasets.load_images(make_cifar_binary(tmp_path / "cifar-10-binary.tar.gz"), skip_gray=False, limit=2)
     _, labels = _cifar_arrays(3, 0)
     assert release.labels == [cifar10.CIFAR10_CLASSES[label] for label in labels[:2]]
@@ -270,7 +285,26 @@ def test_train_limit_takes_every_class(tmp_path, capsys):
 
     folder = _class_folders(tmp_path / "classes")
     run = tmp_path / "run"
-    code = cli.main(["train", "--preset", "huenet-class", "--data", str(folder), "--limit", "8", "--epochs", "1",
-                     "--batch-size", "4", "--validation-fraction", "0.25", "--run-dir", str(run), "--verbose", "0"])
+    code = cli.main(
+        [
+            "train",
+            "--preset",
+            "huenet-class",
+            "--data",
+            str(folder),
+            "--limit",
+            "8",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "4",
+            "--validation-fraction",
+            "0.25",
+            "--run-dir",
+            str(run),
+            "--verbose",
+            "0",
+        ]
+    )
     assert code == 0
     assert json.loads((run / "config.json").read_text())["classes"] == ["a", "b", "c", "d"]

@@ -33,19 +33,43 @@ def _tensor_pickle(key: str, size: int, shape: tuple) -> bytes:
         return b"X" + struct.pack("<I", len(data)) + data
 
     ints = b"".join(b"J" + struct.pack("<i", n) for n in shape)
-    strides = [int(np.prod(shape[i + 1:])) for i in range(len(shape))]
+    strides = [int(np.prod(shape[i + 1 :])) for i in range(len(shape))]
     stride_ints = b"".join(b"J" + struct.pack("<i", n) for n in strides)
-    return (b"\x80\x02ccollections\nOrderedDict\n)R(" + unicode("w")
-            + b"ctorch._utils\n_rebuild_tensor_v2\n("
-            + b"(" + unicode("storage") + b"ctorch\nFloatStorage\n" + unicode(key) + unicode("cpu") + b"J" + struct.pack("<i", size) + b"Nt" + b"Q"
-            + b"J\x00\x00\x00\x00" + b"(" + ints + b"t" + b"(" + stride_ints + b"t" + b"\x89" + b"ccollections\nOrderedDict\n)R"
-            + b"tR" + b"u.")
+    return (
+        b"\x80\x02ccollections\nOrderedDict\n)R("
+        + unicode("w")
+        + b"ctorch._utils\n_rebuild_tensor_v2\n("
+        + b"("
+        + unicode("storage")
+        + b"ctorch\nFloatStorage\n"
+        + unicode(key)
+        + unicode("cpu")
+        + b"J"
+        + struct.pack("<i", size)
+        + b"Nt"
+        + b"Q"
+        + b"J\x00\x00\x00\x00"
+        + b"("
+        + ints
+        + b"t"
+        + b"("
+        + stride_ints
+        + b"t"
+        + b"\x89"
+        + b"ccollections\nOrderedDict\n)R"
+        + b"tR"
+        + b"u."
+    )
 
 
 def test_a_legacy_file_is_read_without_torch(tmp_path):
     values = np.arange(6, dtype="<f4")
-    path = _legacy_file(tmp_path / "small.pth", _tensor_pickle("1", 6, (2, 3)), pickle.dumps(["1"], protocol=2),
-                        struct.pack("<q", 6) + values.tobytes())
+    path = _legacy_file(
+        tmp_path / "small.pth",
+        _tensor_pickle("1", 6, (2, 3)),
+        pickle.dumps(["1"], protocol=2),
+        struct.pack("<q", 6) + values.tobytes(),
+    )
     state = encoder.read_legacy_torch(path)
     assert list(state) == ["w"]
     np.testing.assert_array_equal(state["w"], values.reshape(2, 3))
@@ -67,12 +91,20 @@ def test_a_pickle_that_would_run_a_command_is_refused(tmp_path):
 
 def test_a_truncated_or_inconsistent_file_is_refused(tmp_path):
     values = np.arange(6, dtype="<f4")
-    short = _legacy_file(tmp_path / "short.pth", _tensor_pickle("1", 6, (2, 3)), pickle.dumps(["1"], protocol=2),
-                         struct.pack("<q", 6) + values.tobytes()[:10])
+    short = _legacy_file(
+        tmp_path / "short.pth",
+        _tensor_pickle("1", 6, (2, 3)),
+        pickle.dumps(["1"], protocol=2),
+        struct.pack("<q", 6) + values.tobytes()[:10],
+    )
     with pytest.raises(encoder.EncoderWeightsError, match="ends inside storage"):
         encoder.read_legacy_torch(short)
-    beyond = _legacy_file(tmp_path / "beyond.pth", _tensor_pickle("1", 4, (2, 3)), pickle.dumps(["1"], protocol=2),
-                          struct.pack("<q", 4) + values.tobytes()[:16])
+    beyond = _legacy_file(
+        tmp_path / "beyond.pth",
+        _tensor_pickle("1", 4, (2, 3)),
+        pickle.dumps(["1"], protocol=2),
+        struct.pack("<q", 4) + values.tobytes()[:16],
+    )
     with pytest.raises(encoder.EncoderWeightsError, match="reaches past its storage"):
         encoder.read_legacy_torch(beyond)
     (tmp_path / "junk.pth").write_bytes(pickle.dumps(5, protocol=2))
@@ -102,8 +134,11 @@ def test_the_published_weights_are_efficientnet_lite0(state):
     assert not any(np.isnan(value).any() for value in state.values() if value.dtype.kind == "f")
     weights = encoder.keras_weights(state)
     # Summed over RGB: a gray image in one channel gives what it gives copied to three.
-    np.testing.assert_allclose(weights[f"{encoder.PREFIX}stem_conv"][0][..., 0, :],
-                               np.transpose(state["_conv_stem.weight"], (2, 3, 1, 0)).sum(axis=2) * 127.5 / 128, rtol=1e-6)
+    np.testing.assert_allclose(
+        weights[f"{encoder.PREFIX}stem_conv"][0][..., 0, :],
+        np.transpose(state["_conv_stem.weight"], (2, 3, 1, 0)).sum(axis=2) * 127.5 / 128,
+        rtol=1e-6,
+    )
     assert sum(1 for name in weights if name.endswith("_depthwise")) == 16
 
 
@@ -131,9 +166,14 @@ def test_the_encoder_recognizes_what_is_in_a_gray_photo(state):
     features = encoder.build_encoder(inputs)
     logits = keras.layers.Dense(1000, name="fc")(keras.layers.GlobalAveragePooling2D()(features["head"]))
     network = keras.Model(inputs, logits)
-    assert encoder.set_weights(network, state) == 4 + 16 * 6 - 2  # stem and head: 2 layers each; 6 per block, block 0 has no expansion
+    assert (
+        encoder.set_weights(network, state) == 4 + 16 * 6 - 2
+    )  # stem and head: 2 layers each; 6 per block, block 0 has no expansion
     network.get_layer("fc").set_weights([state["_fc.weight"].T, state["_fc.bias"]])
-    batch = np.stack([color.network_input(_photo(name)) for name in ("n01443537_goldfish.jpg", "n02099601_golden_retriever.jpg")])
+    batch = np.stack(
+        [color.network_input(_photo(name)) for name in ("n01443537_goldfish.jpg", "n02099601_golden_retriever.jpg")]
+    )
     assert np.argmax(np.asarray(network(batch)), axis=-1).tolist() == [1, 207]
     assert {name: tuple(features[name].shape[1:]) for name in encoder.FEATURES} == {
-        name: (224 // stride, 224 // stride, channels) for name, (channels, stride) in encoder.FEATURES.items()}
+        name: (224 // stride, 224 // stride, channels) for name, (channels, stride) in encoder.FEATURES.items()
+    }

@@ -2,12 +2,11 @@ import json
 
 import numpy as np
 import pytest
+from conftest import make_color_model
 from PIL import Image
 
 from huenet import cli, color, evaluate, inference
 from huenet.modelfile import load_model, save_model
-
-from conftest import make_color_model
 
 
 def test_baselines(color_images):
@@ -71,7 +70,9 @@ def test_photos_of_several_sizes_are_scored_at_full_size(tmp_path, capsys):
     rng = np.random.default_rng(2)
     for index, (height, width) in enumerate([(30, 45), (45, 30), (30, 45), (21, 33)]):
         ramp = np.linspace(0, 1, width)[None, :, None] * rng.uniform(0.3, 1, (1, 1, 3))
-        Image.fromarray((255 * np.broadcast_to(ramp, (height, width, 3))).astype(np.uint8)).save(folder / f"p{index}.png")
+        Image.fromarray((255 * np.broadcast_to(ramp, (height, width, 3))).astype(np.uint8)).save(
+            folder / f"p{index}.png"
+        )
     model = make_color_model("unet-tiny", settings={**make_color_model("unet-tiny").settings, "working_size": 16})
     model_path = save_model(model.network, tmp_path / "tiny.keras", model.metadata)
     out = tmp_path / "report"
@@ -80,8 +81,8 @@ def test_photos_of_several_sizes_are_scored_at_full_size(tmp_path, capsys):
     assert report["images"] == 4 and set(report["results"]) == {"gray copy", "Lab, ab = 0", "Lab, mean ab", "tiny"}
     assert report["results"]["gray copy"]["colorfulness"] == 0.0
     # The model's row is what huenet colorize gives each photo at its full size.
-    from huenet.modelfile import load_model
     from huenet.inference import colorize
+    from huenet.modelfile import load_model
 
     truths = [np.asarray(Image.open(folder / f"p{i}.png")) for i in range(4)]
     outputs = [np.asarray(colorize(color.rgb_to_gray(t), load_model(model_path))) for t in truths]
@@ -93,22 +94,44 @@ def test_photos_of_several_sizes_are_scored_at_full_size(tmp_path, capsys):
         assert grid.size == (3 * 160, 14 + 4 * 160)
 
 
-@pytest.mark.parametrize("dataset, name", [
-    ("../shared/data/cifar10-jpeg/test.tar.gz", "cifar10-jpeg/test"),
-    ("../shared/data/bsds500-jpeg/test.tar", "bsds500-jpeg/test"),
-    ("photos", "photos"),
-])
+@pytest.mark.parametrize(
+    "dataset, name",
+    [
+        ("../shared/data/cifar10-jpeg/test.tar.gz", "cifar10-jpeg/test"),
+        ("../shared/data/bsds500-jpeg/test.tar", "bsds500-jpeg/test"),
+        ("photos", "photos"),
+    ],
+)
 def test_a_summary_names_its_test_set_by_folder_and_stem(dataset, name):
     assert evaluate.test_set_name(dataset) == name
 
 
-@pytest.mark.parametrize("space, tolerance", [("hsv", 3), ("lab", 10), ("yuv", 1)])  # Lab: its 256 levels are coarse in the darks
-def test_a_seed_preset_trains_decodes_and_is_evaluated_in_its_color_space(tmp_path, image_folder, color_images, capsys, space, tolerance):
+@pytest.mark.parametrize(
+    "space, tolerance", [("hsv", 3), ("lab", 10), ("yuv", 1)]
+)  # Lab: its 256 levels are coarse in the darks
+def test_a_seed_preset_trains_decodes_and_is_evaluated_in_its_color_space(
+    tmp_path, image_folder, color_images, capsys, space, tolerance
+):
     """The seed report's color-space rows (issue 18.13): a seed preset trained with --color-space
     predicts that space's levels, and colorizing decodes them from that space, not from RGB."""
     run = tmp_path / f"seed-{space}"
-    arguments = ["train", "--preset", "seed-conv", "--color-space", space, "--data", str(image_folder),
-                 "--epochs", "1", "--batch-size", "8", "--run-dir", str(run), "--verbose", "0"]
+    arguments = [
+        "train",
+        "--preset",
+        "seed-conv",
+        "--color-space",
+        space,
+        "--data",
+        str(image_folder),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--run-dir",
+        str(run),
+        "--verbose",
+        "0",
+    ]
     assert cli.main(arguments) == 0
     model = load_model(run / "model.keras")
     assert model.settings["color_space"] == space
@@ -117,6 +140,9 @@ def test_a_seed_preset_trains_decodes_and_is_evaluated_in_its_color_space(tmp_pa
     decoded = inference.decode_levels(model, perfect)
     assert np.abs(decoded.astype(int) - color_images).max() <= tolerance
     out = tmp_path / "report"
-    assert cli.main(["evaluate", str(run / "model.keras"), "--data", str(image_folder), "--output-dir", str(out), "-q"]) == 0
+    assert (
+        cli.main(["evaluate", str(run / "model.keras"), "--data", str(image_folder), "--output-dir", str(out), "-q"])
+        == 0
+    )
     row = json.loads((out / "evaluation.json").read_text())["results"][f"seed-{space}"]
     assert 0.0 < row["psnr_mean"] < 100.0 and 0.0 <= row["exact_match"] <= 1.0

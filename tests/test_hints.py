@@ -29,7 +29,9 @@ def _hint_model(seed: int = 0) -> ColorModel:
 
 
 def test_hints_come_as_tuples_mappings_or_hint_objects():
-    parsed = parse_hints([(3, 4, "#ff0000"), (5.5, 6, (0, 128, 255), 9), {"x": 1, "y": 2, "color": "#00FF00", "size": 2}])
+    parsed = parse_hints(
+        [(3, 4, "#ff0000"), (5.5, 6, (0, 128, 255), 9), {"x": 1, "y": 2, "color": "#00FF00", "size": 2}]
+    )
     assert [(h.x, h.y, h.size) for h in parsed] == [(3, 4, None), (5.5, 6, 9), (1, 2, 2)]
     assert parsed[0].rgb == (255, 0, 0) and parsed[1].rgb == (0, 128, 255)
     red = color.rgb_to_lab(np.array([[[255, 0, 0]]], np.uint8))[0, 0]
@@ -37,33 +39,41 @@ def test_hints_come_as_tuples_mappings_or_hint_objects():
     assert parse_hints(parsed) == parsed and parse_hints(None) == []
 
 
-@pytest.mark.parametrize("bad, message", [
-    ([(1, 2, "#ff00")], "not #rrggbb"),
-    ([(1, 2, "red")], "not #rrggbb"),
-    ([(1, 2, (256, 0, 0))], "three whole numbers"),
-    ([(1, 2, (1.5, 0, 0))], "three whole numbers"),
-    ([(1, 2, "#ff0000", -3)], "must be positive"),
-    ([(1, 2, "#ff0000", 0)], "must be positive"),
-    ([(math.nan, 2, "#ff0000")], "not a finite number"),
-    ([(1, math.inf, "#ff0000")], "not a finite number"),
-    ([("1", 2, "#ff0000")], "not a number"),
-    ([{"x": 1, "color": "#ff0000"}], "no 'y'"),
-    ([{"x": 1, "y": 1, "color": "#ff0000", "colour": 1}], "unknown field 'colour'"),
-    ([(1, 2)], "is not (x, y, color[, size])"),
-    ("#ff0000", "must be a list"),
-    ({"x": 1}, "must be a list"),
-    ([(1, 1, "#000000")] * 100_000, "at most 10000"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ([(1, 2, "#ff00")], "not #rrggbb"),
+        ([(1, 2, "red")], "not #rrggbb"),
+        ([(1, 2, (256, 0, 0))], "three whole numbers"),
+        ([(1, 2, (1.5, 0, 0))], "three whole numbers"),
+        ([(1, 2, "#ff0000", -3)], "must be positive"),
+        ([(1, 2, "#ff0000", 0)], "must be positive"),
+        ([(math.nan, 2, "#ff0000")], "not a finite number"),
+        ([(1, math.inf, "#ff0000")], "not a finite number"),
+        ([("1", 2, "#ff0000")], "not a number"),
+        ([{"x": 1, "color": "#ff0000"}], "no 'y'"),
+        ([{"x": 1, "y": 1, "color": "#ff0000", "colour": 1}], "unknown field 'colour'"),
+        ([(1, 2)], "is not (x, y, color[, size])"),
+        ("#ff0000", "must be a list"),
+        ({"x": 1}, "must be a list"),
+        ([(1, 1, "#000000")] * 100_000, "at most 10000"),
+    ],
+)
 def test_bad_hints_are_refused_with_a_message_naming_the_hint(bad, message):
-    with pytest.raises(HintError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(
+        HintError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")
+    ):
         parse_hints(bad)
 
 
 def test_a_hint_outside_the_image_or_larger_than_it_is_refused():
     inside = parse_hints([(0, 0, "#ff0000"), (79.5, 59, "#ff0000", 80)])
     hints.check_inside(inside, (60, 80))
-    for bad, message in (((80, 0, "#ff0000"), "outside the 80x60"), ((0, -1, "#ff0000"), "outside"),
-                         ((5, 5, "#ff0000", 81), "larger than the 80x60")):
+    for bad, message in (
+        ((80, 0, "#ff0000"), "outside the 80x60"),
+        ((0, -1, "#ff0000"), "outside"),
+        ((5, 5, "#ff0000", 81), "larger than the 80x60"),
+    ):
         with pytest.raises(HintError, match=message):
             hints.check_inside(parse_hints([bad]), (60, 80))
 
@@ -118,7 +128,9 @@ def test_a_hint_network_started_from_an_automatic_one_colors_exactly_as_it_did()
     assert np.array_equal(np.asarray(huenet.colorize(gray, model=hinted)), before)
     # The hint inputs start at zero weight: training, not the copy, teaches the network to use them.
     network_alone = ColorModel(hinted.network, {**hinted.metadata, "settings": {**hinted.settings, "hint_decay": None}})
-    assert np.array_equal(np.asarray(huenet.colorize(gray, model=network_alone, hints=[(10, 10, "#ff0000", 9)])), before)
+    assert np.array_equal(
+        np.asarray(huenet.colorize(gray, model=network_alone, hints=[(10, 10, "#ff0000", 9)])), before
+    )
 
 
 def test_hints_change_a_hint_models_colors_and_are_refused_by_others():
@@ -140,8 +152,10 @@ def test_both_engines_read_the_hint_channels(tmp_path):
     model = _hint_model()
     path = save_model(model.network, tmp_path / "hints.keras", {**model.metadata, "bin_prior": None})
     gray = np.random.default_rng(2).integers(0, 256, (33, 47), dtype=np.uint8)
-    results = [np.asarray(huenet.colorize(gray, model=load_model(path, engine=engine), hints=[(5, 5, "#2040ff", 6)]))
-               for engine in ("numpy", "keras")]
+    results = [
+        np.asarray(huenet.colorize(gray, model=load_model(path, engine=engine), hints=[(5, 5, "#2040ff", 6)]))
+        for engine in ("numpy", "keras")
+    ]
     assert np.abs(results[0].astype(int) - results[1]).max() <= 1
 
 
@@ -153,14 +167,22 @@ def _branch_network(seed: int = 0):
     from huenet.train import _copy_weights
 
     keras.utils.set_random_seed(seed)
-    arguments = dict(head="ab_bins", base_filters=8, depth=2, num_bins=len(color.ab_bins()), hint_inputs=True, global_context=True)
+    arguments = dict(
+        head="ab_bins", base_filters=8, depth=2, num_bins=len(color.ab_bins()), hint_inputs=True, global_context=True
+    )
     automatic = unet.build_unet(**arguments)
     branched = unet.build_unet(hint_branch=True, **arguments)
     rng = np.random.default_rng(seed)
     for layer in automatic.layers:  # no identities: random weights and statistics
         if layer.get_weights():
-            layer.set_weights([rng.uniform(0.5, 1.5, w.shape).astype(np.float32) if type(layer).__name__ == "BatchNormalization"
-                               else rng.normal(0, 0.3, w.shape).astype(np.float32) for w in layer.get_weights()])
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 1.5, w.shape).astype(np.float32)
+                    if type(layer).__name__ == "BatchNormalization"
+                    else rng.normal(0, 0.3, w.shape).astype(np.float32)
+                    for w in layer.get_weights()
+                ]
+            )
 
     class _Initial:
         network, source = automatic, "<automatic>"
@@ -195,9 +217,15 @@ def test_the_numpy_engine_runs_a_hint_branch_as_keras_and_skips_it_without_hints
     from huenet.unet import HINT_PREFIX
 
     _, branched = _branch_network(1)
-    path = save_model(branched, tmp_path / "branch.keras", {"preset": "unet-classification", "head": "ab_bins",
-                                                             "settings": {**models.resolve_settings("unet-classification"),
-                                                                          "hint_inputs": True, "hint_branch": True}})
+    path = save_model(
+        branched,
+        tmp_path / "branch.keras",
+        {
+            "preset": "unet-classification",
+            "head": "ab_bins",
+            "settings": {**models.resolve_settings("unet-classification"), "hint_inputs": True, "hint_branch": True},
+        },
+    )
     keras_model = load_model(path, engine="keras")
     numpy_network = NumpyNetwork(path)
     for hinted in ((1,), ()):
@@ -294,11 +322,20 @@ def test_hints_pick_the_decoding_whose_colors_match_them_and_a_users_decoding_ho
     work = working_shape(image.size, colorizer.working_size)
     scale = (colorizer.stride * image.size[0] / work[0], colorizer.stride * image.size[1] / work[1])  # pixels a cell
     places = [(2, 3), (7, 9), (11, 5)]
-    placed = [hints.Hint(x=(col + 0.5) * scale[1] - 0.5, y=(row + 0.5) * scale[0] - 0.5,
-                         ab=tuple(map(float, decodings[target][row, col])), size=1) for row, col in places]
+    placed = [
+        hints.Hint(
+            x=(col + 0.5) * scale[1] - 0.5,
+            y=(row + 0.5) * scale[0] - 0.5,
+            ab=tuple(map(float, decodings[target][row, col])),
+            size=1,
+        )
+        for row, col in places
+    ]
     _, network_input = colorizer.network_input(image, placed)
     channels = colorizer._hint_cells(network_input, outputs.shape[:2])
-    monkeypatch.setattr(inference, "HINT_VIVIDNESS_COST", 1e9)  # a prior too strong for three cells to move the vividness
+    monkeypatch.setattr(
+        inference, "HINT_VIVIDNESS_COST", 1e9
+    )  # a prior too strong for three cells to move the vividness
     assert colorizer.hinted_decoding(outputs, channels, 1.0).vividness == colorizer.vividness
     monkeypatch.setattr(inference, "HINT_VIVIDNESS_COST", 0.0)
     assert colorizer.hinted_decoding(outputs, channels, 1.0) == HINT_DECODINGS[target]
@@ -351,8 +388,11 @@ def test_hints_files_hold_a_list_or_a_mapping_and_bad_ones_name_the_file(tmp_pat
     mapping = tmp_path / "many.json"
     mapping.write_text(json.dumps({"a.png": [{"x": 1, "y": 2, "color": [1, 2, 3]}], "sub/b.png": []}))
     assert set(guided.read_hints_file(mapping)) == {"a.png", "sub/b.png"}
-    for name, content, message in (("text.json", "not json", "not JSON"), ("number.json", "3", "expected a list"),
-                                   ("bad.json", '[{"x": 1, "y": 1, "color": "#zzzzzz"}]', "hint 1: color")):
+    for name, content, message in (
+        ("text.json", "not json", "not JSON"),
+        ("number.json", "3", "expected a list"),
+        ("bad.json", '[{"x": 1, "y": 1, "color": "#zzzzzz"}]', "hint 1: color"),
+    ):
         path = tmp_path / name
         path.write_text(content)
         with pytest.raises(HintError, match=f"{name}: {message}"):

@@ -43,9 +43,13 @@ def test_sixteen_bit_precision_reaches_lightness(tmp_path):
 def test_mode_i_and_f(tmp_path):
     wide = Image.fromarray(np.array([[0, 30000, 65535]], dtype=np.int32), mode="I")
     loaded = read_image(wide)
-    np.testing.assert_allclose(loaded.lightness()[0], color.gray_to_lightness(np.array([0, 30000, 65535]) / 65535), atol=1e-3)
+    np.testing.assert_allclose(
+        loaded.lightness()[0], color.gray_to_lightness(np.array([0, 30000, 65535]) / 65535), atol=1e-3
+    )
     unit = Image.fromarray(np.array([[0.0, 0.5, 1.0]], dtype=np.float32), mode="F")
-    np.testing.assert_allclose(read_image(unit).lightness()[0], [0.0, color.gray_to_lightness(np.array(0.5)), 100.0], atol=1e-3)
+    np.testing.assert_allclose(
+        read_image(unit).lightness()[0], [0.0, color.gray_to_lightness(np.array(0.5)), 100.0], atol=1e-3
+    )
     stretched = read_image(Image.fromarray(np.array([[-5.0, 1000.0]], dtype=np.float32), mode="F"))
     assert any("stretched" in note for note in stretched.notes)
 
@@ -221,6 +225,7 @@ def test_png_writer_round_trips_every_pixel(tmp_path, mode, height, width, threa
         assert written.mode == mode
         np.testing.assert_array_equal(np.asarray(written), pixels)
     import zlib
+
     with open(path, "rb") as stream:  # the zlib stream as a whole, Adler-32 included
         data = stream.read()
     idat, position = b"", 8
@@ -233,8 +238,9 @@ def test_png_writer_round_trips_every_pixel(tmp_path, mode, height, width, threa
 
 
 def test_adler32_of_strips_combines_to_the_whole():
-    from huenet.images import _adler32_combine
     import zlib
+
+    from huenet.images import _adler32_combine
 
     data = np.random.default_rng(0).integers(0, 256, 300_000, dtype=np.uint8).tobytes()
     checksum = 1

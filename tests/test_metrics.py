@@ -34,7 +34,9 @@ def test_ssim_matches_scikit_image(rng):
     truth = rng.integers(0, 256, (3, 20, 24, 3), dtype=np.uint8)
     noise = rng.integers(-30, 30, truth.shape)
     prediction = np.clip(truth.astype(int) + noise, 0, 255).astype(np.uint8)
-    expected = np.mean([structural_similarity(p, t, channel_axis=-1, data_range=255) for p, t in zip(prediction, truth)])
+    expected = np.mean(
+        [structural_similarity(p, t, channel_axis=-1, data_range=255) for p, t in zip(prediction, truth)]
+    )
     assert metrics.ssim(prediction, truth) == pytest.approx(expected, abs=1e-6)
     assert metrics.ssim(truth, truth) == pytest.approx(1.0)
 
@@ -62,7 +64,9 @@ def test_signed_colorfulness_differs_from_absolute():
     image = np.array([[[[0, 100, 0], [100, 0, 0]]]], np.uint8)  # rg = -100, +100: mean 0
     rg_spread = 100.0
     yb = np.array([50.0, 50.0])
-    assert metrics.colorfulness(image) == pytest.approx(np.sqrt(rg_spread**2 + yb.std() ** 2) + 0.3 * np.sqrt(0 + 50**2))
+    assert metrics.colorfulness(image) == pytest.approx(
+        np.sqrt(rg_spread**2 + yb.std() ** 2) + 0.3 * np.sqrt(0 + 50**2)
+    )
 
 
 def test_shape_mismatch_is_an_error():

@@ -20,7 +20,9 @@ def test_preset_builds_runs_and_has_gradients(name):
     network = models.build_model(name)
     size = 8 * models.pad_multiple(settings)
     rgb = np.random.default_rng(0).integers(0, 256, (2, size, size, 3), dtype=np.uint8)
-    inputs, targets = batches.make_batch(rgb, preset.head, models.output_stride(settings), settings.get("color_space", "rgb"))
+    inputs, targets = batches.make_batch(
+        rgb, preset.head, models.output_stride(settings), settings.get("color_space", "rgb")
+    )
     outputs = np.asarray(network(inputs))
     stride = models.output_stride(settings)
     channels = {"levels": 768, "ab_bins": len(color.ab_bins()), "ab_regression": 2}[preset.head]
@@ -53,7 +55,10 @@ def test_overrides_reach_the_network():
     wide = models.build_model("unet-tiny", base_filters=16)
     narrow = models.build_model("unet-tiny")
     assert wide.count_params() > narrow.count_params()
-    assert any(isinstance(layer, keras.layers.SpatialDropout2D) for layer in models.build_model("unet-tiny", dropout_rate=0.3).layers)
+    assert any(
+        isinstance(layer, keras.layers.SpatialDropout2D)
+        for layer in models.build_model("unet-tiny", dropout_rate=0.3).layers
+    )
 
 
 def test_rebalancing_weights_favour_rare_bins():
@@ -96,7 +101,9 @@ def test_presets_build_under_other_backends(backend):
         "print(json.dumps(shapes))\n"
     )
     environment = {**os.environ, "KERAS_BACKEND": backend}
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=environment, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=environment, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     shapes = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(shapes) == set(PRESETS)
@@ -127,12 +134,16 @@ def test_skip_squeeze_slims_the_decoder_and_keeps_the_output_shape():
 
 
 def test_class_head_is_for_training_only():
-    models.derive_preset("unet-classification", "test-class-head", base_filters=8, depth=2, global_context=True, class_loss_weight=0.5)
+    models.derive_preset(
+        "unet-classification", "test-class-head", base_filters=8, depth=2, global_context=True, class_loss_weight=0.5
+    )
     network = models.build_model("test-class-head", num_classes=3)
     outputs = network(np.zeros((2, 8, 8, 1), np.float32))
     assert set(outputs) == {"ab_bins", unet.CLASS_OUTPUT} and outputs[unet.CLASS_OUTPUT].shape == (2, 3)
     colors_only = unet.inference_network(network)
-    assert np.allclose(colors_only(np.ones((1, 8, 8, 1), np.float32)), network(np.ones((1, 8, 8, 1), np.float32))["ab_bins"], atol=1e-5)
+    assert np.allclose(
+        colors_only(np.ones((1, 8, 8, 1), np.float32)), network(np.ones((1, 8, 8, 1), np.float32))["ab_bins"], atol=1e-5
+    )
     assert unet.inference_network(colors_only) is colors_only
     with pytest.raises(ValueError, match="no class head"):
         models.build_model("huenet-base", num_classes=3)  # its class_loss_weight is 0
@@ -142,7 +153,14 @@ def test_class_head_is_for_training_only():
 
 
 def test_palette_head_is_for_training_only_and_needs_bins_and_context():
-    models.derive_preset("unet-classification", "test-palette-head", base_filters=8, depth=2, global_context=True, palette_loss_weight=0.2)
+    models.derive_preset(
+        "unet-classification",
+        "test-palette-head",
+        base_filters=8,
+        depth=2,
+        global_context=True,
+        palette_loss_weight=0.2,
+    )
     network = models.build_model("test-palette-head", palette=True)
     outputs = network(np.zeros((2, 8, 8, 1), np.float32))
     assert set(outputs) == {"ab_bins", unet.PALETTE_OUTPUT}

@@ -73,6 +73,7 @@ def test_large_working_sizes_run_in_strips(monkeypatch, rng):
 
 def test_an_unknown_layer_goes_to_keras_or_is_refused(tmp_path):
     import keras
+
     inputs = keras.Input((None, None, 1), name="lightness")
     x = keras.layers.Conv2DTranspose(4, 3, padding="same")(inputs)
     outputs = keras.layers.Conv2D(2, 1, name="ab")(x)

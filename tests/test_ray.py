@@ -17,9 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import free_port
+from PIL import Image
 
 pytest.importorskip("ray")
 
@@ -31,9 +30,25 @@ def ray_head(tmp_path_factory):
     log = open(temp / "head.log", "w")
     ray_command = Path(sys.executable).with_name("ray")
     process = subprocess.Popen(
-        [str(ray_command), "start", "--head", "--port", str(port), "--num-cpus", "2", "--block",
-         "--include-dashboard", "false", "--disable-usage-stats", "--temp-dir", str(temp)],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            str(ray_command),
+            "start",
+            "--head",
+            "--port",
+            str(port),
+            "--num-cpus",
+            "2",
+            "--block",
+            "--include-dashboard",
+            "false",
+            "--disable-usage-stats",
+            "--temp-dir",
+            str(temp),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 180
         while "Ray runtime started" not in (temp / "head.log").read_text():
@@ -56,8 +71,12 @@ def ray_head(tmp_path_factory):
 
 
 def _huenet(*arguments, timeout=300):
-    return subprocess.run([sys.executable, "-m", "huenet", "colorize", *map(str, arguments)],
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "huenet", "colorize", *map(str, arguments)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _images(folder: Path, count: int, size: tuple[int, int], seed: int = 0, prefix: str = "photo") -> None:
@@ -70,8 +89,11 @@ def _images(folder: Path, count: int, size: tuple[int, int], seed: int = 0, pref
 
 
 def _outputs(folder: Path) -> dict[str, np.ndarray]:
-    return {p.relative_to(folder).as_posix(): np.asarray(Image.open(p).convert("RGB"))
-            for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix == ".png"}
+    return {
+        p.relative_to(folder).as_posix(): np.asarray(Image.open(p).convert("RGB"))
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.suffix == ".png"
+    }
 
 
 def _error_lines(stderr: str, *folders: Path) -> list[str]:
@@ -88,7 +110,9 @@ def test_a_mixed_batch_gives_the_plain_clis_outputs_and_errors(ray_head, tmp_pat
     _images(inputs / "big", 2, (900, 1300), seed=1, prefix="big")  # a big photo and thumbnails in one batch
     (inputs / "thumbs" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
     (inputs / "other").mkdir()
-    Image.fromarray(np.full((20, 20), 90, np.uint8)).save(inputs / "other" / "photo00.jpg")  # same stem as thumbs/photo00.png
+    Image.fromarray(np.full((20, 20), 90, np.uint8)).save(
+        inputs / "other" / "photo00.jpg"
+    )  # same stem as thumbs/photo00.png
     arguments = [inputs / "thumbs", inputs / "big", inputs / "other" / "photo00.jpg"]
 
     plain = _huenet(*arguments, "-o", tmp_path / "plain")
@@ -102,8 +126,9 @@ def test_a_mixed_batch_gives_the_plain_clis_outputs_and_errors(ray_head, tmp_pat
     assert _error_lines(on_ray.stderr, tmp_path / "ray") == _error_lines(plain.stderr, tmp_path / "plain")
     assert len(_error_lines(on_ray.stderr)) == 2
     logged = [json.loads(line) for line in (tmp_path / "ray" / "errors.jsonl").read_text().splitlines()]
-    assert sorted(entry["source"] for entry in logged) == sorted([str(inputs / "thumbs" / "broken.jpg"),
-                                                                  str(inputs / "other" / "photo00.jpg")])
+    assert sorted(entry["source"] for entry in logged) == sorted(
+        [str(inputs / "thumbs" / "broken.jpg"), str(inputs / "other" / "photo00.jpg")]
+    )
     assert "colorized 7 image(s)" in on_ray.stderr and "2 error(s)" in on_ray.stderr
 
 
@@ -121,7 +146,9 @@ def _descendants(root: int) -> dict[int, str]:
     while queue:
         for child in children.get(queue.pop(), []):
             try:
-                found[child] = (Path("/proc") / str(child) / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                found[child] = (
+                    (Path("/proc") / str(child) / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                )
             except OSError:
                 continue
             queue.append(child)
@@ -132,9 +159,26 @@ def test_killing_a_worker_mid_batch_loses_nothing(ray_head, tmp_path):
     address, head_pid = ray_head
     count = 24
     _images(tmp_path / "in", count, (700, 900), seed=2)
-    process = subprocess.Popen([sys.executable, "-m", "huenet", "colorize", str(tmp_path / "in"), "-o", str(tmp_path / "out"),
-                                "--ray", address, "--ray-batch-size", "3", "--ray-workers", "2"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "huenet",
+            "colorize",
+            str(tmp_path / "in"),
+            "-o",
+            str(tmp_path / "out"),
+            "--ray",
+            address,
+            "--ray-batch-size",
+            "3",
+            "--ray-workers",
+            "2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 240
         while len(list((tmp_path / "out").glob("*.png"))) < 2:  # the batch is under way
@@ -153,7 +197,9 @@ def test_killing_a_worker_mid_batch_loses_nothing(ray_head, tmp_path):
     assert process.returncode == 0, stderr
     assert f"colorized {count} image(s)" in stderr
     outputs = sorted((tmp_path / "out").iterdir())
-    assert [p.name for p in outputs] == ["errors.jsonl"] + [f"photo{i:02d}.png" for i in range(count)]  # no partial files
+    assert [p.name for p in outputs] == ["errors.jsonl"] + [
+        f"photo{i:02d}.png" for i in range(count)
+    ]  # no partial files
     for path in outputs[1:]:
         with Image.open(path) as image:
             image.load()  # complete files: a truncated PNG fails here
@@ -168,6 +214,7 @@ def test_skip_existing_reruns_rewrite_nothing_and_file_uris_work(ray_head, tmp_p
     first = _huenet(source, "-o", out, "--ray", address)
     assert first.returncode == 0, first.stderr
     plain = _huenet(tmp_path / "in", "-o", tmp_path / "plain")
+    assert plain.returncode == 0, plain.stderr
     expected, got = _outputs(tmp_path / "plain"), _outputs(tmp_path / "out")
     assert sorted(got) == sorted(expected) and len(got) == 6
     assert all(np.abs(got[n].astype(int) - expected[n].astype(int)).max() <= 1 for n in got)
@@ -183,5 +230,7 @@ def test_skip_existing_reruns_rewrite_nothing_and_file_uris_work(ray_head, tmp_p
     resumed = _huenet(source, "-o", out, "--ray", address, "--skip-existing")
     assert resumed.returncode == 0 and "colorized 1 image(s)" in resumed.stderr and "5 already there" in resumed.stderr
     after = stats()
-    assert {n: s for n, s in after.items() if n != "photo03.png"} == {n: s for n, s in before.items() if n != "photo03.png"}
+    assert {n: s for n, s in after.items() if n != "photo03.png"} == {
+        n: s for n, s in before.items() if n != "photo03.png"
+    }
     assert "photo03.png" in after

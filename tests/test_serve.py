@@ -14,9 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import free_port
+from PIL import Image
 
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
@@ -26,8 +25,11 @@ def _start_server(port, log, *options):
     """``huenet serve`` on 127.0.0.1:port, its output in ``log``; True once /healthz answers
     (bounded: the server answers within seconds), False if it never does or exits first."""
     with open(log, "w") as handle:
-        process = subprocess.Popen([sys.executable, "-m", "huenet", "serve", "--port", str(port), *options],
-                                   stdout=handle, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "huenet", "serve", "--port", str(port), *options],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline and process.poll() is None:
         try:
@@ -88,8 +90,12 @@ def _multipart(fields: dict) -> tuple[bytes, str]:
     for name, value in fields.items():
         if isinstance(value, tuple):
             filename, payload = value
-            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
-                         f"Content-Type: application/octet-stream\r\n\r\n".encode() + payload + b"\r\n")
+            parts.append(
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+                f"Content-Type: application/octet-stream\r\n\r\n".encode()
+                + payload
+                + b"\r\n"
+            )
         else:
             parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
     return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
@@ -172,8 +178,9 @@ def test_bad_inputs_get_a_4xx_with_a_message_and_the_server_carries_on(server):
 
 def test_a_60_mb_upload_is_refused_while_it_streams(server):
     body = b"\0" * (60 << 20)
-    status, _, answer = _request(server, "POST", "/api/colorize", body,
-                                 {"Content-Type": "multipart/form-data; boundary=x"})
+    status, _, answer = _request(
+        server, "POST", "/api/colorize", body, {"Content-Type": "multipart/form-data; boundary=x"}
+    )
     assert status == 413 and "50 MB limit" in json.loads(answer)["error"]
 
     def chunks():  # no Content-Length: the server must count as the body streams in
@@ -222,7 +229,13 @@ def _headless_chrome(webdriver, port):
     browser, driver = _chromium()
     options = webdriver.ChromeOptions()
     options.binary_location = browser
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1000,900"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1000,900",
+    ):
         options.add_argument(argument)
     chrome = webdriver.Chrome(service=webdriver.ChromeService(executable_path=driver), options=options)
     try:
@@ -241,8 +254,11 @@ def _upload(chrome, source):
 
     chrome.find_element(By.ID, "files").send_keys(str(source))
     wait = WebDriverWait(chrome, 120)
-    wait.until(lambda page: page.execute_script(
-        "const img = document.querySelector('.card .after'); return img && img.complete && img.naturalWidth > 0;"))
+    wait.until(
+        lambda page: page.execute_script(
+            "const img = document.querySelector('.card .after'); return img && img.complete && img.naturalWidth > 0;"
+        )
+    )
     return wait
 
 
@@ -251,12 +267,15 @@ def _downloaded_png(chrome) -> bytes:
     data = chrome.execute_async_script(
         "const done = arguments[arguments.length - 1];"
         "fetch(document.querySelector('a.download').href).then(r => r.arrayBuffer())"
-        ".then(b => done(Array.from(new Uint8Array(b)))).catch(e => done(String(e)));")
+        ".then(b => done(Array.from(new Uint8Array(b)))).catch(e => done(String(e)));"
+    )
     assert isinstance(data, list), data
     return bytes(data)
 
 
-@pytest.mark.skipif(_chromium() is None and not os.environ.get("CI"), reason="needs Debian's chromium and chromium-driver")
+@pytest.mark.skipif(
+    _chromium() is None and not os.environ.get("CI"), reason="needs Debian's chromium and chromium-driver"
+)
 def test_the_page_in_headless_chromium(server, tmp_path):
     webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.common.by import By
@@ -266,7 +285,9 @@ def test_the_page_in_headless_chromium(server, tmp_path):
         source = tmp_path / "family.png"
         Image.fromarray(_gray(240, 360, seed=9)).save(source)
         _upload(chrome, source)
-        size = chrome.execute_script("const img = document.querySelector('.card .after'); return [img.naturalWidth, img.naturalHeight];")
+        size = chrome.execute_script(
+            "const img = document.querySelector('.card .after'); return [img.naturalWidth, img.naturalHeight];"
+        )
         assert size == [360, 240]
         signature = _downloaded_png(chrome)
         assert signature[:8] == b"\x89PNG\r\n\x1a\n"
@@ -341,7 +362,9 @@ def test_bad_hints_get_a_400_or_413_naming_the_problem(server):
     assert _request(server, "GET", "/healthz")[0] == 200
 
 
-@pytest.mark.skipif(_chromium() is None and not os.environ.get("CI"), reason="needs Debian's chromium and chromium-driver")
+@pytest.mark.skipif(
+    _chromium() is None and not os.environ.get("CI"), reason="needs Debian's chromium and chromium-driver"
+)
 def test_a_hint_placed_on_the_page_colors_that_place(server, tmp_path):
     webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.common.action_chains import ActionChains
@@ -366,8 +389,11 @@ def test_a_hint_placed_on_the_page_colors_that_place(server, tmp_path):
         picked = chosen.get_attribute("title")[:7]
         previous = chrome.execute_script("return document.querySelector('a.download').href;")
         chosen.click()
-        wait.until(lambda page: page.execute_script(
-            "const a = document.querySelector('a.download'); return a && a.href !== arguments[0];", previous))
+        wait.until(
+            lambda page: page.execute_script(
+                "const a = document.querySelector('a.download'); return a && a.href !== arguments[0];", previous
+            )
+        )
         hints = chrome.execute_script("return document.querySelector('.card .hint-layer').children.length;")
         assert hints == 1 and width > 0
         shown = np.asarray(Image.open(io.BytesIO(_downloaded_png(chrome))).convert("RGB"))
@@ -380,7 +406,7 @@ def test_a_hint_placed_on_the_page_colors_that_place(server, tmp_path):
 
 
 def _hex_rgb(hex_color: str) -> np.ndarray:
-    """"#rrggbb" -> uint8 RGB, shape (1, 1, 3)."""
+    """ "#rrggbb" -> uint8 RGB, shape (1, 1, 3)."""
     return np.array([[[int(hex_color[i : i + 2], 16) for i in (1, 3, 5)]]], np.uint8)
 
 

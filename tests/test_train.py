@@ -14,8 +14,14 @@ from huenet.train import TrainConfig, train
 
 def _config(image_folder, tmp_path, preset, **overrides):
     settings = dict(
-        preset=preset, data=str(image_folder), epochs=1, batch_size=8, validation_fraction=0.25,
-        run_dir=str(tmp_path / "run"), verbose=0, crop_size=8,
+        preset=preset,
+        data=str(image_folder),
+        epochs=1,
+        batch_size=8,
+        validation_fraction=0.25,
+        run_dir=str(tmp_path / "run"),
+        verbose=0,
+        crop_size=8,
     )
     return TrainConfig(**{**settings, **overrides})
 
@@ -24,7 +30,14 @@ def _config(image_folder, tmp_path, preset, **overrides):
 def test_every_preset_trains_and_writes_a_run(image_folder, tmp_path, preset):
     model_path = train(_config(image_folder, tmp_path, preset))
     run = tmp_path / "run"
-    for name in ("config.json", "history.csv", "curves.png", "model-card.md", "best.keras", "checkpoints/epoch-001.keras"):
+    for name in (
+        "config.json",
+        "history.csv",
+        "curves.png",
+        "model-card.md",
+        "best.keras",
+        "checkpoints/epoch-001.keras",
+    ):
         assert (run / name).is_file(), name
     metadata = read_metadata(model_path)
     assert metadata["preset"] == preset and metadata["training"]["epochs_run"] == 1
@@ -67,22 +80,27 @@ def test_bad_settings_are_refused(image_folder, tmp_path):
         train(TrainConfig(preset="unet-tiny", data=str(image_folder), crop_size=6, run_dir=str(tmp_path / "r2")))
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("epochs", 0, "epochs must be at least 1"),
-    ("batch_size", 0, "batch size must be at least 1"),
-    ("learning_rate", -1.0, "learning rate must be positive"),
-    ("learning_rate", float("nan"), "learning rate must be positive"),
-    ("weight_decay", -1.0, "weight decay must be 0 or more"),
-    ("limit", 0, "limit must be at least 1"),
-    ("max_shift", -1, "max shift must be 0 or more"),
-    ("crop_size", -8, "crop size must be at least 1"),
-    ("early_stopping_patience", -2, "early stopping patience"),
-    ("dropout_rate", 1.5, "dropout rate must be in"),
-    ("schedule", "linear", "unknown schedule"),
-    ("verbose", 3, "verbose must be 0, 1 or 2"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("epochs", 0, "epochs must be at least 1"),
+        ("batch_size", 0, "batch size must be at least 1"),
+        ("learning_rate", -1.0, "learning rate must be positive"),
+        ("learning_rate", float("nan"), "learning rate must be positive"),
+        ("weight_decay", -1.0, "weight decay must be 0 or more"),
+        ("limit", 0, "limit must be at least 1"),
+        ("max_shift", -1, "max shift must be 0 or more"),
+        ("crop_size", -8, "crop size must be at least 1"),
+        ("early_stopping_patience", -2, "early stopping patience"),
+        ("dropout_rate", 1.5, "dropout rate must be in"),
+        ("schedule", "linear", "unknown schedule"),
+        ("verbose", 3, "verbose must be 0, 1 or 2"),
+    ],
+)
 def test_impossible_settings_are_refused_before_reading_data(tmp_path, field, value, message):
-    config = TrainConfig(preset="unet-tiny", data=str(tmp_path / "not-read"), run_dir=str(tmp_path / "run"), **{field: value})
+    config = TrainConfig(
+        preset="unet-tiny", data=str(tmp_path / "not-read"), run_dir=str(tmp_path / "run"), **{field: value}
+    )
     with pytest.raises(ValueError, match=message):
         train(config)  # the data path does not exist: the setting is refused first
     assert not (tmp_path / "run").exists()
@@ -101,20 +119,45 @@ def test_mixed_precision_trains_and_saves_a_float32_model(image_folder, tmp_path
 def test_model_card_shows_notes_only_when_given():
     from huenet.rundir import model_card
 
-    metadata = {"preset": "huenet-base", "head": "ab_bins", "settings": {}, "training": {"machine": "x86_64, 2 CPU cores, GPU NVIDIA H200"}}
+    metadata = {
+        "preset": "huenet-base",
+        "head": "ab_bins",
+        "settings": {},
+        "training": {"machine": "x86_64, 2 CPU cores, GPU NVIDIA H200"},
+    }
     plain = model_card(metadata)
     assert "## Notes" not in plain and "GPU NVIDIA H200" in plain
     noted = model_card({**metadata, "notes": "Reproduce in 60 minutes with `huenet train --epochs 15`.\n"})
     assert "## Notes\n\nReproduce in 60 minutes with `huenet train --epochs 15`." in noted
     assert "Hint branch" not in plain
-    branch = {"config": {"data": "runs/photo-mix/train"}, "train_images": 57042, "epochs_run": 4, "best_epoch": 4,
-              "monitor": "val_ab_error", "best_value": 9.5, "wall_time_seconds": 8000.0}
+    branch = {
+        "config": {"data": "runs/photo-mix/train"},
+        "train_images": 57042,
+        "epochs_run": 4,
+        "best_epoch": 4,
+        "monitor": "val_ab_error",
+        "best_value": 9.5,
+        "wall_time_seconds": 8000.0,
+    }
     carded = model_card({**metadata, "hint_branch_training": branch})
-    assert "- Hint branch: trained alone on the frozen network, data `runs/photo-mix/train`, 57042 training images, 4 epochs" in carded
+    assert (
+        "- Hint branch: trained alone on the frozen network, data `runs/photo-mix/train`, 57042 training images, 4 epochs"
+        in carded
+    )
     assert "WiSE-FT" not in plain
-    averaged = model_card({**metadata, "interpolation": {"alpha": 0.5, "base": {"file": "runs/a.keras", "sha256": "ab" * 32},
-                                                         "fine_tuned": {"file": "runs/b.keras", "sha256": "cd" * 32}}})
-    assert "- Weights: 0.5 x `runs/a.keras` (sha256 abababababab) + 0.5 x `runs/b.keras` (sha256 cdcdcdcdcdcd)" in averaged
+    averaged = model_card(
+        {
+            **metadata,
+            "interpolation": {
+                "alpha": 0.5,
+                "base": {"file": "runs/a.keras", "sha256": "ab" * 32},
+                "fine_tuned": {"file": "runs/b.keras", "sha256": "cd" * 32},
+            },
+        }
+    )
+    assert (
+        "- Weights: 0.5 x `runs/a.keras` (sha256 abababababab) + 0.5 x `runs/b.keras` (sha256 cdcdcdcdcdcd)" in averaged
+    )
 
 
 def test_batch_workers_change_speed_not_results(image_folder, tmp_path):
@@ -129,7 +172,9 @@ def test_batch_workers_change_speed_not_results(image_folder, tmp_path):
 
 
 def test_class_loss_trains_on_folder_classes_and_saves_colors_only(image_folder, tmp_path):
-    models.derive_preset("unet-classification", "test-train-class", base_filters=8, depth=2, global_context=True, class_loss_weight=0.5)
+    models.derive_preset(
+        "unet-classification", "test-train-class", base_filters=8, depth=2, global_context=True, class_loss_weight=0.5
+    )
     model_path = train(_config(image_folder, tmp_path, "test-train-class"))
     run = tmp_path / "run"
     assert json.loads((run / "config.json").read_text())["classes"] == ["", "sub"]  # top level and sub/
@@ -143,7 +188,9 @@ def test_class_loss_trains_on_folder_classes_and_saves_colors_only(image_folder,
 
 
 def test_class_loss_needs_two_classes(image_folder, tmp_path):
-    models.derive_preset("unet-classification", "test-train-class", base_filters=8, depth=2, global_context=True, class_loss_weight=0.5)
+    models.derive_preset(
+        "unet-classification", "test-train-class", base_filters=8, depth=2, global_context=True, class_loss_weight=0.5
+    )
     flat = tmp_path / "flat"
     flat.mkdir()
     for path in (image_folder / "sub").iterdir():
@@ -154,7 +201,14 @@ def test_class_loss_needs_two_classes(image_folder, tmp_path):
 
 
 def test_palette_loss_trains_without_labels_and_saves_colors_only(image_folder, tmp_path):
-    models.derive_preset("unet-classification", "test-train-palette", base_filters=8, depth=2, global_context=True, palette_loss_weight=0.5)
+    models.derive_preset(
+        "unet-classification",
+        "test-train-palette",
+        base_filters=8,
+        depth=2,
+        global_context=True,
+        palette_loss_weight=0.5,
+    )
     model_path = train(_config(image_folder, tmp_path, "test-train-palette"))
     (row,) = read_history(tmp_path / "run" / "history.csv")
     assert "val_palette_loss" in row and "val_ab_bins_ab_error" in row
@@ -181,29 +235,63 @@ def test_a_resumed_run_equals_an_uninterrupted_one(image_folder, tmp_path):
 
 
 def test_init_from_starts_a_run_from_a_models_weights_and_prior(image_folder, tmp_path):
-    models.derive_preset("unet-classification", "test-train-init", base_filters=8, depth=2, global_context=True, class_loss_weight=0.5)
+    models.derive_preset(
+        "unet-classification", "test-train-init", base_filters=8, depth=2, global_context=True, class_loss_weight=0.5
+    )
     base = train(_config(image_folder, tmp_path, "test-train-init", learning_rate=0.01))
     # A fine-tune without the class loss, at a learning rate too small to move the weights:
     # its convolutions must be the base model's, and its prior the base model's own.
-    tuned = train(_config(image_folder, tmp_path, "test-train-init", init_from=str(base), class_loss_weight=0.0,
-                          learning_rate=1e-12, weight_decay=0.0, run_dir=str(tmp_path / "tuned")))
+    tuned = train(
+        _config(
+            image_folder,
+            tmp_path,
+            "test-train-init",
+            init_from=str(base),
+            class_loss_weight=0.0,
+            learning_rate=1e-12,
+            weight_decay=0.0,
+            run_dir=str(tmp_path / "tuned"),
+        )
+    )
     kernels = [
-        [w for layer in load_model(path, engine="keras").network.layers if type(layer).__name__ == "Conv2D" for w in layer.get_weights()]
+        [
+            w
+            for layer in load_model(path, engine="keras").network.layers
+            if type(layer).__name__ == "Conv2D"
+            for w in layer.get_weights()
+        ]
         for path in (base, tuned)
     ]
     assert len(kernels[0]) > 2 and all(np.allclose(a, b, atol=1e-6) for a, b in zip(*kernels))
     base_meta, tuned_meta = read_metadata(base), read_metadata(tuned)
     assert tuned_meta["bin_prior"] == base_meta["bin_prior"]
     init = tuned_meta["training"]["init_from"]
-    assert init["file"] == str(base) and init["training"]["wall_time_seconds"] == base_meta["training"]["wall_time_seconds"]
+    assert (
+        init["file"] == str(base)
+        and init["training"]["wall_time_seconds"] == base_meta["training"]["wall_time_seconds"]
+    )
     assert tuned_meta["settings"]["class_loss_weight"] == 0.0
     card = (tmp_path / "tuned" / "model-card.md").read_text()
     total = base_meta["training"]["wall_time_seconds"] + tuned_meta["training"]["wall_time_seconds"]
     assert f"- Fine-tuned from `{base}`" in card and f"Wall time of all runs together: {total:.1f} s" in card
     # A fresh run of the same settings starts elsewhere.
-    fresh = train(_config(image_folder, tmp_path, "test-train-init", class_loss_weight=0.0, learning_rate=1e-12,
-                          weight_decay=0.0, run_dir=str(tmp_path / "fresh")))
-    fresh_kernels = [w for layer in load_model(fresh, engine="keras").network.layers if type(layer).__name__ == "Conv2D" for w in layer.get_weights()]
+    fresh = train(
+        _config(
+            image_folder,
+            tmp_path,
+            "test-train-init",
+            class_loss_weight=0.0,
+            learning_rate=1e-12,
+            weight_decay=0.0,
+            run_dir=str(tmp_path / "fresh"),
+        )
+    )
+    fresh_kernels = [
+        w
+        for layer in load_model(fresh, engine="keras").network.layers
+        if type(layer).__name__ == "Conv2D"
+        for w in layer.get_weights()
+    ]
     assert not all(np.allclose(a, b, atol=1e-6) for a, b in zip(kernels[0], fresh_kernels))
 
 
@@ -212,8 +300,17 @@ def test_a_hint_branch_trains_alone_and_colors_without_hints_exactly_as_the_init
 
     models.derive_preset("unet-classification", "test-train-branch", base_filters=8, depth=2, global_context=True)
     base = train(_config(image_folder, tmp_path, "test-train-branch", hint_inputs=True, learning_rate=0.01))
-    branched = train(_config(image_folder, tmp_path, "test-train-branch", init_from=str(base), hint_branch=True,
-                             learning_rate=0.01, run_dir=str(tmp_path / "branch")))
+    branched = train(
+        _config(
+            image_folder,
+            tmp_path,
+            "test-train-branch",
+            init_from=str(base),
+            hint_branch=True,
+            learning_rate=0.01,
+            run_dir=str(tmp_path / "branch"),
+        )
+    )
     initial, tuned = load_model(base, engine="keras"), load_model(branched, engine="keras")
     assert tuned.settings["hint_branch"] and tuned.settings["hint_inputs"]
     main = [layer for layer in tuned.network.layers if layer.weights and not layer.name.startswith(unet.HINT_PREFIX)]
@@ -224,7 +321,9 @@ def test_a_hint_branch_trains_alone_and_colors_without_hints_exactly_as_the_init
     assert zero_convs and all(np.abs(layer.get_weights()[0]).max() > 0 for layer in zero_convs)  # the branch learned
     batch = np.zeros((2, 8, 8, 4), np.float32)
     batch[..., 0] = np.random.default_rng(0).uniform(-1, 1, (2, 8, 8))
-    np.testing.assert_array_equal(np.asarray(tuned.network(batch, training=False)), np.asarray(initial.network(batch, training=False)))
+    np.testing.assert_array_equal(
+        np.asarray(tuned.network(batch, training=False)), np.asarray(initial.network(batch, training=False))
+    )
 
 
 def test_a_hint_branch_needs_a_network_to_branch_from(image_folder, tmp_path):
@@ -235,7 +334,9 @@ def test_a_hint_branch_needs_a_network_to_branch_from(image_folder, tmp_path):
 def test_init_from_refuses_a_model_of_another_preset(image_folder, tmp_path):
     base = train(_config(image_folder, tmp_path, "unet-tiny"))
     with pytest.raises(ValueError, match="cannot start a 'unet-classification' run; pass --preset unet-tiny"):
-        train(_config(image_folder, tmp_path, "unet-classification", init_from=str(base), run_dir=str(tmp_path / "other")))
+        train(
+            _config(image_folder, tmp_path, "unet-classification", init_from=str(base), run_dir=str(tmp_path / "other"))
+        )
     assert not (tmp_path / "other").exists()
 
 
@@ -267,6 +368,9 @@ def test_checkpoint_names_are_spelled_once_and_found_past_999(tmp_path):
     (tmp_path / rundir.CHECKPOINTS / "epoch-x.keras").write_bytes(b"")  # not a checkpoint of ours
     assert rundir.checkpoint_name().format(epoch=1000) == rundir.checkpoint_name(1000) == "epoch-1000.keras"
     assert [epoch for epoch, _ in rundir.checkpoints(tmp_path)] == [2, 7, 999, 1000]
-    assert rundir.finished_run_checkpoint(tmp_path, True, 1001) == (tmp_path / rundir.CHECKPOINTS / "epoch-1000.keras", 1000)
+    assert rundir.finished_run_checkpoint(tmp_path, True, 1001) == (
+        tmp_path / rundir.CHECKPOINTS / "epoch-1000.keras",
+        1000,
+    )
     with pytest.raises(ValueError, match="already has 1000 epochs"):
         rundir.finished_run_checkpoint(tmp_path, True, 1000)

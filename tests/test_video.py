@@ -28,7 +28,9 @@ def _gray_frames(count, height=48, width=64, seed=0):
     """A smooth random scene panning one pixel a frame (smooth, as film is: H.264 keeps it well)."""
     from PIL import Image
 
-    coarse = np.random.default_rng(seed).integers(40, 220, (max(2, height // 8), max(2, (width + count) // 8)), dtype=np.uint8)
+    coarse = np.random.default_rng(seed).integers(
+        40, 220, (max(2, height // 8), max(2, (width + count) // 8)), dtype=np.uint8
+    )
     base = np.asarray(Image.fromarray(coarse).resize((width + count, height), Image.Resampling.BICUBIC))
     return [np.ascontiguousarray(base[:, k : k + width]) for k in range(count)]
 
@@ -39,7 +41,9 @@ def _write(path, frames, rate=24, audio=False, codec="libx264", pix_fmt="yuv420p
         stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], pix_fmt
         sound = output.add_stream("aac", rate=44100) if audio else None
         for frame in frames:
-            output.mux(stream.encode(av.VideoFrame.from_ndarray(np.repeat(frame[..., None], 3, axis=-1), format="rgb24")))
+            output.mux(
+                stream.encode(av.VideoFrame.from_ndarray(np.repeat(frame[..., None], 3, axis=-1), format="rgb24"))
+            )
         output.mux(stream.encode())
         if sound is not None:
             for k in range(20):
@@ -53,8 +57,11 @@ def _write(path, frames, rate=24, audio=False, codec="libx264", pix_fmt="yuv420p
 
 def _streams(path):
     with av.open(str(path)) as container:
-        return [(s.type, s.codec_context.name) for s in container.streams], container.duration, [
-            (s.average_rate, s.frames) for s in container.streams.video]
+        return (
+            [(s.type, s.codec_context.name) for s in container.streams],
+            container.duration,
+            [(s.average_rate, s.frames) for s in container.streams.video],
+        )
 
 
 def test_a_film_keeps_its_size_rate_frames_duration_and_sound(tmp_path, colorizer):
@@ -94,7 +101,9 @@ def _lightness_to_red_model():
     def runner(batch):
         lightness = batch[..., 0]
         count, height, width = lightness.shape
-        pooled = lightness[:, : height // 2 * 2, : width // 2 * 2].reshape(count, height // 2, 2, width // 2, 2).mean((2, 4))
+        pooled = (
+            lightness[:, : height // 2 * 2, : width // 2 * 2].reshape(count, height // 2, 2, width // 2, 2).mean((2, 4))
+        )
         target_a = 60.0 * pooled[..., None]  # (n, h/2, w/2, 1)
         return -((bins[:, 0] - target_a) ** 2 + bins[:, 1] ** 2) / (2 * 8.0**2)
 
@@ -105,8 +114,10 @@ def test_smoothing_removes_most_of_the_flicker_that_grain_and_exposure_make(tmp_
     colorizer = Colorizer(_lightness_to_red_model(), Decoding(), threads=1)
     rng = np.random.default_rng(3)
     still = _gray_frames(1, seed=4)[0].astype(float)
-    noisy = [np.clip(still * rng.uniform(0.95, 1.05) + rng.normal(0, 4, still.shape), 0, 255).astype(np.uint8)
-             for _ in range(16)]
+    noisy = [
+        np.clip(still * rng.uniform(0.95, 1.05) + rng.normal(0, 4, still.shape), 0, 255).astype(np.uint8)
+        for _ in range(16)
+    ]
     source = _write(tmp_path / "grain.mp4", noisy)
     flicker = {}
     for smoothing in (0.0, 0.8):
@@ -145,8 +156,11 @@ def test_the_motion_of_a_pan_is_measured_to_a_fraction_of_a_pixel(rows, columns)
     image = Image.fromarray(wide, mode="F")
     # The window moves by (-rows, -columns): the picture in it moves by (rows, columns).
     first = np.asarray(image.crop((20, 20, 140, 110)))
-    second = np.asarray(image.transform((120, 90), Image.Transform.AFFINE, (1, 0, 20 - columns, 0, 1, 20 - rows),
-                                        Image.Resampling.BICUBIC))
+    second = np.asarray(
+        image.transform(
+            (120, 90), Image.Transform.AFFINE, (1, 0, 20 - columns, 0, 1, 20 - rows), Image.Resampling.BICUBIC
+        )
+    )
     grain = np.random.default_rng(2).normal(0, 4, second.shape)
     moved = video.global_shift(first, second * 1.03 + grain)  # grain and an exposure change
     assert moved is not None and np.allclose(moved, (rows, columns), atol=0.2)
@@ -158,12 +172,22 @@ def test_a_smoother_measures_a_pan_on_frames_of_any_size():
 
     from huenet.images import InputImage
 
-    fine = np.random.default_rng(3).uniform(0, 255, (75, 105)).astype(np.float32)  # detail a few pixels across, as photos have
+    fine = (
+        np.random.default_rng(3).uniform(0, 255, (75, 105)).astype(np.float32)
+    )  # detail a few pixels across, as photos have
     fine = np.asarray(Image.fromarray(fine, mode="F").resize((420, 300), Image.Resampling.BICUBIC))
     wide = Image.fromarray(0.5 * _textured(300, 420, seed=3).astype(np.float32) + 0.5 * fine, mode="F")
     # 330 columns: shrunk to 160 by a non-integer factor; the picture moves by (1, -3) a frame.
-    frames = [np.asarray(wide.transform((330, 250), Image.Transform.AFFINE, (1, 0, 40 + 3 * k, 0, 1, 20 - k),
-                                        Image.Resampling.BICUBIC)).clip(0, 255).astype(np.uint8) for k in range(3)]
+    frames = [
+        np.asarray(
+            wide.transform(
+                (330, 250), Image.Transform.AFFINE, (1, 0, 40 + 3 * k, 0, 1, 20 - k), Image.Resampling.BICUBIC
+            )
+        )
+        .clip(0, 255)
+        .astype(np.uint8)
+        for k in range(3)
+    ]
     smoother = TemporalSmoother(0.8)
     smoother.track(InputImage(frames[0], None, []))
     assert np.array_equal(smoother.step, (0, 0))  # nothing to compare with yet
@@ -181,7 +205,10 @@ def test_chroma_planes_keep_some_of_the_last_frames_where_the_gray_stayed():
     second = [np.full((6, 8), 100.0, np.float32), np.full((6, 8), 160.0, np.float32)]
     assert smoother.smooth_planes(first, gray, restart=False) is first  # nothing to average with yet
     changed = gray.copy()
-    changed[:, 4:6], changed[:, 6:] = 180.0, 20.0  # the right half changed (the mean did not): the new planes stand alone
+    changed[:, 4:6], changed[:, 6:] = (
+        180.0,
+        20.0,
+    )  # the right half changed (the mean did not): the new planes stand alone
     cb, cr = smoother.smooth_planes(second, changed, restart=False)
     assert np.allclose(cb[:, :4], 110.0) and np.allclose(cr[:, :4], 150.0)
     assert np.allclose(cb[:, 4:], 100.0) and np.allclose(cr[:, 4:], 160.0)
@@ -207,14 +234,22 @@ def test_held_colors_follow_a_pan_between_network_runs():
 
     colorizer = Colorizer(_lightness_to_red_model(), Decoding(), threads=1)
     wide = _textured(96, 200, seed=7)
-    frames = [wide[:, 24 - 4 * k: 24 - 4 * k + 128].astype(np.uint8) for k in range(6)]  # the picture moves right 4 px a frame
+    frames = [
+        wide[:, 24 - 4 * k : 24 - 4 * k + 128].astype(np.uint8) for k in range(6)
+    ]  # the picture moves right 4 px a frame
     change = {}
     for track in (True, False):
         smoother = TemporalSmoother(0.8, every=3)
         if not track:
             smoother.track = lambda gray: None
-        ab = [np.asarray(colorizer.compose(InputImage(f, None, []), *video._frame_ab(colorizer, smoother, InputImage(f, None, []), None)))
-              for f in frames]
+        ab = [
+            np.asarray(
+                colorizer.compose(
+                    InputImage(f, None, []), *video._frame_ab(colorizer, smoother, InputImage(f, None, []), None)
+                )
+            )
+            for f in frames
+        ]
         lab = [color.rgb_to_lab(a)[..., 1:] for a in ab]
         # Corresponding pixels: column c of frame k + 1 shows what column c - 4 of frame k did.
         change[track] = np.mean([np.abs(b[:, 20:-20] - a[:, 16:-24]).mean() for a, b in zip(lab[:-1], lab[1:])])
@@ -263,7 +298,9 @@ def test_bad_films_are_refused_with_a_reason_and_leave_nothing(tmp_path, coloriz
     _assert_refused(tmp_path, sound, "no video stream", colorizer)
     huge = tmp_path / "huge.y4m"  # a header that claims 60,000 x 60,000 pixels, and one line of data
     huge.write_bytes(b"YUV4MPEG2 W60000 H60000 F24:1 Ip A1:1 C420jpeg\nFRAME\n" + bytes(60000))
-    _assert_refused(tmp_path, huge, "over the .*-pixel limit|not a readable video", colorizer)  # FFmpeg may refuse it first
+    _assert_refused(
+        tmp_path, huge, "over the .*-pixel limit|not a readable video", colorizer
+    )  # FFmpeg may refuse it first
     _assert_refused(tmp_path, good, "over the 100-pixel limit", colorizer, max_pixels=100)
     empty = tmp_path / "empty.mp4"
     with av.open(str(empty), "w") as output:
@@ -273,8 +310,10 @@ def test_bad_films_are_refused_with_a_reason_and_leave_nothing(tmp_path, coloriz
 
 
 def test_a_frame_size_change_mid_stream_is_refused(tmp_path, colorizer):
-    parts = [_write(tmp_path / "a.h264", _gray_frames(4, 48, 64), container_format="h264"),
-             _write(tmp_path / "b.h264", _gray_frames(4, 48, 80), container_format="h264")]
+    parts = [
+        _write(tmp_path / "a.h264", _gray_frames(4, 48, 64), container_format="h264"),
+        _write(tmp_path / "b.h264", _gray_frames(4, 48, 80), container_format="h264"),
+    ]
     joined = tmp_path / "joined.h264"
     joined.write_bytes(parts[0].read_bytes() + parts[1].read_bytes())
     _assert_refused(tmp_path, joined, "frame size changes mid-stream", colorizer)
@@ -296,7 +335,9 @@ def test_the_cli_colorizes_folders_of_films_and_photos_and_skips_existing(tmp_pa
     assert "nothing to do" in capsys.readouterr().err
 
     def missing():
-        raise video.VideoMissing(f"video needs PyAV, which a plain install leaves out; install it with: {video.VIDEO_EXTRA_HINT}")
+        raise video.VideoMissing(
+            f"video needs PyAV, which a plain install leaves out; install it with: {video.VIDEO_EXTRA_HINT}"
+        )
 
     monkeypatch.setattr(video, "require_av", missing)
     assert main(["colorize", str(folder / "reel.mp4"), "-o", str(tmp_path / "again.mp4")]) == 1

@@ -40,8 +40,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         averaged = Path(folder) / "averaged.keras"
         network.save(averaged)
-        rundir.export_checkpoint(arguments.run_dir, averaged, arguments.output,
-                                training={"averaged_epochs": [epochs[0], epochs[-1]]})
+        rundir.export_checkpoint(
+            arguments.run_dir, averaged, arguments.output, training={"averaged_epochs": [epochs[0], epochs[-1]]}
+        )
     print(f"averaged epochs {epochs[0]}-{epochs[-1]} of {arguments.run_dir} -> {arguments.output}")
 
 

@@ -51,10 +51,13 @@ def main() -> None:
         factor = float(np.median([shrink_factor(p.shape[:2], colorizer.working_size) for p in shrunk]))
         blended = resolve_decoding(model, Decoding(), factor)
         held = HeldOut(f"photos@{side}", shrunk, colorizer)
-        results[side] = {"shrink": factor, "blended": {"decoding": blended, **held.score(*blended)},
-                         "small pair": {"decoding": small, **held.score(*small)},
-                         "shrunk pair": {"decoding": large, **held.score(*large)},
-                         "gray copy": held.gray_copy()}
+        results[side] = {
+            "shrink": factor,
+            "blended": {"decoding": blended, **held.score(*blended)},
+            "small pair": {"decoding": small, **held.score(*small)},
+            "shrunk pair": {"decoding": large, **held.score(*large)},
+            "gray copy": held.gray_copy(),
+        }
         print(f"long side {side}: {json.dumps(results[side])}", flush=True)
 
 

@@ -59,7 +59,9 @@ def main() -> None:
     first = load_model(arguments.models[0], engine="keras")
     truths = {
         "tiny": list(validation_sample(first, arguments.data, arguments.limit)),
-        "photos": [image for source in arguments.photos for image in datasets.load_images(source, skip_gray=True).images],
+        "photos": [
+            image for source in arguments.photos for image in datasets.load_images(source, skip_gray=True).images
+        ],
     }
     grid = [(t, v, g) for t in arguments.temperatures for v in arguments.vividness for g in arguments.gains]
     results: dict = {"gray_copy": None, "models": {}}
@@ -70,20 +72,36 @@ def main() -> None:
         if results["gray_copy"] is None:
             results["gray_copy"] = {name: held.gray_copy() for name, held in sets.items()}
             print(f"gray copy: {json.dumps(results['gray_copy'])}", flush=True)
-        for flip in ([False, True] if arguments.flip else [False]):
+        for flip in [False, True] if arguments.flip else [False]:
             if flip:
                 for held in sets.values():
                     _average_with_mirror(held)
             label = f"{path}{' +flip' if flip else ''}"
-            by_decoding = {f"{t},{v},{g}": {name: held.score(t, v, g) for name, held in sets.items()} for t, v, g in grid}
-            eligible = [k for k, s in by_decoding.items() if all(v["colorfulness_ratio"] >= arguments.min_colorfulness for v in s.values())]
-            best = max(eligible or by_decoding, key=lambda k: np.mean([v["psnr_mean"] for v in by_decoding[k].values()]))
+            by_decoding = {
+                f"{t},{v},{g}": {name: held.score(t, v, g) for name, held in sets.items()} for t, v, g in grid
+            }
+            eligible = [
+                k
+                for k, s in by_decoding.items()
+                if all(v["colorfulness_ratio"] >= arguments.min_colorfulness for v in s.values())
+            ]
+            best = max(
+                eligible or by_decoding, key=lambda k: np.mean([v["psnr_mean"] for v in by_decoding[k].values()])
+            )
             results["models"][label] = {"best": best, "by_decoding": by_decoding}
-            print(f"{label}: best {best}: {json.dumps(by_decoding[best])} "
-                  f"({time.perf_counter() - started:.0f} s)", flush=True)
+            print(
+                f"{label}: best {best}: {json.dumps(by_decoding[best])} ({time.perf_counter() - started:.0f} s)",
+                flush=True,
+            )
             for key, value in by_decoding.items():
-                print(f"  {key}: " + "; ".join(f"{name} {v['psnr_mean']:.3f} dB {v['auc']:.4f} c {v['colorfulness_ratio']:.3f}"
-                                               for name, v in value.items()), flush=True)
+                print(
+                    f"  {key}: "
+                    + "; ".join(
+                        f"{name} {v['psnr_mean']:.3f} dB {v['auc']:.4f} c {v['colorfulness_ratio']:.3f}"
+                        for name, v in value.items()
+                    ),
+                    flush=True,
+                )
             Path(arguments.output).with_suffix(".partial.json").write_text(json.dumps(results, indent=1))
     results["arguments"] = vars(arguments)
     Path(arguments.output).parent.mkdir(parents=True, exist_ok=True)

@@ -48,18 +48,34 @@ def main() -> None:
         models.derive_preset("huenet-base", preset, **VARIANTS[name])  # this process only
         run_dir = Path(arguments.runs) / name
         if not (run_dir / "model.keras").exists():
-            train(TrainConfig(preset=preset, data=arguments.data, limit=arguments.limit, epochs=arguments.epochs,
-                              precision=arguments.precision, run_dir=str(run_dir), verbose=2, resume=run_dir.exists()))
+            train(
+                TrainConfig(
+                    preset=preset,
+                    data=arguments.data,
+                    limit=arguments.limit,
+                    epochs=arguments.epochs,
+                    precision=arguments.precision,
+                    run_dir=str(run_dir),
+                    verbose=2,
+                    resume=run_dir.exists(),
+                )
+            )
         card = json.loads((run_dir / "config.json").read_text())
         wall = json.loads((run_dir / "wall_time.json").read_text())["seconds"]
         history = read_history(run_dir / "history.csv")
         errors = [float(row["val_ab_error"]) for row in history]
         # Short runs: compare the training error at equal steps (validation lags batch norm).
         train_errors = [round(float(row["ab_error"]), 4) for row in history]
-        summary[name] = {"settings": VARIANTS[name], "train_ab_error_by_epoch": train_errors,
-                         "val_ab_error_by_epoch": errors, "best_val_ab_error": min(errors),
-                         "wall_time_seconds": round(wall, 1), "parameters": models.build_model(preset).count_params(),
-                         "limit": card["limit"], "epochs": card["epochs"]}
+        summary[name] = {
+            "settings": VARIANTS[name],
+            "train_ab_error_by_epoch": train_errors,
+            "val_ab_error_by_epoch": errors,
+            "best_val_ab_error": min(errors),
+            "wall_time_seconds": round(wall, 1),
+            "parameters": models.build_model(preset).count_params(),
+            "limit": card["limit"],
+            "epochs": card["epochs"],
+        }
         print(name, json.dumps(summary[name]), flush=True)
     Path(arguments.runs, "summary.json").write_text(json.dumps(summary, indent=1))
 

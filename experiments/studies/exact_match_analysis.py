@@ -34,7 +34,9 @@ def main() -> None:
 
     model = load_model(arguments.model, engine="keras")  # throughput over many images: Keras is faster there
     config = model.metadata.get("training", {}).get("config", {"validation_fraction": 0.1, "seed": 0})
-    image_set = datasets.load_images(arguments.data, split="train", limit=config.get("limit"), seed=config.get("seed", 0))
+    image_set = datasets.load_images(
+        arguments.data, split="train", limit=config.get("limit"), seed=config.get("seed", 0)
+    )
     _, validation = datasets.split_train_validation(image_set, config["validation_fraction"], config["seed"])
     chosen = np.sort(np.random.default_rng(0).permutation(len(validation))[: arguments.limit])
     truth = validation.images[chosen].astype(np.int16)

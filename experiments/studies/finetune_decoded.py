@@ -43,7 +43,12 @@ class BinsPlusDecodedError(keras.losses.Loss):
         return self.crossentropy.call(y_true, y_pred) + self.weight * error
 
     def get_config(self):
-        return {**super().get_config(), "bin_weights": self.bin_weights, "temperature": self.temperature, "weight": self.weight}
+        return {
+            **super().get_config(),
+            "bin_weights": self.bin_weights,
+            "temperature": self.temperature,
+            "weight": self.weight,
+        }
 
 
 def main() -> None:
@@ -78,10 +83,16 @@ def main() -> None:
     history = network.fit(
         train._make_sequence(train_set.images, run_config, "ab_bins", settings, training=True),
         validation_data=train._make_sequence(validation_set.images, run_config, "ab_bins", settings, training=False),
-        epochs=arguments.epochs, verbose=2, callbacks=[keras.callbacks.LearningRateScheduler(learning_rate)],
+        epochs=arguments.epochs,
+        verbose=2,
+        callbacks=[keras.callbacks.LearningRateScheduler(learning_rate)],
     )
     metadata.pop("format", None)
-    metadata["finetune"] = {**vars(arguments), "history": history.history, "wall_time_seconds": round(time.time() - started, 1)}
+    metadata["finetune"] = {
+        **vars(arguments),
+        "history": history.history,
+        "wall_time_seconds": round(time.time() - started, 1),
+    }
     Path(arguments.output).parent.mkdir(parents=True, exist_ok=True)
     save_model(network, arguments.output, metadata)
     print(json.dumps(metadata["finetune"]["history"]))

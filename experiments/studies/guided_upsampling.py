@@ -33,8 +33,12 @@ def box(values: np.ndarray, radius: int) -> np.ndarray:
     total = np.pad(total, [(1, 0), (1, 0)] + [(0, 0)] * (values.ndim - 2))
     size = 2 * radius + 1
     height, width = values.shape[:2]
-    window = total[size:size + height, size:size + width] - total[:height, size:size + width] \
-        - total[size:size + height, :width] + total[:height, :width]
+    window = (
+        total[size : size + height, size : size + width]
+        - total[:height, size : size + width]
+        - total[size : size + height, :width]
+        + total[:height, :width]
+    )
     return window / size**2
 
 
@@ -91,8 +95,11 @@ def main() -> None:
             print(index + 1, {k: round(float(np.mean(v)), 3) for k, v in scores.items()}, flush=True)
     table = {k: round(float(np.mean(v)), 3) for k, v in scores.items()}
     print(table)
-    Path(arguments.output).write_text(json.dumps({"photos": [arguments.photos, arguments.start, arguments.start + len(photos)],
-                                                  "psnr": table}, indent=1))
+    Path(arguments.output).write_text(
+        json.dumps(
+            {"photos": [arguments.photos, arguments.start, arguments.start + len(photos)], "psnr": table}, indent=1
+        )
+    )
 
 
 if __name__ == "__main__":

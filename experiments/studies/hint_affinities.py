@@ -71,7 +71,7 @@ def solve(ab: np.ndarray, channels: np.ndarray, weights: scipy.sparse.csr_matrix
     free = np.flatnonzero(~fixed)
     matrix = scipy.sparse.diags(np.maximum(degree * (1 + np.ravel(decay)), 1e-12)) - weights
     system = matrix[free][:, free].tocsc()
-    right = (weights[free][:, np.flatnonzero(fixed)] @ known[fixed])
+    right = weights[free][:, np.flatnonzero(fixed)] @ known[fixed]
     correction = known.copy()
     correction[free] = scipy.sparse.linalg.spsolve(system, right).reshape(-1, 2)
     return (ab + correction.reshape(height, width, 2)).astype(np.float32)
@@ -93,8 +93,9 @@ def grid_affinities(lightness: np.ndarray, features: np.ndarray | None, scale: f
             flat = features.reshape(height * width, -1)
             value = value * np.exp(-((flat[here] - flat[there]) ** 2).sum(-1) / scale)
         rows.append(here), cols.append(there), values.append(value)
-    matrix = scipy.sparse.csr_matrix((np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
-                                     shape=(height * width,) * 2)
+    matrix = scipy.sparse.csr_matrix(
+        (np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))), shape=(height * width,) * 2
+    )
     return (matrix + matrix.T) / 2
 
 
@@ -127,8 +128,11 @@ class StudyColorizer(Colorizer):
         costs = self.hint_decoding_costs(outputs, channels, shrink)
         weights = np.exp(-(costs - costs.min()) / self.soft)
         weights /= weights.sum()
-        return sum(w * decode_ab(self.model, outputs[None], c, shrink)[0]
-                   for w, c in zip(weights, inference.HINT_DECODINGS) if w > 1e-4).astype(np.float32)
+        return sum(
+            w * decode_ab(self.model, outputs[None], c, shrink)[0]
+            for w, c in zip(weights, inference.HINT_DECODINGS)
+            if w > 1e-4
+        ).astype(np.float32)
 
     def global_step(self, ab: np.ndarray, channels: np.ndarray) -> np.ndarray:
         """Before spreading: a correction of the whole image fitted to the hints (a prior
@@ -180,7 +184,9 @@ class StudyColorizer(Colorizer):
             weights = grid_affinities(lightness, mean.astype(np.float64) / values[0], 1.0)
         elif kind == "knn":
             features = np.sqrt(_softmax(outputs.astype(np.float64)))
-            weights = grid_affinities(lightness, features, 0.3) + knn_affinities(features, int(values[0]), values[1], 0.3)
+            weights = grid_affinities(lightness, features, 0.3) + knn_affinities(
+                features, int(values[0]), values[1], 0.3
+            )
         if kind in ("ab", "abcal", "abmean", "hellinger") and len(values) > 1:
             decay = values[1]
         if self.decay_power:
@@ -198,8 +204,14 @@ class StudyColorizer(Colorizer):
                 unsure = spread(outputs)
                 share = share * unsure / np.median(unsure)
             if "g" in self.levin_mode:  # 1 on the hints, falling off as their corrections do
-                reach = solve(np.zeros_like(ab), np.concatenate([channels[..., 2:3] / color.AB_SCALE, channels[..., 2:3] * 0, channels[..., 2:3]], -1),
-                              weights.tocsr(), decay)[..., 0]
+                reach = solve(
+                    np.zeros_like(ab),
+                    np.concatenate(
+                        [channels[..., 2:3] / color.AB_SCALE, channels[..., 2:3] * 0, channels[..., 2:3]], -1
+                    ),
+                    weights.tocsr(),
+                    decay,
+                )[..., 0]
                 share = share * reach
             share = np.clip(share, 0, 1)[..., None]
             result = ((1 - share) * result + share * alone).astype(np.float32)
@@ -226,9 +238,16 @@ class StudyColorizer(Colorizer):
 
 
 VARIANTS = {
-    "gray": ("gray",), "hellinger 0.1": ("hellinger", 0.1), "hellinger 0.3": ("hellinger", 0.3),
-    "hellinger 1": ("hellinger", 1.0), "ab 5": ("ab", 5.0), "ab 10": ("ab", 10.0), "ab 20": ("ab", 20.0),
-    "knn 4 0.1": ("knn", 4, 0.1), "knn 8 0.3": ("knn", 8, 0.3), "knn 8 1": ("knn", 8, 1.0),
+    "gray": ("gray",),
+    "hellinger 0.1": ("hellinger", 0.1),
+    "hellinger 0.3": ("hellinger", 0.3),
+    "hellinger 1": ("hellinger", 1.0),
+    "ab 5": ("ab", 5.0),
+    "ab 10": ("ab", 10.0),
+    "ab 20": ("ab", 20.0),
+    "knn 4 0.1": ("knn", 4, 0.1),
+    "knn 8 0.3": ("knn", 8, 0.3),
+    "knn 8 1": ("knn", 8, 1.0),
 }
 
 
@@ -237,8 +256,13 @@ def main() -> None:
     add_photo_arguments(parser)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
     parser.add_argument("--counts", type=int, nargs="+", default=[1, 10, 100])
-    parser.add_argument("--temperatures", type=float, nargs="+", default=None,
-                        help="hints choose among these temperatures too (x vividness -2..3; default: the product's set)")
+    parser.add_argument(
+        "--temperatures",
+        type=float,
+        nargs="+",
+        default=None,
+        help="hints choose among these temperatures too (x vividness -2..3; default: the product's set)",
+    )
     parser.add_argument("--cost", type=float, default=None, help="HINT_VIVIDNESS_COST (default: the product's)")
     parser.add_argument("--output", required=True)
     arguments = parser.parse_args()
@@ -249,16 +273,20 @@ def main() -> None:
     if arguments.temperatures:
         import huenet.inference
 
-        huenet.inference.HINT_DECODINGS = tuple(Decoding(temperature=t, vividness=v) for t in arguments.temperatures
-                                                for v in np.arange(-2.0, 3.01, 0.5))
+        huenet.inference.HINT_DECODINGS = tuple(
+            Decoding(temperature=t, vividness=v) for t in arguments.temperatures for v in np.arange(-2.0, 3.01, 0.5)
+        )
     photos = validation_photos(arguments)
     model = load_model(arguments.model or "photo")
     rows = {}
     for name in arguments.variants:
         colorizer = StudyColorizer(model, Decoding())
         spread_part, _, global_part = name.partition("+")
-        colorizer.variant = VARIANTS[spread_part.strip()] if spread_part.strip() in VARIANTS else tuple(
-            [spread_part.split()[0]] + [float(v) for v in spread_part.split()[1:]])
+        colorizer.variant = (
+            VARIANTS[spread_part.strip()]
+            if spread_part.strip() in VARIANTS
+            else tuple([spread_part.split()[0]] + [float(v) for v in spread_part.split()[1:]])
+        )
         if "@" in global_part:
             global_part, _, share = global_part.partition("@")
             colorizer.levin = float(share.split()[0])
@@ -275,8 +303,11 @@ def main() -> None:
             colorizer.pre = tuple([global_part.split()[0]] + [float(v) for v in global_part.split()[1:]])
         rows[name] = score(name, photos, colorizer, arguments.counts)
         print(name, rows[name], flush=True)
-    Path(arguments.output).write_text(json.dumps({"photos": [arguments.photos, arguments.start, arguments.start + len(photos)],
-                                                  "scores": rows}, indent=1))
+    Path(arguments.output).write_text(
+        json.dumps(
+            {"photos": [arguments.photos, arguments.start, arguments.start + len(photos)], "scores": rows}, indent=1
+        )
+    )
 
 
 if __name__ == "__main__":

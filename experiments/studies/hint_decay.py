@@ -25,7 +25,9 @@ def add_photo_arguments(parser: argparse.ArgumentParser) -> None:
     """--model and the validation photos (--photos, --start, --count) of the hint studies."""
     parser.add_argument("--model", default=None)
     parser.add_argument("--photos", default="../shared/data/imagenet-sample-jpeg/val.tar")
-    parser.add_argument("--start", type=int, default=400, help="first photo (bench_hints.py reports at most the first 400)")
+    parser.add_argument(
+        "--start", type=int, default=400, help="first photo (bench_hints.py reports at most the first 400)"
+    )
     parser.add_argument("--count", type=int, default=80)
 
 
@@ -43,7 +45,9 @@ def score(name: str, photos: list, colorizer: Colorizer, counts: list[int]) -> d
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_photo_arguments(parser)
-    parser.add_argument("--decays", nargs="+", default=["0", "1e-4", "1e-3"], help="numbers, or none: the network alone")
+    parser.add_argument(
+        "--decays", nargs="+", default=["0", "1e-4", "1e-3"], help="numbers, or none: the network alone"
+    )
     parser.add_argument("--counts", type=int, nargs="+", default=[1, 2, 5, 10, 20, 50, 100])
     parser.add_argument("--output", required=True)
     arguments = parser.parse_args()
@@ -54,8 +58,12 @@ def main() -> None:
         model.metadata["settings"] = {**model.settings, "hint_decay": None if decay == "none" else float(decay)}
         rows[decay] = score(f"decay {decay}", photos, Colorizer(model, Decoding()), arguments.counts)
         print(decay, rows[decay], flush=True)
-    Path(arguments.output).write_text(json.dumps({"photos": [arguments.start, arguments.start + len(photos)], "model": arguments.model,
-                                                  "scores": rows}, indent=1))
+    Path(arguments.output).write_text(
+        json.dumps(
+            {"photos": [arguments.start, arguments.start + len(photos)], "model": arguments.model, "scores": rows},
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -42,8 +42,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_photo_arguments(parser)
     parser.add_argument("--sets", nargs="+", default=list(CANDIDATES), choices=list(CANDIDATES))
-    parser.add_argument("--costs", type=float, nargs="+", default=[0.0],
-                        help="HINT_VIVIDNESS_COST values to score (squared Lab units per unit of vividness squared)")
+    parser.add_argument(
+        "--costs",
+        type=float,
+        nargs="+",
+        default=[0.0],
+        help="HINT_VIVIDNESS_COST values to score (squared Lab units per unit of vividness squared)",
+    )
     parser.add_argument("--counts", type=int, nargs="+", default=[1, 2, 5, 10, 20, 100])
     parser.add_argument("--output", required=True)
     arguments = parser.parse_args()
@@ -56,8 +61,16 @@ def main() -> None:
             key = name if name == "calibrated" else f"{name} cost {cost:g}"
             rows[key] = score(key, photos, colorizer, arguments.counts)
             print(key, rows[key], flush=True)
-    Path(arguments.output).write_text(json.dumps({"photos": [arguments.photos, arguments.start, arguments.start + len(photos)],
-                                                  "model": arguments.model, "scores": rows}, indent=1))
+    Path(arguments.output).write_text(
+        json.dumps(
+            {
+                "photos": [arguments.photos, arguments.start, arguments.start + len(photos)],
+                "model": arguments.model,
+                "scores": rows,
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

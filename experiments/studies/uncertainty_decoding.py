@@ -60,13 +60,18 @@ def main() -> None:
     spreads = [spread(logits) for logits in held.logits]
     every = np.concatenate([s.ravel() for s in spreads])
     print("spread percentiles 5/25/50/75/95:", np.percentile(every, [5, 25, 50, 75, 95]).round(1).tolist(), flush=True)
-    results = {"gray": held.gray_copy(), "spread_percentiles": np.percentile(every, [5, 25, 50, 75, 95]).tolist(), "variants": []}
+    results = {
+        "gray": held.gray_copy(),
+        "spread_percentiles": np.percentile(every, [5, 25, 50, 75, 95]).tolist(),
+        "variants": [],
+    }
     print("gray", json.dumps(results["gray"]), flush=True)
     for pair in arguments.decodings.split():
         temperature, vividness = (float(x) for x in pair.split(","))
         decoded = [decode_ab(model, logits[None], Decoding(temperature, False, vividness))[0] for logits in held.logits]
-        variants = [("none", None, None)] + [(mode, k, w) for mode in ("pixel", "image")
-                                             for k, w in itertools.product(arguments.knees, arguments.widths)]
+        variants = [("none", None, None)] + [
+            (mode, k, w) for mode in ("pixel", "image") for k, w in itertools.product(arguments.knees, arguments.widths)
+        ]
         for mode, knee, width in variants:
             predictions = []
             for image, ab, s in zip(held.inputs, decoded, spreads):
@@ -77,7 +82,14 @@ def main() -> None:
                     gain = (1.0 / (1.0 + np.maximum(0.0, level - knee) / width))[..., None]
                 predictions.append(np.asarray(held.colorizer.compose(image, ab * gain)))
             scores = score_images(predictions, held.truths)
-            row = {"temperature": temperature, "vividness": vividness, "mode": mode, "knee": knee, "width": width, **scores}
+            row = {
+                "temperature": temperature,
+                "vividness": vividness,
+                "mode": mode,
+                "knee": knee,
+                "width": width,
+                **scores,
+            }
             results["variants"].append(row)
             print(json.dumps(row), flush=True)
             Path(arguments.output).write_text(json.dumps(results, indent=1))

@@ -9,6 +9,7 @@ usual.
     python experiments/studies/upscale_small.py src/huenet/weights/photo.keras \
         --data ../shared/data/tiny-imagenet-jpeg/train.tar.gz --limit 1000 --sizes 64 96 128
 """
+
 import argparse
 import json
 import sys
@@ -47,8 +48,10 @@ def main() -> None:
     print(f"gray copy: {json.dumps(results['gray copy'])}", flush=True)
     for size in arguments.sizes:
         colorizer = Colorizer(model, Decoding(), size, threads=2)
-        upsampled = [read_image(np.clip(_resize(image.gray, (size, size), Image.BICUBIC), 0, 255).round().astype(np.uint8))
-                     for image in inputs]
+        upsampled = [
+            read_image(np.clip(_resize(image.gray, (size, size), Image.BICUBIC), 0, 255).round().astype(np.uint8))
+            for image in inputs
+        ]
         logits = colorizer.network_outputs(upsampled)
         for temperature, vividness in decodings:
             predictions = []

@@ -43,8 +43,15 @@ def main() -> None:
                     video.PLANE_SMOOTHING, video._PLANE_LEVEL = value, level
                     out = Path(scratch) / f"out-{size}-{value}-{level}.mp4"
                     report = video.colorize_video(clip, out, overwrite=True)
-                    rows.append({"size": size, "plane_smoothing": value, "plane_level": level,
-                                 **score(out, truth, arguments.frames_per_shot), "fps": report.fps})
+                    rows.append(
+                        {
+                            "size": size,
+                            "plane_smoothing": value,
+                            "plane_level": level,
+                            **score(out, truth, arguments.frames_per_shot),
+                            "fps": report.fps,
+                        }
+                    )
                     print(json.dumps(rows[-1]), flush=True)
     Path(arguments.output).write_text(json.dumps(rows, indent=1))
 

@@ -37,8 +37,14 @@ def main() -> None:
         for value in arguments.values:
             out = Path(scratch) / f"out-{value}.mp4"
             report = colorize_video(clip, out, smoothing=value, overwrite=True)
-            rows.append({"smoothing": value, **score(out, truth, arguments.frames_per_shot), "cuts_found": report.cuts,
-                         "fps": report.fps})
+            rows.append(
+                {
+                    "smoothing": value,
+                    **score(out, truth, arguments.frames_per_shot),
+                    "cuts_found": report.cuts,
+                    "fps": report.fps,
+                }
+            )
             print(json.dumps(rows[-1]), flush=True)
     Path(arguments.output).write_text(json.dumps(rows, indent=1))
 

@@ -18,7 +18,6 @@ from typing import Iterator, Sequence
 
 from huenet import storage
 
-
 # Above this many images, TensorFlow's 4-second import pays for itself: end to end on 2
 # cores the Keras engine colorized 111 CIFAR-sized images/s against NumPy's 68 (2026-11-26).
 KERAS_FROM_IMAGES = 500
@@ -81,7 +80,9 @@ def plan(inputs: Sequence[str], output: str | None, image_format: str) -> tuple[
     pairs: list[tuple[str, str]] = []  # (source, path relative to the output folder, / separated)
     errors: list[Problem] = []
     for argument in inputs:
-        found, problem = _list_uri(argument, extensions) if storage.is_uri(argument) else _list_local(argument, extensions)
+        found, problem = (
+            _list_uri(argument, extensions) if storage.is_uri(argument) else _list_local(argument, extensions)
+        )
         pairs += found
         if problem:
             errors.append(Problem(argument, problem))
@@ -89,18 +90,24 @@ def plan(inputs: Sequence[str], output: str | None, image_format: str) -> tuple[
     if suffix not in OUTPUT_EXTENSIONS:
         raise ValueError(f"--format {image_format}: not an output format; use {format_names()}")
     output_suffix = storage.suffix(output) if output else ""
-    single_file_target = output is not None and output_suffix.lower() in OUTPUT_EXTENSIONS | set(OUTPUT_VIDEO_EXTENSIONS)
+    single_file_target = output is not None and output_suffix.lower() in OUTPUT_EXTENSIONS | set(
+        OUTPUT_VIDEO_EXTENSIONS
+    )
     if output_suffix and not single_file_target and storage.kind(output) != "folder":
         # Only a name without an extension, or an existing folder, is an output folder: a
         # mistyped file name (out.jgp) would otherwise silently become a folder.
-        raise ValueError(f"-o {output}: {output_suffix} is not an output format; name a file ending "
-                         f".{format_names(', .')} (videos: {', '.join(OUTPUT_VIDEO_EXTENSIONS)}), or a folder "
-                         "(a name without an extension)")
+        raise ValueError(
+            f"-o {output}: {output_suffix} is not an output format; name a file ending "
+            f".{format_names(', .')} (videos: {', '.join(OUTPUT_VIDEO_EXTENSIONS)}), or a folder "
+            "(a name without an extension)"
+        )
     if single_file_target and len(pairs) == 1:
         source_is_video = Path(pairs[0][0]).suffix.lower() in VIDEO_EXTENSIONS
         target_is_video = output_suffix.lower() in OUTPUT_VIDEO_EXTENSIONS
         if source_is_video and not target_is_video:
-            raise UsageError(f"-o {output}: {pairs[0][0]} is a video; name an output ending {', '.join(OUTPUT_VIDEO_EXTENSIONS)}")
+            raise UsageError(
+                f"-o {output}: {pairs[0][0]} is a video; name an output ending {', '.join(OUTPUT_VIDEO_EXTENSIONS)}"
+            )
     if single_file_target and len(pairs) > 1:
         raise UsageError(f"-o {output} names one file but {len(pairs)} inputs were given; give a folder")
     out_dir = output or "colorized"
@@ -137,7 +144,9 @@ def _list_local(argument: str, extensions: frozenset[str]) -> tuple[list[tuple[s
     path = Path(argument)
     if path.is_dir():
         found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in extensions)
-        return [(str(p), p.relative_to(path).as_posix()) for p in found], "" if found else "no image files in this folder"
+        return [
+            (str(p), p.relative_to(path).as_posix()) for p in found
+        ], "" if found else "no image files in this folder"
     if path.is_file():
         return [(argument, path.name)], ""
     matches = sorted(Path(m) for m in glob.glob(argument, recursive=True) if Path(m).is_file())
@@ -169,12 +178,16 @@ def triage(jobs: Sequence[Job], overwrite: bool, skip_existing: bool) -> tuple[l
     present = storage.existing([job.target for job in jobs])
     runnable, skipped, errors = [], 0, []
     for job in jobs:
-        if (not storage.is_uri(job.target) and Path(job.target).resolve() in sources) or storage.same(job.target, job.source):
+        if (not storage.is_uri(job.target) and Path(job.target).resolve() in sources) or storage.same(
+            job.target, job.source
+        ):
             errors.append(Problem(job.source, f"output {job.target} would overwrite an input; skipped"))
         elif job.target in present and skip_existing:
             skipped += 1
         elif job.target in present and not overwrite:
-            errors.append(Problem(job.source, f"output {job.target} exists (pass --overwrite to replace it, or --skip-existing)"))
+            errors.append(
+                Problem(job.source, f"output {job.target} exists (pass --overwrite to replace it, or --skip-existing)")
+            )
         else:
             runnable.append(job)
     return runnable, skipped, errors
@@ -204,9 +217,16 @@ def chunks(jobs: Sequence[Job], files_per_chunk: int = 256, pixels_per_chunk: in
         yield chunk
 
 
-def run(colorizer, jobs: Sequence[Job], overwrite: bool, max_pixels: int | None,
-        planned_missing: bool = False, hints: dict[str, list] | None = None, video_quality: int = 20,
-        video_progress: bool = False) -> Iterator[Outcome]:
+def run(
+    colorizer,
+    jobs: Sequence[Job],
+    overwrite: bool,
+    max_pixels: int | None,
+    planned_missing: bool = False,
+    hints: dict[str, list] | None = None,
+    video_quality: int = 20,
+    video_progress: bool = False,
+) -> Iterator[Outcome]:
     """Read, colorize and write each job; one Outcome per job, in order.
 
     ``planned_missing``: the jobs were triaged as having no output yet, so an output that
@@ -236,7 +256,11 @@ def run(colorizer, jobs: Sequence[Job], overwrite: bool, max_pixels: int | None,
                 continue
             notes = list(image.notes)
             loaded.append((job, image, notes, placed))
-        ab_maps = colorizer.predict_ab([image for _, image, _, _ in loaded], [placed for *_, placed in loaded]) if loaded else []
+        ab_maps = (
+            colorizer.predict_ab([image for _, image, _, _ in loaded], [placed for *_, placed in loaded])
+            if loaded
+            else []
+        )
         loaded = [(job, image, notes) for job, image, notes, _ in loaded]
         for (job, image, notes), ab in zip(loaded, ab_maps):
             try:
@@ -263,8 +287,9 @@ def is_video_job(job: Job) -> bool:
     return storage.suffix(job.target).lower() in OUTPUT_VIDEO_EXTENSIONS
 
 
-def _run_video(colorizer, job: Job, overwrite: bool, max_pixels: int | None, hints: list | None, quality: int,
-               progress: bool) -> Outcome:
+def _run_video(
+    colorizer, job: Job, overwrite: bool, max_pixels: int | None, hints: list | None, quality: int, progress: bool
+) -> Outcome:
     import sys
 
     from tqdm import tqdm
@@ -273,20 +298,38 @@ def _run_video(colorizer, job: Job, overwrite: bool, max_pixels: int | None, hin
     from huenet.video import colorize_video
 
     if storage.is_uri(job.source) or storage.is_uri(job.target):
-        return Outcome(job.source, job.target, "failed", Problem(job.source, "videos are read and written on local paths only"))
+        return Outcome(
+            job.source, job.target, "failed", Problem(job.source, "videos are read and written on local paths only")
+        )
     bars: list = []
 
     def advance(done: int, total: int | None) -> None:
         if not bars:  # made at the first frame: a file that fails at once shows no bar
-            bars.append(tqdm(total=total, unit="frame", desc=Path(job.source).name, disable=not progress, leave=False,
-                             file=sys.stderr))
+            bars.append(
+                tqdm(
+                    total=total,
+                    unit="frame",
+                    desc=Path(job.source).name,
+                    disable=not progress,
+                    leave=False,
+                    file=sys.stderr,
+                )
+            )
         bars[0].update(done - bars[0].n)
 
     with contextlib.ExitStack() as stack:
         stack.callback(lambda: bars and bars[0].close())
         try:
-            colorize_video(job.source, job.target, colorizer, hints=hints, quality=quality, overwrite=overwrite,
-                           max_pixels=max_pixels, progress=advance)
+            colorize_video(
+                job.source,
+                job.target,
+                colorizer,
+                hints=hints,
+                quality=quality,
+                overwrite=overwrite,
+                max_pixels=max_pixels,
+                progress=advance,
+            )
         except (ImageError, ValueError, MemoryError) as error:
             return Outcome(job.source, job.target, "failed", Problem(job.source, str(error) or "out of memory"))
         except (FileExistsError, OSError) as error:
@@ -295,4 +338,10 @@ def _run_video(colorizer, job: Job, overwrite: bool, max_pixels: int | None, hin
 
 
 def _failed(job: Job, reason: str, notes: list[str]) -> Outcome:
-    return Outcome(job.source, job.target, "failed", Problem(job.source, f"cannot colorize or write {job.target} ({reason})"), tuple(notes))
+    return Outcome(
+        job.source,
+        job.target,
+        "failed",
+        Problem(job.source, f"cannot colorize or write {job.target} ({reason})"),
+        tuple(notes),
+    )

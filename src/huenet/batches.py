@@ -9,7 +9,9 @@ import numpy as np
 from huenet import color
 
 
-def augment(images: Any, indices: np.ndarray, rng: np.random.Generator, crop_size: int | None, max_shift: int, flip: bool) -> np.ndarray:
+def augment(
+    images: Any, indices: np.ndarray, rng: np.random.Generator, crop_size: int | None, max_shift: int, flip: bool
+) -> np.ndarray:
     """Draw a batch with random horizontal flips, small shifts and (large images) crops.
 
     Same-size arrays are cropped with one vectorized gather: each image is edge-padded by
@@ -47,8 +49,15 @@ def augment(images: Any, indices: np.ndarray, rng: np.random.Generator, crop_siz
     return np.ascontiguousarray(batch)
 
 
-def make_batch(rgb: np.ndarray, head: str, stride: int = 1, color_space: str = "rgb", hint_inputs: bool = False,
-               hint_rng: np.random.Generator | None = None, no_hint_share: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+def make_batch(
+    rgb: np.ndarray,
+    head: str,
+    stride: int = 1,
+    color_space: str = "rgb",
+    hint_inputs: bool = False,
+    hint_rng: np.random.Generator | None = None,
+    no_hint_share: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """uint8 RGB (batch, h, w, 3) -> (network input, training target) for ``head``.
 
     Input: normalized lightness (batch, h, w, 1); with ``hint_inputs``, followed by the

@@ -178,7 +178,10 @@ def download(url: str, md5: str, destination: Path, timeout: float = 30.0, progr
             resumed = offset and response.status == 206
             total = response.headers.get("Content-Length")
             total = int(total) + (offset if resumed else 0) if total else None
-            with open(partial, "ab" if resumed else "wb") as handle, _progress_bar(total, offset if resumed else 0, destination.name, progress) as bar:
+            with (
+                open(partial, "ab" if resumed else "wb") as handle,
+                _progress_bar(total, offset if resumed else 0, destination.name, progress) as bar,
+            ):
                 for chunk in iter(lambda: response.read(1 << 16), b""):
                     handle.write(chunk)
                     bar.update(len(chunk))
@@ -219,10 +222,14 @@ def resolve_source(source: str, download: bool = False, cache_dir: str | os.Path
         return str(download_cifar10(kind, cache_dir))
     if cached.exists():
         return str(cached)
-    raise DatasetError(f"{source}: not in the cache ({cached}); pass --download to fetch it (needs internet) or give a path")
+    raise DatasetError(
+        f"{source}: not in the cache ({cached}); pass --download to fetch it (needs internet) or give a path"
+    )
 
 
-def download_cifar10(kind: str = "python", cache_dir: str | os.PathLike | None = None, url: str | None = None, progress: bool = True) -> Path:
+def download_cifar10(
+    kind: str = "python", cache_dir: str | os.PathLike | None = None, url: str | None = None, progress: bool = True
+) -> Path:
     """Download an official CIFAR-10 release into the cache and return its path.
 
     ``url`` overrides the official address (a mirror, or a local server in tests); the

@@ -70,7 +70,10 @@ def command_colorize(arguments: argparse.Namespace) -> int:
             return 1
         if skipped:
             if not arguments.quiet:
-                print(f"{_PROGRAM}: nothing to do: all {skipped} output(s) already exist in {destination}", file=sys.stderr)
+                print(
+                    f"{_PROGRAM}: nothing to do: all {skipped} output(s) already exist in {destination}",
+                    file=sys.stderr,
+                )
             return 0
         _error("nothing to colorize")
         return 1
@@ -87,8 +90,16 @@ def command_colorize(arguments: argparse.Namespace) -> int:
         from huenet.scaleout import RaySettings, colorize_on_ray
 
         settings = RaySettings(arguments.ray, arguments.ray_workers, arguments.ray_batch_size)
-        outcomes = colorize_on_ray(runnable, settings, arguments.model, engine, decoding, arguments.working_size,
-                                   arguments.overwrite, arguments.max_pixels)
+        outcomes = colorize_on_ray(
+            runnable,
+            settings,
+            arguments.model,
+            engine,
+            decoding,
+            arguments.working_size,
+            arguments.overwrite,
+            arguments.max_pixels,
+        )
     else:
         outcomes = _colorize_here(runnable, arguments, engine, decoding, hints)
     written = 0
@@ -115,8 +126,9 @@ def command_colorize(arguments: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _colorize_here(jobs: list, arguments: argparse.Namespace, engine: str, decoding: Any,
-                   hints: dict[str, list] | None = None) -> Any:
+def _colorize_here(
+    jobs: list, arguments: argparse.Namespace, engine: str, decoding: Any, hints: dict[str, list] | None = None
+) -> Any:
     """Outcomes of colorizing ``jobs`` in this process (a generator: the model loads on first use)."""
     from huenet import batch
     from huenet.inference import Colorizer
@@ -124,11 +136,20 @@ def _colorize_here(jobs: list, arguments: argparse.Namespace, engine: str, decod
 
     engine = batch.choose_engine(engine, len(jobs))
     # A setting the model cannot use fails here, before any image is read.
-    colorizer = Colorizer(load_model(arguments.model, engine=engine), decoding, arguments.working_size, arguments.threads)
+    colorizer = Colorizer(
+        load_model(arguments.model, engine=engine), decoding, arguments.working_size, arguments.threads
+    )
     if hints and not colorizer.takes_hints:
         raise ValueError(f"model {arguments.model or 'default'} does not take color hints")
-    return batch.run(colorizer, jobs, arguments.overwrite, arguments.max_pixels, hints=hints,
-                     video_quality=arguments.video_quality, video_progress=not arguments.quiet)
+    return batch.run(
+        colorizer,
+        jobs,
+        arguments.overwrite,
+        arguments.max_pixels,
+        hints=hints,
+        video_quality=arguments.video_quality,
+        video_progress=not arguments.quiet,
+    )
 
 
 def _hints_for(jobs: list, arguments: argparse.Namespace) -> dict[str, list] | None:
@@ -147,8 +168,10 @@ def _hints_for(jobs: list, arguments: argparse.Namespace) -> dict[str, list] | N
         return _match_hint_names(jobs, from_file, arguments.hints)
     given += from_file
     if len(jobs) != 1:
-        raise UsageError(f"--hint and a --hints list are for one input, but {len(jobs)} were given; for several, "
-                         "give --hints a JSON mapping from file name to hints")
+        raise UsageError(
+            f"--hint and a --hints list are for one input, but {len(jobs)} were given; for several, "
+            "give --hints a JSON mapping from file name to hints"
+        )
     return {jobs[0].source: given}
 
 
@@ -158,8 +181,11 @@ def _match_hint_names(jobs: list, by_name: dict[str, list], hints_file: str) -> 
     matched: dict[str, list] = {}
     for key, hints in by_name.items():
         wanted = Path(key).as_posix()
-        found = [job.source for job in jobs
-                 if Path(job.source).as_posix() == wanted or Path(job.source).as_posix().endswith("/" + wanted)]
+        found = [
+            job.source
+            for job in jobs
+            if Path(job.source).as_posix() == wanted or Path(job.source).as_posix().endswith("/" + wanted)
+        ]
         if len(found) != 1:
             what = "no input" if not found else f"{len(found)} inputs"
             raise UsageError(f"{hints_file}: hints for {key!r} match {what}")
@@ -174,20 +200,28 @@ def _check_confidence_map(arguments: argparse.Namespace, jobs: list) -> None:
     if arguments.ray is not None or len(jobs) != 1:
         raise UsageError("--confidence-map is for one input (and not with --ray)")
     if path.suffix.lower() not in OUTPUT_EXTENSIONS:
-        raise UsageError(f"--confidence-map {path}: name a file ending .{', .'.join(sorted(e.lstrip('.') for e in OUTPUT_EXTENSIONS))}")
+        raise UsageError(
+            f"--confidence-map {path}: name a file ending .{', .'.join(sorted(e.lstrip('.') for e in OUTPUT_EXTENSIONS))}"
+        )
     if path.resolve() in (Path(jobs[0].source).resolve(), Path(jobs[0].target).resolve()):
         raise UsageError(f"--confidence-map {path}: is the input or the output")
     if path.exists() and not arguments.overwrite:
         raise UsageError(f"--confidence-map {path}: exists (pass --overwrite to replace it)")
 
 
-def _write_confidence_map(arguments: argparse.Namespace, job: Any, engine: str, decoding: Any, hints: dict | None) -> None:
+def _write_confidence_map(
+    arguments: argparse.Namespace, job: Any, engine: str, decoding: Any, hints: dict | None
+) -> None:
     from huenet import batch, guided, storage
     from huenet.inference import Colorizer
     from huenet.modelfile import load_model
 
-    colorizer = Colorizer(load_model(arguments.model, engine=batch.choose_engine(engine, 1)), decoding,
-                          arguments.working_size, arguments.threads)
+    colorizer = Colorizer(
+        load_model(arguments.model, engine=batch.choose_engine(engine, 1)),
+        decoding,
+        arguments.working_size,
+        arguments.threads,
+    )
     image = storage.read(job.source, arguments.max_pixels)
     level = guided.confidence(image, (hints or {}).get(job.source), colorizer)
     storage.write_image(guided.confidence_image(level), arguments.confidence_map, overwrite=arguments.overwrite)
@@ -199,7 +233,7 @@ def _write_confidence_map(arguments: argparse.Namespace, job: Any, engine: str, 
 def command_models(arguments: argparse.Namespace) -> int:
     from huenet.evaluate import test_set_name
     from huenet.modelfile import bundled_model_path, bundled_models, model_aliases, read_metadata
-    from huenet.models import preset_names, get_preset
+    from huenet.models import get_preset, preset_names
 
     print("Bundled models (use with --model NAME):")
     for name in bundled_models():
@@ -212,14 +246,19 @@ def command_models(arguments: argparse.Namespace) -> int:
             for test_set, summary in metrics.get("summary", {}).items():
                 print(f"  {'':10s} {test_set}: {summary}")
         else:
-            summary = ", ".join(f"{key} {value}" for key, value in metrics.get("summary", {}).items()) or "no recorded metrics"
+            summary = (
+                ", ".join(f"{key} {value}" for key, value in metrics.get("summary", {}).items())
+                or "no recorded metrics"
+            )
             dataset = metrics.get("dataset")
             print(f"{heading}: {summary}" + (f" ({test_set_name(dataset)})" if dataset else ""))
         if "temperature" in settings:  # ab-bin models: the decoding the defaults and --vivid use
             print(f"  {'':10s} decoding: {_decoding_summary(settings)}")
             if "shrunk" in settings:
-                print(f"  {'':10s} images shrunk {settings['shrunk']['shrink']:g}x or more to the working size: "
-                      f"{_decoding_summary(settings['shrunk'])} (blended in between)")
+                print(
+                    f"  {'':10s} images shrunk {settings['shrunk']['shrink']:g}x or more to the working size: "
+                    f"{_decoding_summary(settings['shrunk'])} (blended in between)"
+                )
         if settings.get("hint_inputs"):
             print(f"  {'':10s} takes color hints (--hint, --hints; the page and API too)")
     for alias, entry in model_aliases().items():
@@ -237,9 +276,11 @@ def command_models(arguments: argparse.Namespace) -> int:
 def _decoding_summary(settings: dict[str, Any]) -> str:
     """A settings block's faithful decoding and its --vivid one, in words."""
     vivid = settings.get("vivid", {})
-    return (f"temperature {settings['temperature']}, vividness {settings.get('vividness', 0.0)}"
-            + (f"; --vivid: temperature {vivid.get('temperature', settings['temperature'])}, vividness {vivid['vividness']}"
-               if "vividness" in vivid else ""))
+    return f"temperature {settings['temperature']}, vividness {settings.get('vividness', 0.0)}" + (
+        f"; --vivid: temperature {vivid.get('temperature', settings['temperature'])}, vividness {vivid['vividness']}"
+        if "vividness" in vivid
+        else ""
+    )
 
 
 def _add_dataclass_flags(parser: argparse.ArgumentParser, cls: Any, skip: Sequence[str] = ()) -> None:
@@ -252,9 +293,13 @@ def _add_dataclass_flags(parser: argparse.ArgumentParser, cls: Any, skip: Sequen
         # Annotations are strings here ("float | None"): the first type named is the flag's.
         kind = kinds[str(field.type).split("|")[0].strip()]
         if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default, help=field.metadata.get("help"))
+            parser.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=field.default, help=field.metadata.get("help")
+            )
         else:
-            parser.add_argument(flag, type=kind, default=field.default, metavar=field.name.upper(), help=field.metadata.get("help"))
+            parser.add_argument(
+                flag, type=kind, default=field.default, metavar=field.name.upper(), help=field.metadata.get("help")
+            )
 
 
 def command_train(arguments: argparse.Namespace) -> int:
@@ -280,17 +325,29 @@ def command_serve(arguments: argparse.Namespace) -> int:
 
     missing = [name for name in ("starlette", "uvicorn", "multipart") if importlib.util.find_spec(name) is None]
     if missing:
-        raise UsageError(f"huenet serve needs {', '.join(missing)}, which a plain install leaves out; "
-                         "install them with: pip install 'huenet[serve]'")
+        raise UsageError(
+            f"huenet serve needs {', '.join(missing)}, which a plain install leaves out; "
+            "install them with: pip install 'huenet[serve]'"
+        )
     from huenet.serve import ServeConfig, serve
 
-    for name, value, low in (("--port", arguments.port, 0), ("--workers", arguments.workers, 1), ("--queue", arguments.queue, 0)):
+    for name, value, low in (
+        ("--port", arguments.port, 0),
+        ("--workers", arguments.workers, 1),
+        ("--queue", arguments.queue, 0),
+    ):
         if value < low:
             raise UsageError(f"{name} must be at least {low}, got {value}")
     if not arguments.max_upload_mb > 0:
         raise UsageError(f"--max-upload-mb must be positive, got {arguments.max_upload_mb}")
-    config = ServeConfig(model=arguments.model, max_upload_mb=arguments.max_upload_mb, workers=arguments.workers,
-                         queue=arguments.queue, max_pixels=arguments.max_pixels, cors_origins=arguments.cors_origin or [])
+    config = ServeConfig(
+        model=arguments.model,
+        max_upload_mb=arguments.max_upload_mb,
+        workers=arguments.workers,
+        queue=arguments.queue,
+        max_pixels=arguments.max_pixels,
+        cors_origins=arguments.cors_origin or [],
+    )
     serve(arguments.host, arguments.port, config, open_browser=arguments.open)
     return 0
 
@@ -319,49 +376,132 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     colorize = commands.add_parser("colorize", help="colorize image files, folders or globs")
-    colorize.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (recursive) or glob patterns")
-    colorize.add_argument("-o", "--output", help="output folder (mirrors the input tree; default ./colorized) or, for one input, an output file")
-    colorize.add_argument("--format", default="png", help=f"output format for folder outputs: one of {format_names()} (default png)")
-    colorize.add_argument("-m", "--model", default=None, help="bundled model name or .keras file (default: the bundled model)")
-    colorize.add_argument("--vivid", action="store_true", help="more colorful, less faithful colors (the model's calibrated vivid setting)")
-    colorize.add_argument("--vividness", type=float, help="chroma strength for ab-bin models, -2 (muted) to 3 (default: the model's calibrated faithful value; --vivid picks its vivid one; huenet models shows both)")
-    colorize.add_argument("--temperature", type=float, help="annealed-mean temperature for ab-bin models (advanced; default: the model's)")
-    colorize.add_argument("--working-size", type=int, help="long side in pixels at which the network runs (default: the model's)")
-    colorize.add_argument("--engine", choices=("auto", "numpy", "keras"), default="auto",
-                          help=f"what runs the network: numpy starts in under a second, keras (TensorFlow) "
-                          f"takes about 4 s to import but is faster per image; auto: numpy up to {KERAS_FROM_IMAGES} images")
-    colorize.add_argument("--threads", type=int, help="threads for the full-resolution work (default: the cores not busy with other processes)")
+    colorize.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="image files, folders (recursive) or glob patterns"
+    )
+    colorize.add_argument(
+        "-o",
+        "--output",
+        help="output folder (mirrors the input tree; default ./colorized) or, for one input, an output file",
+    )
+    colorize.add_argument(
+        "--format", default="png", help=f"output format for folder outputs: one of {format_names()} (default png)"
+    )
+    colorize.add_argument(
+        "-m", "--model", default=None, help="bundled model name or .keras file (default: the bundled model)"
+    )
+    colorize.add_argument(
+        "--vivid",
+        action="store_true",
+        help="more colorful, less faithful colors (the model's calibrated vivid setting)",
+    )
+    colorize.add_argument(
+        "--vividness",
+        type=float,
+        help="chroma strength for ab-bin models, -2 (muted) to 3 (default: the model's calibrated faithful value; --vivid picks its vivid one; huenet models shows both)",
+    )
+    colorize.add_argument(
+        "--temperature", type=float, help="annealed-mean temperature for ab-bin models (advanced; default: the model's)"
+    )
+    colorize.add_argument(
+        "--working-size", type=int, help="long side in pixels at which the network runs (default: the model's)"
+    )
+    colorize.add_argument(
+        "--engine",
+        choices=("auto", "numpy", "keras"),
+        default="auto",
+        help=f"what runs the network: numpy starts in under a second, keras (TensorFlow) "
+        f"takes about 4 s to import but is faster per image; auto: numpy up to {KERAS_FROM_IMAGES} images",
+    )
+    colorize.add_argument(
+        "--threads",
+        type=int,
+        help="threads for the full-resolution work (default: the cores not busy with other processes)",
+    )
     colorize.add_argument("--overwrite", action="store_true", help="replace existing output files (never inputs)")
-    colorize.add_argument("--skip-existing", action="store_true", help="leave existing output files alone and colorize only the missing ones (resume a batch)")
-    colorize.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help=f"refuse larger images (decompression-bomb guard, default {DEFAULT_MAX_PIXELS})")
-    colorize.add_argument("--hint", action="append", metavar="X,Y,#RRGGBB[,SIZE]",
-                          help="a color hint (repeatable): the patch of SIZE pixels (default about 1%% of the long side) "
-                          "centered at column X, row Y has this color's chroma; for a model that takes hints (huenet models)")
-    colorize.add_argument("--hints", metavar="FILE.json",
-                          help='hints from a JSON file: a list of {"x", "y", "color", "size"} for one input, or a mapping '
-                          "from input file name to such a list")
-    colorize.add_argument("--confidence-map", metavar="OUT.png",
-                          help="also write where the model is sure of its colors (white) and unsure (black), for one input")
-    colorize.add_argument("--video-quality", type=int, default=20, metavar="CRF",
-                          help="videos: x264 quality, 0 (lossless) to 51 (default 20; lower is better and larger)")
+    colorize.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="leave existing output files alone and colorize only the missing ones (resume a batch)",
+    )
+    colorize.add_argument(
+        "--max-pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
+        help=f"refuse larger images (decompression-bomb guard, default {DEFAULT_MAX_PIXELS})",
+    )
+    colorize.add_argument(
+        "--hint",
+        action="append",
+        metavar="X,Y,#RRGGBB[,SIZE]",
+        help="a color hint (repeatable): the patch of SIZE pixels (default about 1%% of the long side) "
+        "centered at column X, row Y has this color's chroma; for a model that takes hints (huenet models)",
+    )
+    colorize.add_argument(
+        "--hints",
+        metavar="FILE.json",
+        help='hints from a JSON file: a list of {"x", "y", "color", "size"} for one input, or a mapping '
+        "from input file name to such a list",
+    )
+    colorize.add_argument(
+        "--confidence-map",
+        metavar="OUT.png",
+        help="also write where the model is sure of its colors (white) and unsure (black), for one input",
+    )
+    colorize.add_argument(
+        "--video-quality",
+        type=int,
+        default=20,
+        metavar="CRF",
+        help="videos: x264 quality, 0 (lossless) to 51 (default 20; lower is better and larger)",
+    )
     colorize.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
-    colorize.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
-                          help="colorize on a Ray cluster: HOST:PORT of its head, ray://HOST:PORT (Ray Client), "
-                          "auto (RAY_ADDRESS); alone, a local Ray on this machine. Needs pip install 'huenet[ray]'")
-    colorize.add_argument("--ray-workers", type=int, help="with --ray: colorizing processes (default: one per CPU of the cluster)")
-    colorize.add_argument("--ray-batch-size", type=int, default=32, help="with --ray: images per task; a dead worker's task is redone whole")
+    colorize.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="colorize on a Ray cluster: HOST:PORT of its head, ray://HOST:PORT (Ray Client), "
+        "auto (RAY_ADDRESS); alone, a local Ray on this machine. Needs pip install 'huenet[ray]'",
+    )
+    colorize.add_argument(
+        "--ray-workers", type=int, help="with --ray: colorizing processes (default: one per CPU of the cluster)"
+    )
+    colorize.add_argument(
+        "--ray-batch-size",
+        type=int,
+        default=32,
+        help="with --ray: images per task; a dead worker's task is redone whole",
+    )
     colorize.set_defaults(handler=command_colorize)
 
-    serve = commands.add_parser("serve", help="a local web page (and HTTP API) to colorize photos in a browser",
-                                formatter_class=_DefaultsFormatter)
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface, with a warning)")
+    serve = commands.add_parser(
+        "serve",
+        help="a local web page (and HTTP API) to colorize photos in a browser",
+        formatter_class=_DefaultsFormatter,
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface, with a warning)"
+    )
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (0: any free port)")
     serve.add_argument("-m", "--model", default=None, help="the bundled model the page starts with")
     serve.add_argument("--max-upload-mb", type=float, default=50.0, help="largest upload accepted, in MB")
-    serve.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="largest image accepted, in pixels (decompression-bomb guard)")
+    serve.add_argument(
+        "--max-pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
+        help="largest image accepted, in pixels (decompression-bomb guard)",
+    )
     serve.add_argument("--workers", type=int, default=1, help="images colorized at once")
-    serve.add_argument("--queue", type=int, default=8, help="requests waiting for a worker before the server answers 503")
-    serve.add_argument("--cors-origin", action="append", metavar="ORIGIN", help="allow cross-origin requests from ORIGIN (repeatable; none by default)")
+    serve.add_argument(
+        "--queue", type=int, default=8, help="requests waiting for a worker before the server answers 503"
+    )
+    serve.add_argument(
+        "--cors-origin",
+        action="append",
+        metavar="ORIGIN",
+        help="allow cross-origin requests from ORIGIN (repeatable; none by default)",
+    )
     serve.add_argument("--open", action="store_true", help="open the page in a browser")
     serve.set_defaults(handler=command_serve)
 
@@ -370,13 +510,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     from huenet.train import TrainConfig
 
-    train = commands.add_parser("train", help="train a preset on a folder, archive or CIFAR-10 release",
-                                formatter_class=_DefaultsFormatter)
+    train = commands.add_parser(
+        "train", help="train a preset on a folder, archive or CIFAR-10 release", formatter_class=_DefaultsFormatter
+    )
     _add_dataclass_flags(train, TrainConfig)
     train.set_defaults(handler=command_train)
 
-    evaluate = commands.add_parser("evaluate", help="score a model and the trivial baselines on held-out images",
-                                   formatter_class=_DefaultsFormatter)
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="score a model and the trivial baselines on held-out images",
+        formatter_class=_DefaultsFormatter,
+    )
     from huenet.evaluate import add_evaluate_arguments
 
     add_evaluate_arguments(evaluate)
@@ -404,7 +548,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         _error(str(error))
         return 2
-    except (ImageError, ModelFileError, ValueError, FileExistsError) as error:  # DatasetError, StorageError: ValueErrors
+    except (
+        ImageError,
+        ModelFileError,
+        ValueError,
+        FileExistsError,
+    ) as error:  # DatasetError, StorageError: ValueErrors
         _error(str(error))
         return 1
     except OSError as error:  # an output folder that is a file, a full disk, no permission...

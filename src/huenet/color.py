@@ -179,9 +179,7 @@ def to_uint8(rgb: np.ndarray) -> np.ndarray:
 
 def normalize_lightness(lightness: np.ndarray) -> np.ndarray:
     """L in [0, 100] -> network input in [-1, 1]."""
-    return ((np.asarray(lightness, dtype=np.float32) - LIGHTNESS_CENTER) / LIGHTNESS_SCALE).astype(
-        np.float32
-    )
+    return ((np.asarray(lightness, dtype=np.float32) - LIGHTNESS_CENTER) / LIGHTNESS_SCALE).astype(np.float32)
 
 
 def network_input(gray: np.ndarray) -> np.ndarray:

@@ -20,8 +20,16 @@ from PIL import Image
 from huenet import archives, cifar10, color
 from huenet.archives import DatasetError, ImageSet, folder_label, is_tar, iter_tar, tar_names
 
-__all__ = ["DatasetError", "ImageSet", "folder_label", "iter_tar", "load_images", "drop_gray",
-           "sample_evenly", "split_train_validation"]
+__all__ = [
+    "DatasetError",
+    "ImageSet",
+    "folder_label",
+    "iter_tar",
+    "load_images",
+    "drop_gray",
+    "sample_evenly",
+    "split_train_validation",
+]
 
 # --- decoding -------------------------------------------------------------------------------
 
@@ -109,7 +117,9 @@ def load_images(
             entries = _iter_folder(path)
             if limit:
                 listed = [entry for entry in entries if _looks_like_image(entry[0])]
-                entries = iter([listed[i] for i in sample_evenly([folder_label(name) for name, _ in listed], limit, seed)])
+                entries = iter(
+                    [listed[i] for i in sample_evenly([folder_label(name) for name, _ in listed], limit, seed)]
+                )
         elif is_tar(path):
             only = None
             if limit:

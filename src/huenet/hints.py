@@ -99,8 +99,11 @@ def parse_color(value: Any) -> tuple[int, int, int]:
         if len(text) == 7 and text[0] == "#" and all(c in "0123456789abcdefABCDEF" for c in text[1:]):
             return int(text[1:3], 16), int(text[3:5], 16), int(text[5:7], 16)
         raise HintError(f"color {value!r} is not #rrggbb")
-    if isinstance(value, (list, tuple)) and len(value) == 3 and all(
-            isinstance(c, (int, np.integer)) and not isinstance(c, bool) and 0 <= c <= 255 for c in value):
+    if (
+        isinstance(value, (list, tuple))
+        and len(value) == 3
+        and all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) and 0 <= c <= 255 for c in value)
+    ):
         return int(value[0]), int(value[1]), int(value[2])
     raise HintError(f"color {value!r} is neither #rrggbb nor three whole numbers 0-255")
 
@@ -171,7 +174,9 @@ def check_inside(hints: list[Hint], image_size: tuple[int, int]) -> None:
             raise HintError(f"hint {index + 1}: size {hint.size:g} is larger than the {width}x{height} image")
 
 
-def render(hints: list[Hint], image_size: tuple[int, int], working: tuple[int, int], padded: tuple[int, int]) -> np.ndarray:
+def render(
+    hints: list[Hint], image_size: tuple[int, int], working: tuple[int, int], padded: tuple[int, int]
+) -> np.ndarray:
     """Hint channels on the network's grid: float32 (padded[0], padded[1], 3).
 
     ``image_size`` is the input's (height, width), ``working`` the size it is shrunk to
@@ -227,8 +232,9 @@ def _shift(values: np.ndarray, dr: int, dc: int) -> np.ndarray:
     """values[r + dr, c + dc] at (r, c), 0 off the grid."""
     out = np.zeros_like(values)
     height, width = values.shape[:2]
-    out[max(0, -dr) : height - max(0, dr), max(0, -dc) : width - max(0, dc)] = \
-        values[max(0, dr) : height - max(0, -dr), max(0, dc) : width - max(0, -dc)]
+    out[max(0, -dr) : height - max(0, dr), max(0, -dc) : width - max(0, dc)] = values[
+        max(0, dr) : height - max(0, -dr), max(0, dc) : width - max(0, -dc)
+    ]
     return out
 
 
@@ -243,17 +249,24 @@ def _affinities(lightness: np.ndarray, ab: np.ndarray | None = None) -> np.ndarr
     nearest = ((window[:-1] - level[None]) ** 2).min(axis=0)
     variance = np.maximum(np.maximum(window.var(axis=0) * 0.6, -nearest / np.log(0.01)), 2e-6)
     sigma = np.sqrt(variance)
-    weights = np.stack([np.exp(-((_shift(level, dr, dc) - level) ** 2) / (sigma * np.maximum(_shift(sigma, dr, dc), 1e-12)))
-                        for dr, dc in _OFFSETS])
+    weights = np.stack(
+        [
+            np.exp(-((_shift(level, dr, dc) - level) ** 2) / (sigma * np.maximum(_shift(sigma, dr, dc), 1e-12)))
+            for dr, dc in _OFFSETS
+        ]
+    )
     if ab is not None:
         chroma = np.asarray(ab, np.float64) / COLOR_SCALE
-        weights = weights * np.stack([np.exp(-((_shift(chroma, dr, dc) - chroma) ** 2).sum(axis=-1)) for dr, dc in _OFFSETS])
+        weights = weights * np.stack(
+            [np.exp(-((_shift(chroma, dr, dc) - chroma) ** 2).sum(axis=-1)) for dr, dc in _OFFSETS]
+        )
     inside = np.stack([_shift(np.ones_like(level), dr, dc) for dr, dc in _OFFSETS]) > 0
     return np.where(inside, weights, 0.0)
 
 
-def propagate(ab: np.ndarray, lightness: np.ndarray, channels: np.ndarray, decay: float,
-              unsure: np.ndarray | None = None) -> np.ndarray:
+def propagate(
+    ab: np.ndarray, lightness: np.ndarray, channels: np.ndarray, decay: float, unsure: np.ndarray | None = None
+) -> np.ndarray:
     """The network's ab corrected so that every hint's color holds where it was put.
 
     The correction (hint ab minus predicted ab) is known on the hint cells; elsewhere it is

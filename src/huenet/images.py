@@ -102,7 +102,9 @@ def read_image(source: Any, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Inpu
             raise ImageError("empty file")
         return _open(io.BytesIO(source), max_pixels)
     if not isinstance(source, (str, os.PathLike)):
-        raise ImageError(f"cannot read a {type(source).__name__}: give a path, file bytes, a PIL image or a NumPy array")
+        raise ImageError(
+            f"cannot read a {type(source).__name__}: give a path, file bytes, a PIL image or a NumPy array"
+        )
     path = Path(source)
     if not path.is_file():
         raise ImageError("no such file" if not path.exists() else "not a file")
@@ -208,7 +210,9 @@ def _from_array(array: np.ndarray) -> InputImage:
         low, high = float(array.min()), float(array.max())
         # Clipping 0..255 floats to [0, 1] would silently give a white image; allow only rounding noise.
         if low < -1e-3 or high > 1 + 1e-3:
-            raise ImageError(f"float array values span [{low:g}, {high:g}]; expected [0, 1] (divide 8-bit levels by 255)")
+            raise ImageError(
+                f"float array values span [{low:g}, {high:g}]; expected [0, 1] (divide 8-bit levels by 255)"
+            )
         array = np.clip(array, 0.0, 1.0).astype(np.float32)
     elif array.dtype not in (np.uint8, np.uint16):
         raise ImageError(f"array dtype {array.dtype} is not supported (use uint8, uint16 or float in [0, 1])")
@@ -220,12 +224,22 @@ def _from_array(array: np.ndarray) -> InputImage:
             alpha = color.to_uint8(color.as_float_rgb(array[..., 3]))
         rgb = color.to_uint8(color.as_float_rgb(array[..., :3])) if array.dtype != np.uint8 else array[..., :3]
         return _from_rgb(np.ascontiguousarray(rgb), alpha, [], "array")
-    raise ImageError(f"array of shape {array.shape} is not an image (expected (h, w), (h, w, 1), (h, w, 3) or (h, w, 4))")
+    raise ImageError(
+        f"array of shape {array.shape} is not an image (expected (h, w), (h, w, 1), (h, w, 3) or (h, w, 4))"
+    )
 
 
 # --- output -------------------------------------------------------------------------------
 
-_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
+_FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".webp": "WEBP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".bmp": "BMP",
+}
 OUTPUT_EXTENSIONS = frozenset(_FORMATS)
 # The output formats as messages and --help name them (.jpeg and .tif are aliases).
 OUTPUT_FORMAT_NAMES = ("png", "jpg", "webp", "tiff", "bmp")
@@ -334,5 +348,3 @@ def _adler32_combine(first: int, second: int, second_length: int) -> int:
     low = (low + (second & 0xFFFF) + base - 1) % base
     high = (high + (first >> 16) + (second >> 16) + base - remainder) % base
     return low | (high << 16)
-
-

@@ -54,7 +54,9 @@ class Decoding:
 # docs/experiment-log.md, 2026-12-03): the mean (T 1) is the candidate that most often wins where
 # the network's colors are wrong.
 HINT_TEMPERATURES = (0.25, 0.4, 0.6, 1.0)
-HINT_DECODINGS = tuple(Decoding(temperature=t, vividness=float(v)) for t in HINT_TEMPERATURES for v in np.arange(-1.0, 2.01, 0.5))
+HINT_DECODINGS = tuple(
+    Decoding(temperature=t, vividness=float(v)) for t in HINT_TEMPERATURES for v in np.arange(-1.0, 2.01, 0.5)
+)
 HINT_VIVIDNESS_COST = 300.0  # squared Lab units per unit of vividness squared (the temperature is free)
 
 
@@ -72,7 +74,9 @@ def resolve_decoding(model: ColorModel, decoding: Decoding, shrink: float = 1.0)
     settings = model.settings
     if model.head != "ab_bins":
         if decoding.temperature is not None or decoding.vividness is not None:
-            raise ValueError(f"temperature and vividness apply to ab-bin models; {model.source} has a {model.head} head")
+            raise ValueError(
+                f"temperature and vividness apply to ab-bin models; {model.source} has a {model.head} head"
+            )
         if decoding.vivid:
             raise ValueError(f"{model.source} has no vivid setting (only ab-bin models have one)")
         return 1.0, 0.0
@@ -101,8 +105,10 @@ def resolve_decoding(model: ColorModel, decoding: Decoding, shrink: float = 1.0)
 def _calibrated(settings: dict[str, Any], vivid: bool) -> tuple[float, float]:
     """A settings block's (temperature, vividness): its vivid pair, or its faithful one."""
     preset = settings.get("vivid", {}) if vivid else {}
-    return (float(preset.get("temperature", settings.get("temperature", 1.0))),
-            float(preset.get("vividness", settings.get("vividness", 0.0))))
+    return (
+        float(preset.get("temperature", settings.get("temperature", 1.0))),
+        float(preset.get("vividness", settings.get("vividness", 0.0))),
+    )
 
 
 def shrink_factor(size: tuple[int, int], working_size: int) -> float:
@@ -111,7 +117,9 @@ def shrink_factor(size: tuple[int, int], working_size: int) -> float:
     return max(1.0, max(size) / working_size)
 
 
-def decode_ab(model: ColorModel, outputs: np.ndarray, decoding: Decoding = Decoding(), shrink: float = 1.0) -> np.ndarray:
+def decode_ab(
+    model: ColorModel, outputs: np.ndarray, decoding: Decoding = Decoding(), shrink: float = 1.0
+) -> np.ndarray:
     """Network outputs (batch, h, w, channels) -> ab in Lab units (batch, h, w, 2), for
     inputs shrunk ``shrink`` times to the working size (``resolve_decoding``)."""
     outputs = np.asarray(outputs, dtype=np.float32)
@@ -273,8 +281,13 @@ class Colorizer:
     >>> images = colorizer.colorize_many(["a.png", "b.jpg"])
     """
 
-    def __init__(self, model: ColorModel | str | None = None, decoding: Decoding = Decoding(),
-                 working_size: int | None = None, threads: int | None = None):
+    def __init__(
+        self,
+        model: ColorModel | str | None = None,
+        decoding: Decoding = Decoding(),
+        working_size: int | None = None,
+        threads: int | None = None,
+    ):
         from huenet.geometry import output_stride, pad_multiple
 
         self.model = model if isinstance(model, ColorModel) else load_model(model)
@@ -287,8 +300,10 @@ class Colorizer:
         self.multiple = max(pad_multiple(self.model.settings), self.stride)
 
     def __repr__(self) -> str:
-        return (f"Colorizer({self.model!r}, temperature={self.temperature}, vividness={self.vividness}, "
-                f"working_size={self.working_size}, threads={self.threads})")
+        return (
+            f"Colorizer({self.model!r}, temperature={self.temperature}, vividness={self.vividness}, "
+            f"working_size={self.working_size}, threads={self.threads})"
+        )
 
     def shrink(self, image: InputImage) -> float:
         """How many times ``image`` is shrunk to the working size (its decoding depends on it)."""
@@ -308,7 +323,9 @@ class Colorizer:
         lightness = _pad_to(color.normalize_lightness(image.working_lightness(*shape)), self.multiple)[..., None]
         if self.takes_hints:
             placed = self.check_hints(hints, image.size)
-            lightness = np.concatenate([lightness, hints_module.render(placed, image.size, shape, lightness.shape[:2])], -1)
+            lightness = np.concatenate(
+                [lightness, hints_module.render(placed, image.size, shape, lightness.shape[:2])], -1
+            )
         elif hints:
             self.check_hints(hints, image.size)  # refuses them, naming the model
         return shape, lightness
@@ -345,8 +362,12 @@ class Colorizer:
         prior). A decoding the user chose (temperature, vividness or vivid) is kept.
         ``channels``: ``_hint_cells``.
         """
-        if (self.model.head != "ab_bins" or self.decoding.temperature is not None
-                or self.decoding.vividness is not None or self.decoding.vivid):
+        if (
+            self.model.head != "ab_bins"
+            or self.decoding.temperature is not None
+            or self.decoding.vividness is not None
+            or self.decoding.vivid
+        ):
             return self.decoding
         return HINT_DECODINGS[int(np.argmin(self.hint_decoding_costs(outputs, channels, shrink)))]
 
@@ -357,9 +378,13 @@ class Colorizer:
         logits = np.asarray(outputs)[cells][None, None]  # (1, 1, hinted cells, channels)
         wanted = channels[cells][:, :2] * color.AB_SCALE
         _, calibrated = resolve_decoding(self.model, self.decoding, shrink)
-        return np.array([float(((decode_ab(self.model, logits, candidate, shrink)[0, 0] - wanted) ** 2).sum())
-                         + HINT_VIVIDNESS_COST * (resolve_decoding(self.model, candidate, shrink)[1] - calibrated) ** 2
-                         for candidate in HINT_DECODINGS])
+        return np.array(
+            [
+                float(((decode_ab(self.model, logits, candidate, shrink)[0, 0] - wanted) ** 2).sum())
+                + HINT_VIVIDNESS_COST * (resolve_decoding(self.model, candidate, shrink)[1] - calibrated) ** 2
+                for candidate in HINT_DECODINGS
+            ]
+        )
 
     def _hint_cells(self, network_input: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
         """The hint channels pooled onto the output grid, float (rows, cols, 4): normalized a
@@ -370,8 +395,9 @@ class Colorizer:
         cells = network_input[: rows * stride, : cols * stride].reshape(rows, stride, cols, stride, -1)
         mask = cells[..., 3].sum(axis=(1, 3))
         chroma = (cells[..., 1:3] * cells[..., 3:4]).sum(axis=(1, 3)) / np.maximum(mask, 1e-6)[..., None]
-        return np.concatenate([chroma, (mask > 0)[..., None].astype(np.float32), cells[..., 0].mean(axis=(1, 3))[..., None]],
-                              axis=-1)
+        return np.concatenate(
+            [chroma, (mask > 0)[..., None].astype(np.float32), cells[..., 0].mean(axis=(1, 3))[..., None]], axis=-1
+        )
 
     @property
     def takes_hints(self) -> bool:
@@ -446,8 +472,9 @@ def run_network(model: ColorModel, batch: np.ndarray) -> np.ndarray:
     return keras.ops.convert_to_numpy(model.network(batch, training=False))
 
 
-def _axis_weights(full: int, working: int, stride: int, available: int, shift: float = 0.0
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _axis_weights(
+    full: int, working: int, stride: int, available: int, shift: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bilinear source indices and weights mapping ``full`` output pixels onto the ab grid
     (``shift``: output pixels the picture moved since the grid was made)."""
     source = (np.arange(full) + 0.5 - shift) * (working / stride) / full - 0.5
@@ -462,8 +489,14 @@ def _axis_weights(full: int, working: int, stride: int, available: int, shift: f
 _TABLE_ENTRIES = 1 << 21
 
 
-def compose(image: InputImage, ab: np.ndarray, working_size: int, stride: int, threads: int = 1,
-            shift: tuple[float, float] = (0.0, 0.0)) -> Image.Image:
+def compose(
+    image: InputImage,
+    ab: np.ndarray,
+    working_size: int,
+    stride: int,
+    threads: int = 1,
+    shift: tuple[float, float] = (0.0, 0.0),
+) -> Image.Image:
     """Combine the full-resolution gray input with upsampled ab -> RGB(A) PIL image.
 
     ``shift`` (rows, columns, in the input's pixels): how far the picture moved since ``ab``
@@ -606,5 +639,6 @@ def colorize(
         huenet.images.ImageError: unusable input; huenet.hints.HintError: a bad hint;
         ValueError: bad settings.
     """
-    return colorize_many([image], model, temperature, vivid, working_size, vividness, threads,
-                         None if hints is None else [hints])[0]
+    return colorize_many(
+        [image], model, temperature, vivid, working_size, vividness, threads, None if hints is None else [hints]
+    )[0]

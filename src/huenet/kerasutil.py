@@ -49,7 +49,9 @@ def keras_available() -> bool:
 def require_keras(what: str) -> None:
     """Raise KerasMissing, naming ``what`` needs it and the install command, when Keras is absent."""
     if not keras_available():
-        raise KerasMissing(f"{what} needs Keras and TensorFlow, which a plain install leaves out; install them with: {TRAIN_EXTRA_HINT}")
+        raise KerasMissing(
+            f"{what} needs Keras and TensorFlow, which a plain install leaves out; install them with: {TRAIN_EXTRA_HINT}"
+        )
 
 
 def import_keras_quietly() -> Any:

@@ -65,7 +65,9 @@ class AbBinCrossEntropy(keras.losses.Loss):
         target, distance2 = _soft_encode(y_true, self.sigma)
         log_probabilities = ops.log_softmax(ops.cast(y_pred, "float32"), axis=-1)
         crossentropy = -ops.sum(target * log_probabilities, axis=-1)
-        weights = ops.take(ops.convert_to_tensor(np.asarray(self.bin_weights, np.float32)), ops.argmin(distance2, axis=-1))
+        weights = ops.take(
+            ops.convert_to_tensor(np.asarray(self.bin_weights, np.float32)), ops.argmin(distance2, axis=-1)
+        )
         return crossentropy * weights
 
     def get_config(self) -> dict[str, Any]:
@@ -123,20 +125,28 @@ class LevelsAccuracy(keras.metrics.Mean):
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         scores = ops.reshape(y_pred, (-1, 3, 256))  # (pixels, channel, level)
-        hits = ops.cast(ops.equal(ops.argmax(scores, axis=-1), ops.reshape(ops.cast(y_true, "int32"), (-1, 3))), "float32")
+        hits = ops.cast(
+            ops.equal(ops.argmax(scores, axis=-1), ops.reshape(ops.cast(y_true, "int32"), (-1, 3))), "float32"
+        )
         super().update_state(hits, sample_weight=sample_weight)
 
 
 def make_loss_and_metrics(settings: dict[str, Any], head: str, bin_prior: np.ndarray | None = None) -> tuple[Any, list]:
     """The training loss and metrics for a head with the given settings."""
     if head == "levels":
-        return LevelsCrossEntropy(from_logits=settings.get("output_activation", "logits") == "logits"), [LevelsAccuracy()]
+        return LevelsCrossEntropy(from_logits=settings.get("output_activation", "logits") == "logits"), [
+            LevelsAccuracy()
+        ]
     if head == "ab_bins":
         prior = bin_prior if bin_prior is not None else np.ones(len(color.ab_bins()))
         weights = color.rebalancing_weights(prior, mix=settings.get("rebalance_mix", 0.5))
         return AbBinCrossEntropy(weights.tolist()), [AbError(head)]
     loss_name = settings.get("loss", "huber")
-    losses = {"l1": keras.losses.MeanAbsoluteError(), "l2": keras.losses.MeanSquaredError(), "huber": keras.losses.Huber(delta=0.1)}
+    losses = {
+        "l1": keras.losses.MeanAbsoluteError(),
+        "l2": keras.losses.MeanSquaredError(),
+        "huber": keras.losses.Huber(delta=0.1),
+    }
     if loss_name not in losses:
         raise ValueError(f"unknown regression loss {loss_name!r}; choose one of {', '.join(losses)}")
     return losses[loss_name], [AbError(head)]

@@ -145,7 +145,9 @@ def _all_metrics_of_sizes(predictions: list, truths: list) -> dict[str, float]:
     groups: dict[tuple[int, ...], list[int]] = {}
     for index, (prediction, truth) in enumerate(zip(predictions, truths)):
         if np.shape(prediction) != np.shape(truth):
-            raise ValueError(f"image {index}: prediction shape {np.shape(prediction)} differs from truth shape {np.shape(truth)}")
+            raise ValueError(
+                f"image {index}: prediction shape {np.shape(prediction)} differs from truth shape {np.shape(truth)}"
+            )
         groups.setdefault(np.shape(truth), []).append(index)
     by_pixels = ("exact_match", "within_5", "within_13", "auc")
     by_images = ("psnr_mean", "ssim", "colorfulness")
@@ -156,11 +158,18 @@ def _all_metrics_of_sizes(predictions: list, truths: list) -> dict[str, float]:
         prediction = np.stack([predictions[i] for i in indices])
         truth = np.stack([truths[i] for i in indices])
         group_pixels = len(indices) * shape[0] * shape[1]
-        for key, value in (("exact_match", exact_match(prediction, truth)), ("within_5", within(prediction, truth, 5)),
-                           ("within_13", within(prediction, truth, 13)), ("auc", auc(prediction, truth))):
+        for key, value in (
+            ("exact_match", exact_match(prediction, truth)),
+            ("within_5", within(prediction, truth, 5)),
+            ("within_13", within(prediction, truth, 13)),
+            ("auc", auc(prediction, truth)),
+        ):
             totals[key] += value * group_pixels
-        for key, value in (("psnr_mean", psnr_per_image(prediction, truth)), ("ssim", ssim(prediction, truth)),
-                           ("colorfulness", colorfulness(prediction))):
+        for key, value in (
+            ("psnr_mean", psnr_per_image(prediction, truth)),
+            ("ssim", ssim(prediction, truth)),
+            ("colorfulness", colorfulness(prediction)),
+        ):
             totals[key] += value * len(indices)
         squared_error += float(_squared_errors(prediction, truth).sum()) * shape[0] * shape[1]
         truth_colorfulness += colorfulness(truth) * len(indices)
@@ -171,5 +180,15 @@ def _all_metrics_of_sizes(predictions: list, truths: list) -> dict[str, float]:
     result["psnr_pooled"] = float(10 * np.log10(255.0**2 / max(mse, 255.0**2 * 1e-10)))
     truth_colorfulness /= images
     result["colorfulness_ratio"] = result["colorfulness"] / truth_colorfulness if truth_colorfulness else float("nan")
-    order = ("exact_match", "within_5", "within_13", "psnr_mean", "psnr_pooled", "ssim", "auc", "colorfulness", "colorfulness_ratio")
+    order = (
+        "exact_match",
+        "within_5",
+        "within_13",
+        "psnr_mean",
+        "psnr_pooled",
+        "ssim",
+        "auc",
+        "colorfulness",
+        "colorfulness_ratio",
+    )
     return {key: float(result[key]) for key in order}

@@ -58,7 +58,9 @@ def bundled_name(name: str) -> str | None:
 
 
 def _known_names() -> str:
-    return ", ".join([*bundled_models(), *(f"{alias} (= {entry['alias']})" for alias, entry in model_aliases().items())])
+    return ", ".join(
+        [*bundled_models(), *(f"{alias} (= {entry['alias']})" for alias, entry in model_aliases().items())]
+    )
 
 
 class ModelFileError(ValueError):
@@ -134,7 +136,9 @@ def save_model(network: Any, path: str | os.PathLike, metadata: dict[str, Any], 
         uniform = all(layer.dtype_policy.name == weights_dtype for layer in network.layers)
         (network if uniform else _with_dtype(network, weights_dtype)).save(temporary)
         with zipfile.ZipFile(temporary, "a") as archive:
-            archive.writestr(METADATA_MEMBER, json.dumps({"format": FORMAT_VERSION, **metadata}, indent=1, default=_json_default))
+            archive.writestr(
+                METADATA_MEMBER, json.dumps({"format": FORMAT_VERSION, **metadata}, indent=1, default=_json_default)
+            )
     return path
 
 

@@ -100,7 +100,9 @@ def resolve_settings(name: str, **overrides: Any) -> dict[str, Any]:
         if not (isinstance(weight, (int, float)) and not isinstance(weight, bool) and 0 <= weight < float("inf")):
             raise ValueError(f"{key} must be a number, 0 (off) or more, got {weight!r}")
     if "color_space" in settings and settings["color_space"] not in color.COLOR_SPACES:
-        raise ValueError(f"unknown color space {settings['color_space']!r}; choose one of {', '.join(color.COLOR_SPACES)}")
+        raise ValueError(
+            f"unknown color space {settings['color_space']!r}; choose one of {', '.join(color.COLOR_SPACES)}"
+        )
     return settings
 
 
@@ -134,36 +136,118 @@ def build_model(name: str, num_classes: int = 0, palette: bool = False, **overri
 # --- the registry -------------------------------------------------------------------------
 
 _SEED_SETTINGS = dict(color_space="rgb", dropout_rate=0.0, working_size=32)
-_register("seed-dense", "huenet.seed:build_seed_dense", "levels", "seed: one per-pixel dense layer, 256-class levels",
-          output_activation="logits", **_SEED_SETTINGS)
-_register("seed-conv", "huenet.seed:build_seed_conv", "levels", "seed: one 3x3 conv, 256-class levels",
-          output_activation="logits", **_SEED_SETTINGS)
-_register("seed-conv2", "huenet.seed:build_seed_conv2", "levels", "seed: two 3x3 convs + batch norm, ReLU then sigmoid",
-          output_activation="sigmoid", filters=64, **_SEED_SETTINGS)
-_UNET = dict(base_filters=32, depth=3, output_stride=2, dropout_rate=0.0, global_context=False, skip_squeeze=False,
-             class_loss_weight=0.0, palette_loss_weight=0.0, hint_inputs=False, hint_branch=False, working_size=32)
-_register("unet-tiny", "huenet.unet:build_unet", "ab_regression", "tiny U-Net for tests (regression, 8 filters)",
-          **{**_UNET, "base_filters": 8, "depth": 2}, loss="huber")
-_register("unet-regression", "huenet.unet:build_unet", "ab_regression", "U-Net regressing ab (Huber by default; L1, L2)",
-          **_UNET, loss="huber")
-_register("unet-classification", "huenet.unet:build_unet", "ab_bins", "U-Net over ab bins, rebalanced, annealed mean",
-          **_UNET, rebalance_mix=0.5, temperature=0.38)
+_register(
+    "seed-dense",
+    "huenet.seed:build_seed_dense",
+    "levels",
+    "seed: one per-pixel dense layer, 256-class levels",
+    output_activation="logits",
+    **_SEED_SETTINGS,
+)
+_register(
+    "seed-conv",
+    "huenet.seed:build_seed_conv",
+    "levels",
+    "seed: one 3x3 conv, 256-class levels",
+    output_activation="logits",
+    **_SEED_SETTINGS,
+)
+_register(
+    "seed-conv2",
+    "huenet.seed:build_seed_conv2",
+    "levels",
+    "seed: two 3x3 convs + batch norm, ReLU then sigmoid",
+    output_activation="sigmoid",
+    filters=64,
+    **_SEED_SETTINGS,
+)
+_UNET = dict(
+    base_filters=32,
+    depth=3,
+    output_stride=2,
+    dropout_rate=0.0,
+    global_context=False,
+    skip_squeeze=False,
+    class_loss_weight=0.0,
+    palette_loss_weight=0.0,
+    hint_inputs=False,
+    hint_branch=False,
+    working_size=32,
+)
+_register(
+    "unet-tiny",
+    "huenet.unet:build_unet",
+    "ab_regression",
+    "tiny U-Net for tests (regression, 8 filters)",
+    **{**_UNET, "base_filters": 8, "depth": 2},
+    loss="huber",
+)
+_register(
+    "unet-regression",
+    "huenet.unet:build_unet",
+    "ab_regression",
+    "U-Net regressing ab (Huber by default; L1, L2)",
+    **_UNET,
+    loss="huber",
+)
+_register(
+    "unet-classification",
+    "huenet.unet:build_unet",
+    "ab_bins",
+    "U-Net over ab bins, rebalanced, annealed mean",
+    **_UNET,
+    rebalance_mix=0.5,
+    temperature=0.38,
+)
 _HUENET_BASE = {**_UNET, "base_filters": 48, "global_context": True, "dropout_rate": 0.1}
-_register("huenet-base", "huenet.unet:build_unet", "ab_bins", "wide U-Net with global context over ab bins (bundled before v4)",
-          **_HUENET_BASE, rebalance_mix=1.0, temperature=1.0)
+_register(
+    "huenet-base",
+    "huenet.unet:build_unet",
+    "ab_bins",
+    "wide U-Net with global context over ab bins (bundled before v4)",
+    **_HUENET_BASE,
+    rebalance_mix=1.0,
+    temperature=1.0,
+)
 # The auxiliary class loss needs class labels: a CIFAR-10 release or class folders.
-_register("huenet-class", "huenet.unet:build_unet", "ab_bins", "default model: huenet-base, squeezed decoder, trained with an auxiliary class loss",
-          **{**_HUENET_BASE, "skip_squeeze": True, "class_loss_weight": 0.1}, rebalance_mix=1.0, temperature=1.0)
+_register(
+    "huenet-class",
+    "huenet.unet:build_unet",
+    "ab_bins",
+    "default model: huenet-base, squeezed decoder, trained with an auxiliary class loss",
+    **{**_HUENET_BASE, "skip_squeeze": True, "class_loss_weight": 0.1},
+    rebalance_mix=1.0,
+    temperature=1.0,
+)
 # Photos: huenet-class's network, run at 64 pixels (Tiny ImageNet's size; the bundled photo
 # model's calibrated working size replaces it), class loss over the photo classes.
-_register("huenet-photo", "huenet.unet:build_unet", "ab_bins", "photo model: huenet-class's network for photos (Tiny ImageNet, 64 px)",
-          **{**_HUENET_BASE, "skip_squeeze": True, "class_loss_weight": 0.1, "working_size": 64},
-          rebalance_mix=1.0, temperature=1.0)
+_register(
+    "huenet-photo",
+    "huenet.unet:build_unet",
+    "ab_bins",
+    "photo model: huenet-class's network for photos (Tiny ImageNet, 64 px)",
+    **{**_HUENET_BASE, "skip_squeeze": True, "class_loss_weight": 0.1, "working_size": 64},
+    rebalance_mix=1.0,
+    temperature=1.0,
+)
 # Photos with a pretrained encoder (since 2026-12-06): EfficientNet-Lite0 (ImageNet) reads the
 # lightness, frozen unless train_encoder_from names a block; a U-Net decoder maps its features
 # to ab bins. depth 5: inputs are multiples of 32 (the encoder's deepest stride).
-_register("huenet-lite0", "huenet.unet:build_encoder_unet", "ab_bins",
-          "photo model on a pretrained EfficientNet-Lite0 encoder (ImageNet) with a U-Net decoder",
-          decoder_filters=(160, 96, 64, 32), context_filters=256, dropout_rate=0.0, hint_inputs=False,
-          encoder_weights="imagenet", train_encoder_from=None, depth=5, output_stride=2, working_size=224,
-          class_loss_weight=0.0, rebalance_mix=1.0, temperature=1.0)
+_register(
+    "huenet-lite0",
+    "huenet.unet:build_encoder_unet",
+    "ab_bins",
+    "photo model on a pretrained EfficientNet-Lite0 encoder (ImageNet) with a U-Net decoder",
+    decoder_filters=(160, 96, 64, 32),
+    context_filters=256,
+    dropout_rate=0.0,
+    hint_inputs=False,
+    encoder_weights="imagenet",
+    train_encoder_from=None,
+    depth=5,
+    output_stride=2,
+    working_size=224,
+    class_loss_weight=0.0,
+    rebalance_mix=1.0,
+    temperature=1.0,
+)

@@ -26,7 +26,6 @@ import numpy as np
 
 from huenet.hints import HINT_CHANNELS
 
-
 _PATCH_BYTES = 64 * 2**20  # im2col buffer per strip
 
 
@@ -48,8 +47,12 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 
 _ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "linear": lambda x: x, "relu": _relu, "relu6": lambda x: np.clip(x, 0.0, 6.0), "sigmoid": _sigmoid,
-    "softmax": _softmax, "tanh": np.tanh,
+    "linear": lambda x: x,
+    "relu": _relu,
+    "relu6": lambda x: np.clip(x, 0.0, 6.0),
+    "sigmoid": _sigmoid,
+    "softmax": _softmax,
+    "tanh": np.tanh,
 }
 
 
@@ -77,7 +80,9 @@ def _pad_for(x: np.ndarray, kernel_shape: tuple[int, int], stride: int, config: 
     if config.get("padding") != "same":
         return x
     rows, columns = kernel_shape
-    return np.pad(x, ((0, 0), _same_padding(x.shape[1], rows, stride), _same_padding(x.shape[2], columns, stride), (0, 0)))
+    return np.pad(
+        x, ((0, 0), _same_padding(x.shape[1], rows, stride), _same_padding(x.shape[2], columns, stride), (0, 0))
+    )
 
 
 def _conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None, config: dict) -> np.ndarray:
@@ -94,9 +99,18 @@ def _conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None, config: 
         strip = max(1, _PATCH_BYTES // max(row_bytes, 1))  # bounds memory at large working sizes
         for top in range(0, height, strip):
             bottom = min(top + strip, height)
-            patches = np.concatenate([x[:, top * stride + i : (bottom - 1) * stride + i + 1 : stride,
-                                        j : (width - 1) * stride + j + 1 : stride]
-                                      for i in range(rows) for j in range(columns)], axis=-1)
+            patches = np.concatenate(
+                [
+                    x[
+                        :,
+                        top * stride + i : (bottom - 1) * stride + i + 1 : stride,
+                        j : (width - 1) * stride + j + 1 : stride,
+                    ]
+                    for i in range(rows)
+                    for j in range(columns)
+                ],
+                axis=-1,
+            )
             out[:, top:bottom] = patches @ matrix
     if bias is not None:
         out += bias
@@ -113,7 +127,10 @@ def _depthwise_conv2d(sources: list[np.ndarray], config: dict, variables: list[n
     out = np.zeros((x.shape[0], height, width, x.shape[3]), np.float32)
     for i in range(rows):
         for j in range(columns):
-            out += x[:, i : i + (height - 1) * stride + 1 : stride, j : j + (width - 1) * stride + 1 : stride] * kernel[i, j, :, 0]
+            out += (
+                x[:, i : i + (height - 1) * stride + 1 : stride, j : j + (width - 1) * stride + 1 : stride]
+                * kernel[i, j, :, 0]
+            )
     if len(variables) > 1:
         out += variables[1]
     return _activation(config.get("activation", "linear"))(out)
@@ -170,15 +187,20 @@ class NumpyNetwork:
                 group = weights_file.get(f"layers/{path_in_file}/vars")
                 # Read in the stored dtype, then convert: HDF5's own float16 -> float32
                 # conversion took 0.75 s for the photo model, NumPy's 0.06 s.
-                variables = [] if group is None else [np.asarray(group[str(i)][()]).astype(np.float32, copy=False)
-                                                      for i in range(len(group))]
+                variables = (
+                    []
+                    if group is None
+                    else [np.asarray(group[str(i)][()]).astype(np.float32, copy=False) for i in range(len(group))]
+                )
                 self.weights[layer["name"]] = variables
         for layer in self.layers:
             self._check(layer)
         self.by_name = {layer["name"]: layer for layer in self.layers}
         self.gates = self._gates()
         try:  # weights whose shapes do not fit the graph fail here, not on a user's image
-            self(np.zeros((1, 32, 32, self.input_channels), np.float32))  # small: it runs on every load (32: a stride-32 encoder)
+            self(
+                np.zeros((1, 32, 32, self.input_channels), np.float32)
+            )  # small: it runs on every load (32: a stride-32 encoder)
         except (ValueError, IndexError, KeyError, TypeError) as error:
             raise Unsupported(f"the weights do not fit the layer graph ({error})") from None
 
@@ -187,22 +209,36 @@ class NumpyNetwork:
         if layer["name"] == self.input_name:
             channels = (config.get("batch_shape") or [None, None, None, 1])[-1]
             if kind != "InputLayer" or channels not in (1, 1 + HINT_CHANNELS):
-                raise Unsupported(f"input layer {layer['name']}: expected lightness (and hint) channels, got {channels}")
+                raise Unsupported(
+                    f"input layer {layer['name']}: expected lightness (and hint) channels, got {channels}"
+                )
             self.input_channels = channels
             return
-        expected = {"Conv2D": 1 + bool(config.get("use_bias")), "DepthwiseConv2D": 1 + bool(config.get("use_bias")),
-                    "Dense": 1 + bool(config.get("use_bias")),
-                    "BatchNormalization": 2 + bool(config.get("center", True)) + bool(config.get("scale", True))}
+        expected = {
+            "Conv2D": 1 + bool(config.get("use_bias")),
+            "DepthwiseConv2D": 1 + bool(config.get("use_bias")),
+            "Dense": 1 + bool(config.get("use_bias")),
+            "BatchNormalization": 2 + bool(config.get("center", True)) + bool(config.get("scale", True)),
+        }
         if kind not in _LAYERS:
             raise Unsupported(f"layer {kind}")
         if len(variables) != expected.get(kind, 0):
-            raise Unsupported(f"layer {layer['name']}: {len(variables)} weight arrays, expected {expected.get(kind, 0)}")
+            raise Unsupported(
+                f"layer {layer['name']}: {len(variables)} weight arrays, expected {expected.get(kind, 0)}"
+            )
         if kind in ("Conv2D", "DepthwiseConv2D"):
             # Strides 1 or 2 alike on both axes (2: EfficientNet's downsampling, "same" padding).
-            if tuple(config.get("strides", (1, 1))) not in ((1, 1), (2, 2)) or tuple(config.get("dilation_rate", (1, 1))) != (1, 1) \
-                    or config.get("groups", 1) != 1 or config.get("data_format", "channels_last") != "channels_last" \
-                    or config.get("padding") not in ("same", "valid") or tuple(variables[0].shape[:2]) != tuple(config["kernel_size"]) \
-                    or (kind == "DepthwiseConv2D" and (config.get("depth_multiplier", 1) != 1 or variables[0].shape[3] != 1)):
+            if (
+                tuple(config.get("strides", (1, 1))) not in ((1, 1), (2, 2))
+                or tuple(config.get("dilation_rate", (1, 1))) != (1, 1)
+                or config.get("groups", 1) != 1
+                or config.get("data_format", "channels_last") != "channels_last"
+                or config.get("padding") not in ("same", "valid")
+                or tuple(variables[0].shape[:2]) != tuple(config["kernel_size"])
+                or (
+                    kind == "DepthwiseConv2D" and (config.get("depth_multiplier", 1) != 1 or variables[0].shape[3] != 1)
+                )
+            ):
                 raise Unsupported(f"layer {layer['name']}: convolution settings")
             _activation(config.get("activation", "linear"))
         elif kind == "Dense":
@@ -211,15 +247,21 @@ class NumpyNetwork:
             raise Unsupported(f"layer {layer['name']}: batch normalization over axis {config.get('axis')}")
         elif kind == "Activation":
             _activation(config.get("activation"))
-        elif kind == "UpSampling2D" and (config.get("interpolation") not in ("bilinear", "nearest")
-                                         or not _small_factors(config.get("size", (2, 2)))):
-            raise Unsupported(f"layer {layer['name']}: {config.get('interpolation')} upsampling by {config.get('size')}")
-        elif kind == "MaxPooling2D" and (not _small_factors(config.get("pool_size", (2, 2)))
-                                         or tuple(config.get("strides") or config.get("pool_size", (2, 2)))
-                                         != tuple(config.get("pool_size", (2, 2)))
-                                         or config.get("padding", "valid") != "valid"):
-            raise Unsupported(f"layer {layer['name']}: pooling by {config.get('pool_size')}, strides "
-                              f"{config.get('strides')}, padding {config.get('padding')}")
+        elif kind == "UpSampling2D" and (
+            config.get("interpolation") not in ("bilinear", "nearest") or not _small_factors(config.get("size", (2, 2)))
+        ):
+            raise Unsupported(
+                f"layer {layer['name']}: {config.get('interpolation')} upsampling by {config.get('size')}"
+            )
+        elif kind == "MaxPooling2D" and (
+            not _small_factors(config.get("pool_size", (2, 2)))
+            or tuple(config.get("strides") or config.get("pool_size", (2, 2))) != tuple(config.get("pool_size", (2, 2)))
+            or config.get("padding", "valid") != "valid"
+        ):
+            raise Unsupported(
+                f"layer {layer['name']}: pooling by {config.get('pool_size')}, strides "
+                f"{config.get('strides')}, padding {config.get('padding')}"
+            )
         elif kind == "Concatenate" and config.get("axis", -1) not in (-1, 3):
             raise Unsupported(f"layer {layer['name']}: concatenation over axis {config.get('axis')}")
         elif kind in ("GlobalAveragePooling2D", "GlobalMaxPooling2D") and not config.get("keepdims", False):
@@ -253,7 +295,9 @@ class NumpyNetwork:
             if self.by_name[name]["class_name"] != "Multiply" or len(sources) != 2 or name == self.output_name:
                 continue
             kinds = [self.by_name[source]["class_name"] for source in sources]
-            if kinds.count("GlobalMaxPooling2D") != 1 or not all(self.by_name[u]["class_name"] == "Add" for u in users.get(name, [])):
+            if kinds.count("GlobalMaxPooling2D") != 1 or not all(
+                self.by_name[u]["class_name"] == "Add" for u in users.get(name, [])
+            ):
                 continue
             gate = sources[kinds.index("GlobalMaxPooling2D")]
             features = sources[1 - kinds.index("GlobalMaxPooling2D")]
@@ -288,8 +332,11 @@ class NumpyNetwork:
 def _small_factors(factors: Any) -> bool:
     """Two integer factors from 1 to 8: a file asking for more (a hostile one could ask for
     a million) would make the dry run at load allocate without bound."""
-    return (isinstance(factors, (list, tuple)) and len(factors) == 2
-            and all(isinstance(f, int) and not isinstance(f, bool) and 1 <= f <= 8 for f in factors))
+    return (
+        isinstance(factors, (list, tuple))
+        and len(factors) == 2
+        and all(isinstance(f, int) and not isinstance(f, bool) and 1 <= f <= 8 for f in factors)
+    )
 
 
 def _single(layer_list: list) -> str | None:
@@ -367,7 +414,9 @@ def _upsampling(sources, config, variables):
 
 
 _LAYERS: dict[str, Callable[[list[np.ndarray], dict, list[np.ndarray]], np.ndarray]] = {
-    "Conv2D": lambda sources, config, variables: _conv2d(_one(sources), variables[0], variables[1] if len(variables) > 1 else None, config),
+    "Conv2D": lambda sources, config, variables: _conv2d(
+        _one(sources), variables[0], variables[1] if len(variables) > 1 else None, config
+    ),
     "DepthwiseConv2D": _depthwise_conv2d,
     "BatchNormalization": _batch_norm,
     "Activation": lambda sources, config, variables: _activation(config["activation"])(_one(sources)),

@@ -67,7 +67,9 @@ def finished_run_checkpoint(run_dir: Path, resume: bool, epochs: int) -> tuple[P
         return None
     finished, last = found[-1]
     if finished >= epochs:
-        raise ValueError(f"{run_dir}: the run already has {finished} epochs; give --epochs above {finished} to continue it")
+        raise ValueError(
+            f"{run_dir}: the run already has {finished} epochs; give --epochs above {finished} to continue it"
+        )
     return last, finished
 
 
@@ -224,11 +226,19 @@ def export_checkpoint(run_dir: str | Path, checkpoint: str | Path, output: str |
         "head": config["head"],
         "settings": config["settings"],
         "bin_prior": json.loads(prior_path.read_text()) if prior_path.exists() else None,
-        "training": {"config": config, "checkpoint": Path(checkpoint).name, **_exported_training(run_dir, config, checkpoint)},
+        "training": {
+            "config": config,
+            "checkpoint": Path(checkpoint).name,
+            **_exported_training(run_dir, config, checkpoint),
+        },
         "metrics": {},
     }
     for key, value in metadata_updates.items():
-        metadata[key] = {**metadata.get(key, {}), **value} if isinstance(value, dict) and isinstance(metadata.get(key), dict) else value
+        metadata[key] = (
+            {**metadata.get(key, {}), **value}
+            if isinstance(value, dict) and isinstance(metadata.get(key), dict)
+            else value
+        )
     network = unet.inference_network(keras.saving.load_model(checkpoint, compile=False))
     return save_model(network, output, metadata)
 
@@ -250,6 +260,10 @@ def _exported_training(run_dir: Path, config: dict[str, Any], checkpoint: str | 
     source = config.get("init_from")
     if source and Path(source).exists():
         initial = read_metadata(source)
-        record["init_from"] = {"file": source, "sha256": sha256_of(source), "preset": initial.get("preset"),
-                               "training": initial.get("training")}
+        record["init_from"] = {
+            "file": source,
+            "sha256": sha256_of(source),
+            "preset": initial.get("preset"),
+            "training": initial.get("training"),
+        }
     return record

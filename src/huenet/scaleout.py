@@ -43,7 +43,9 @@ def require_ray() -> None:
         import ray  # noqa: F401
         import ray.data  # noqa: F401
     except ImportError:
-        raise RayMissing(f"--ray needs Ray Data, which a plain install leaves out; install it with: {RAY_EXTRA_HINT}") from None
+        raise RayMissing(
+            f"--ray needs Ray Data, which a plain install leaves out; install it with: {RAY_EXTRA_HINT}"
+        ) from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,8 +67,9 @@ class RaySettings:
 class _ColorizeActor:
     """One Ray actor: a model loaded once, colorizing the rows of each batch it is given."""
 
-    def __init__(self, model: Any, engine: str, decoding: Any, working_size: int | None,
-                 overwrite: bool, max_pixels: int | None):
+    def __init__(
+        self, model: Any, engine: str, decoding: Any, working_size: int | None, overwrite: bool, max_pixels: int | None
+    ):
         # One actor per CPU, each on one thread: TensorFlow (the Keras engine) reads these
         # when it is first imported, which in a fresh worker process is below.
         os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
@@ -101,9 +104,16 @@ class _ColorizeActor:
         return columns
 
 
-def colorize_on_ray(jobs: Sequence[batch.Job], settings: RaySettings, model: str | None, engine: str,
-                    decoding: Any, working_size: int | None, overwrite: bool,
-                    max_pixels: int | None) -> Iterator[batch.Outcome]:
+def colorize_on_ray(
+    jobs: Sequence[batch.Job],
+    settings: RaySettings,
+    model: str | None,
+    engine: str,
+    decoding: Any,
+    working_size: int | None,
+    overwrite: bool,
+    max_pixels: int | None,
+) -> Iterator[batch.Outcome]:
     """Outcomes of ``jobs`` colorized on Ray, as batches finish (not in input order)."""
     require_ray()
     import ray
@@ -118,22 +128,32 @@ def colorize_on_ray(jobs: Sequence[batch.Job], settings: RaySettings, model: str
         batch_size = max(1, min(settings.batch_size, math.ceil(len(jobs) / (4 * workers))))
         blocks = math.ceil(len(jobs) / batch_size)
         workers = min(workers, blocks)
-        dataset = ray.data.from_items([{"source": job.source, "target": job.target} for job in jobs], override_num_blocks=blocks)
+        dataset = ray.data.from_items(
+            [{"source": job.source, "target": job.target} for job in jobs], override_num_blocks=blocks
+        )
         results = dataset.map_batches(
             _ColorizeActor,
-            fn_constructor_kwargs={"model": model_argument, "engine": batch.choose_engine(engine, len(jobs)),
-                                   "decoding": decoding, "working_size": working_size,
-                                   "overwrite": overwrite, "max_pixels": max_pixels},
+            fn_constructor_kwargs={
+                "model": model_argument,
+                "engine": batch.choose_engine(engine, len(jobs)),
+                "decoding": decoding,
+                "working_size": working_size,
+                "overwrite": overwrite,
+                "max_pixels": max_pixels,
+            },
             batch_size=batch_size,
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=1),
             num_cpus=1,
         )
         for rows in results.iter_batches(batch_size=None, batch_format="numpy"):
-            for source, target, status, reason, notes in zip(rows["source"], rows["target"], rows["status"],
-                                                             rows["reason"], rows["notes"]):
+            for source, target, status, reason, notes in zip(
+                rows["source"], rows["target"], rows["status"], rows["reason"], rows["notes"]
+            ):
                 problem = batch.Problem(str(source), str(reason)) if status == "failed" else None
-                yield batch.Outcome(str(source), str(target), str(status), problem, tuple(n for n in str(notes).split("\n") if n))
+                yield batch.Outcome(
+                    str(source), str(target), str(status), problem, tuple(n for n in str(notes).split("\n") if n)
+                )
     except ray.exceptions.RayError as error:  # retries exhausted, the cluster gone...
         raise ValueError(f"--ray {settings.address}: the batch failed on Ray ({storage.first_line(error)})") from None
     finally:
@@ -203,7 +223,11 @@ def _use_token_if_present() -> None:
     """
     if "RAY_AUTH_MODE" in os.environ:
         return
-    if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH") or (Path.home() / ".ray" / "auth_token").is_file():
+    if (
+        os.environ.get("RAY_AUTH_TOKEN")
+        or os.environ.get("RAY_AUTH_TOKEN_PATH")
+        or (Path.home() / ".ray" / "auth_token").is_file()
+    ):
         os.environ["RAY_AUTH_MODE"] = "token"
 
 
@@ -213,12 +237,15 @@ def _check_reachable(address: str) -> None:
 
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
-        raise ValueError(f"--ray {address}: give HOST:PORT of the cluster's head (as ray start prints it), "
-                         "ray://HOST:PORT, or auto")
+        raise ValueError(
+            f"--ray {address}: give HOST:PORT of the cluster's head (as ray start prints it), ray://HOST:PORT, or auto"
+        )
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
     except OSError as error:
-        raise ValueError(f"--ray {address}: cannot connect ({error.strerror or error}); is the Ray head running?") from None
+        raise ValueError(
+            f"--ray {address}: cannot connect ({error.strerror or error}); is the Ray head running?"
+        ) from None
 
 
 def error_log_location(jobs: Sequence[batch.Job], output: str | None) -> str:

@@ -115,15 +115,17 @@ def _bundled_models() -> list[dict[str, Any]]:
     for name in bundled_models():
         metadata = read_metadata(bundled_model_path(name))
         settings = metadata.get("settings", {})
-        models.append({
-            "name": name,
-            "preset": metadata.get("preset"),
-            "working_size": settings.get("working_size"),
-            "vividness": settings.get("vividness", 0.0),
-            "vivid": "vividness" in settings.get("vivid", {}),
-            "vivid_vividness": settings.get("vivid", {}).get("vividness"),
-            "hints": bool(settings.get("hint_inputs")),
-        })
+        models.append(
+            {
+                "name": name,
+                "preset": metadata.get("preset"),
+                "working_size": settings.get("working_size"),
+                "vividness": settings.get("vividness", 0.0),
+                "vivid": "vividness" in settings.get("vivid", {}),
+                "vivid_vividness": settings.get("vivid", {}).get("vividness"),
+                "hints": bool(settings.get("hint_inputs")),
+            }
+        )
     return models
 
 
@@ -189,8 +191,15 @@ def _png(image: Any) -> bytes:
     return buffer.getvalue()
 
 
-def colorize_png(payload: bytes, model_name: str | None, vivid: bool, vividness: float | None, max_pixels: int,
-                 hints: list | None = None, image_id: str | None = None) -> bytes:
+def colorize_png(
+    payload: bytes,
+    model_name: str | None,
+    vivid: bool,
+    vividness: float | None,
+    max_pixels: int,
+    hints: list | None = None,
+    image_id: str | None = None,
+) -> bytes:
     """Colorize an uploaded file's bytes -> PNG bytes (runs in a worker thread)."""
     from huenet.images import read_image
     from huenet.inference import Colorizer, Decoding
@@ -202,8 +211,16 @@ def colorize_png(payload: bytes, model_name: str | None, vivid: bool, vividness:
     return _png(colorizer.compose(image, ab))
 
 
-def suggest_json(payload: bytes, model_name: str | None, max_pixels: int, hints: list | None, image_id: str,
-                 x: float, y: float, k: int) -> dict[str, Any]:
+def suggest_json(
+    payload: bytes,
+    model_name: str | None,
+    max_pixels: int,
+    hints: list | None,
+    image_id: str,
+    x: float,
+    y: float,
+    k: int,
+) -> dict[str, Any]:
     """Suggested colors at a point (runs in a worker thread)."""
     from huenet import guided
     from huenet.inference import Colorizer
@@ -292,7 +309,9 @@ def create_app(config: ServeConfig) -> Any:
             if not length.isdigit():
                 raise RequestError(400, "bad Content-Length")
             if int(length) > limit:
-                raise RequestError(413, f"upload of {int(length) / 1048576:.1f} MB is over the {config.max_upload_mb:g} MB limit")
+                raise RequestError(
+                    413, f"upload of {int(length) / 1048576:.1f} MB is over the {config.max_upload_mb:g} MB limit"
+                )
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
@@ -330,7 +349,9 @@ def create_app(config: ServeConfig) -> Any:
             elif isinstance(image_id, str) and image_id:
                 payload = uploads.get(image_id)
                 if payload is None:
-                    raise RequestError(404, "unknown image_id (uploads are kept for a while only); send the image again")
+                    raise RequestError(
+                        404, "unknown image_id (uploads are kept for a while only); send the image again"
+                    )
             else:
                 raise RequestError(400, "no image: send a file in the multipart field 'image'")
             for name in ("model", "vivid", "vividness", "image_id", *extra):
@@ -338,7 +359,9 @@ def create_app(config: ServeConfig) -> Any:
                     raise RequestError(400, f"{name} must be a plain form field, not a file")
             model_name = form.get("model") or config.model
             if model_name is not None and bundled_name(model_name) is None:
-                raise RequestError(400, f"unknown model {str(model_name)[:60]!r}; choose one of {', '.join(bundled_models())}")
+                raise RequestError(
+                    400, f"unknown model {str(model_name)[:60]!r}; choose one of {', '.join(bundled_models())}"
+                )
             hints = _parse_hints(form.get("hints"))
             if hints and not _takes_hints(model_name):
                 raise RequestError(400, f"model {model_name or default_name} does not take color hints")
@@ -371,11 +394,21 @@ def create_app(config: ServeConfig) -> Any:
             job = await parse_request(request)
             vivid = _parse_bool("vivid", job["vivid"])
             vividness = _parse_vividness(job["vividness"])
-            png = await run_job(colorize_png, job["payload"], job["model"], vivid, vividness, config.max_pixels,
-                                job["hints"], job["image_id"])
+            png = await run_job(
+                colorize_png,
+                job["payload"],
+                job["model"],
+                vivid,
+                vividness,
+                config.max_pixels,
+                job["hints"],
+                job["image_id"],
+            )
         except RequestError as refused:
             return error(refused.status, str(refused), refused.headers)
-        return Response(png, media_type="image/png", headers={"X-Huenet-Image-Id": job["image_id"], "Cache-Control": "no-store"})
+        return Response(
+            png, media_type="image/png", headers={"X-Huenet-Image-Id": job["image_id"], "Cache-Control": "no-store"}
+        )
 
     async def suggest_endpoint(request: Request) -> Response:
         try:
@@ -383,8 +416,9 @@ def create_app(config: ServeConfig) -> Any:
             x = _parse_number("x", job["x"], 0, 1e9)
             y = _parse_number("y", job["y"], 0, 1e9)
             k = int(_parse_number("k", job["k"] or "6", 1, 32, whole=True))
-            answer = await run_job(suggest_json, job["payload"], job["model"], config.max_pixels, job["hints"],
-                                   job["image_id"], x, y, k)
+            answer = await run_job(
+                suggest_json, job["payload"], job["model"], config.max_pixels, job["hints"], job["image_id"], x, y, k
+            )
         except RequestError as refused:
             return error(refused.status, str(refused), refused.headers)
         return JSONResponse({**answer, "image_id": job["image_id"]}, headers={"Cache-Control": "no-store"})
@@ -392,10 +426,14 @@ def create_app(config: ServeConfig) -> Any:
     async def confidence_endpoint(request: Request) -> Response:
         try:
             job = await parse_request(request)
-            png = await run_job(confidence_png, job["payload"], job["model"], config.max_pixels, job["hints"], job["image_id"])
+            png = await run_job(
+                confidence_png, job["payload"], job["model"], config.max_pixels, job["hints"], job["image_id"]
+            )
         except RequestError as refused:
             return error(refused.status, str(refused), refused.headers)
-        return Response(png, media_type="image/png", headers={"X-Huenet-Image-Id": job["image_id"], "Cache-Control": "no-store"})
+        return Response(
+            png, media_type="image/png", headers={"X-Huenet-Image-Id": job["image_id"], "Cache-Control": "no-store"}
+        )
 
     async def models_endpoint(request: Request) -> Response:
         return JSONResponse({"models": models_json, "default": default_name})
@@ -404,15 +442,26 @@ def create_app(config: ServeConfig) -> Any:
         return JSONResponse({"status": "ok"})
 
     async def page_endpoint(request: Request) -> Response:
-        return HTMLResponse(page, headers={"Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; "
-                                           "connect-src 'self' blob:; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'"})
+        return HTMLResponse(
+            page,
+            headers={
+                "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; "
+                "connect-src 'self' blob:; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'"
+            },
+        )
 
     middleware = []
     if config.cors_origins:
         from starlette.middleware.cors import CORSMiddleware
 
-        middleware.append(Middleware(CORSMiddleware, allow_origins=config.cors_origins, allow_methods=["GET", "POST"],
-                                     expose_headers=["X-Huenet-Image-Id"]))
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=config.cors_origins,
+                allow_methods=["GET", "POST"],
+                expose_headers=["X-Huenet-Image-Id"],
+            )
+        )
     routes = [
         Route("/", page_endpoint),
         Route("/healthz", health_endpoint),
@@ -433,8 +482,11 @@ def serve(host: str, port: int, config: ServeConfig, open_browser: bool = False)
     import uvicorn
 
     if host in ("0.0.0.0", "::", ""):
-        print(f"huenet: warning: listening on all interfaces ({host or '*'}): anyone who can reach this "
-              "machine can use the page; use --host 127.0.0.1 to keep it local", file=sys.stderr)
+        print(
+            f"huenet: warning: listening on all interfaces ({host or '*'}): anyone who can reach this "
+            "machine can use the page; use --host 127.0.0.1 to keep it local",
+            file=sys.stderr,
+        )
     app = create_app(config)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
     shown = f"[{host}]" if ":" in host else host
@@ -468,4 +520,3 @@ def serve(host: str, port: int, config: ServeConfig, open_browser: bool = False)
     finally:
         app.state.pool.shutdown(wait=False, cancel_futures=True)
     print("huenet: stopped", file=sys.stderr)
-

@@ -20,7 +20,7 @@ import posixpath
 from pathlib import Path
 from typing import Any
 
-from huenet.images import InputImage, ImageError, read_image
+from huenet.images import ImageError, InputImage, read_image
 
 PYARROW_HINT = "URIs need pyarrow: pip install 'huenet[ray]'"
 
@@ -95,7 +95,7 @@ def _is_local(filesystem: Any) -> bool:
 
 
 def kind(location: str) -> str:
-    """"file", "folder" or "missing"."""
+    """ "file", "folder" or "missing"."""
     if not is_uri(location):
         path = Path(location)
         return "folder" if path.is_dir() else "file" if path.is_file() else "missing"
@@ -112,8 +112,11 @@ def kind(location: str) -> str:
 def list_folder(uri: str, extensions: frozenset[str]) -> list[tuple[str, str]]:
     """(file URI, path relative to the folder) of every file under a folder URI with one of
     ``extensions``, sorted."""
-    return sorted((location, relative) for location, relative in _files_under(uri)
-                  if posixpath.splitext(relative)[1].lower() in extensions)
+    return sorted(
+        (location, relative)
+        for location, relative in _files_under(uri)
+        if posixpath.splitext(relative)[1].lower() in extensions
+    )
 
 
 def _files_under(folder: str) -> list[tuple[str, str]]:
@@ -126,8 +129,10 @@ def _files_under(folder: str) -> list[tuple[str, str]]:
     except Exception as error:
         raise StorageError(folder, f"cannot list it ({first_line(error)})") from None
     root = base.rstrip("/") or "/"
-    return [(join(folder, relative), relative)
-            for relative in (posixpath.relpath(info.path, root) for info in infos if info.type == fs.FileType.File)]
+    return [
+        (join(folder, relative), relative)
+        for relative in (posixpath.relpath(info.path, root) for info in infos if info.type == fs.FileType.File)
+    ]
 
 
 def exists(location: str) -> bool:

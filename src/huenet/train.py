@@ -27,33 +27,93 @@ class TrainConfig:
     """Settings of one training run; every CLI flag of ``huenet train`` maps to a field."""
 
     preset: str = dataclasses.field(default="unet-regression", metadata={"help": "model preset (see huenet models)"})
-    data: str = dataclasses.field(default="", metadata={"help": "training images: folder, tar(.gz), CIFAR-10 release, or cifar10 / cifar10-binary (cached release)"})
-    download: bool = dataclasses.field(default=False, metadata={"help": "fetch cifar10 / cifar10-binary into the cache if missing (needs internet)"})
-    validation_data: str | None = dataclasses.field(default=None, metadata={"help": "a separate validation source; default: split off --data"})
-    validation_fraction: float = dataclasses.field(default=0.1, metadata={"help": "share of --data held out for validation"})
-    limit: int | None = dataclasses.field(default=None, metadata={"help": "use only N training images, sampled evenly across classes (folders) with --seed (quick runs)"})
+    data: str = dataclasses.field(
+        default="",
+        metadata={
+            "help": "training images: folder, tar(.gz), CIFAR-10 release, or cifar10 / cifar10-binary (cached release)"
+        },
+    )
+    download: bool = dataclasses.field(
+        default=False, metadata={"help": "fetch cifar10 / cifar10-binary into the cache if missing (needs internet)"}
+    )
+    validation_data: str | None = dataclasses.field(
+        default=None, metadata={"help": "a separate validation source; default: split off --data"}
+    )
+    validation_fraction: float = dataclasses.field(
+        default=0.1, metadata={"help": "share of --data held out for validation"}
+    )
+    limit: int | None = dataclasses.field(
+        default=None,
+        metadata={
+            "help": "use only N training images, sampled evenly across classes (folders) with --seed (quick runs)"
+        },
+    )
     epochs: int = dataclasses.field(default=10, metadata={"help": "number of epochs"})
     batch_size: int = dataclasses.field(default=128, metadata={"help": "images per batch"})
     learning_rate: float = dataclasses.field(default=1e-3, metadata={"help": "peak learning rate (AdamW)"})
-    schedule: str = dataclasses.field(default="cosine", metadata={"help": "cosine (per epoch, resume-safe) or constant"})
+    schedule: str = dataclasses.field(
+        default="cosine", metadata={"help": "cosine (per epoch, resume-safe) or constant"}
+    )
     weight_decay: float = dataclasses.field(default=1e-4, metadata={"help": "AdamW weight decay"})
-    early_stopping_patience: int = dataclasses.field(default=0, metadata={"help": "stop after this many epochs without a better validation metric (0: never)"})
-    dropout_rate: float | None = dataclasses.field(default=None, metadata={"help": "dropout rate (default: the preset's)"})
-    class_loss_weight: float | None = dataclasses.field(default=None, metadata={"help": "weight of the auxiliary class loss, 0 turns it off (default: the preset's)"})
-    hint_inputs: bool | None = dataclasses.field(default=None, metadata={"help": "U-Net presets: take color hints as extra inputs, drawn from the truth while training (default: the preset's)"})
-    hint_branch: bool = dataclasses.field(default=False, metadata={"help": "U-Net presets, with --init-from: add a hint branch (a copy of the encoder, gated by the hints) and train it alone; the initial network stays frozen, so colorizing without hints is exactly the initial model's"})
-    init_from: str | None = dataclasses.field(default=None, metadata={"help": "fine-tune: start from this huenet model file's weights (same preset) and keep its ab-bin prior"})
+    early_stopping_patience: int = dataclasses.field(
+        default=0, metadata={"help": "stop after this many epochs without a better validation metric (0: never)"}
+    )
+    dropout_rate: float | None = dataclasses.field(
+        default=None, metadata={"help": "dropout rate (default: the preset's)"}
+    )
+    class_loss_weight: float | None = dataclasses.field(
+        default=None, metadata={"help": "weight of the auxiliary class loss, 0 turns it off (default: the preset's)"}
+    )
+    hint_inputs: bool | None = dataclasses.field(
+        default=None,
+        metadata={
+            "help": "U-Net presets: take color hints as extra inputs, drawn from the truth while training (default: the preset's)"
+        },
+    )
+    hint_branch: bool = dataclasses.field(
+        default=False,
+        metadata={
+            "help": "U-Net presets, with --init-from: add a hint branch (a copy of the encoder, gated by the hints) and train it alone; the initial network stays frozen, so colorizing without hints is exactly the initial model's"
+        },
+    )
+    init_from: str | None = dataclasses.field(
+        default=None,
+        metadata={
+            "help": "fine-tune: start from this huenet model file's weights (same preset) and keep its ab-bin prior"
+        },
+    )
     color_space: str | None = dataclasses.field(default=None, metadata={"help": "seed presets: rgb, hsv, lab or yuv"})
     loss: str | None = dataclasses.field(default=None, metadata={"help": "regression presets: l1, l2 or huber"})
     max_shift: int = dataclasses.field(default=2, metadata={"help": "random shift augmentation, pixels"})
-    crop_size: int | None = dataclasses.field(default=None, metadata={"help": "random crops of this size (needed for images of different sizes)"})
+    crop_size: int | None = dataclasses.field(
+        default=None, metadata={"help": "random crops of this size (needed for images of different sizes)"}
+    )
     flip: bool = dataclasses.field(default=True, metadata={"help": "random horizontal flips"})
-    workers: int = dataclasses.field(default=1, metadata={"help": "threads preparing batches; more help where the accelerator waits on them (results do not depend on it)"})
-    precision: str = dataclasses.field(default="float32", metadata={"help": "float32, or bfloat16 (mixed precision: faster on CPUs with AVX512-BF16 or AMX; the saved model is float32)"})
-    seed: int = dataclasses.field(default=0, metadata={"help": "random seed (split, shuffling, augmentation, initialization)"})
+    workers: int = dataclasses.field(
+        default=1,
+        metadata={
+            "help": "threads preparing batches; more help where the accelerator waits on them (results do not depend on it)"
+        },
+    )
+    precision: str = dataclasses.field(
+        default="float32",
+        metadata={
+            "help": "float32, or bfloat16 (mixed precision: faster on CPUs with AVX512-BF16 or AMX; the saved model is float32)"
+        },
+    )
+    seed: int = dataclasses.field(
+        default=0, metadata={"help": "random seed (split, shuffling, augmentation, initialization)"}
+    )
     run_dir: str = dataclasses.field(default="", metadata={"help": "run directory (default runs/PRESET-TIMESTAMP)"})
-    resume: bool = dataclasses.field(default=False, metadata={"help": "continue a killed run in --run-dir from its last finished epoch, or a finished run from its last checkpoint up to a higher --epochs"})
-    verbose: int = dataclasses.field(default=1, metadata={"help": "Keras output: 1 progress bar, 2 one line per epoch, 0 silent"})
+    resume: bool = dataclasses.field(
+        default=False,
+        metadata={
+            "help": "continue a killed run in --run-dir from its last finished epoch, or a finished run from its last checkpoint up to a higher --epochs"
+        },
+    )
+    verbose: int = dataclasses.field(
+        default=1, metadata={"help": "Keras output: 1 progress bar, 2 one line per epoch, 0 silent"}
+    )
 
     def check(self) -> None:
         """Refuse settings no run can use, before any data is read (one clear ValueError)."""
@@ -63,17 +123,41 @@ class TrainConfig:
             (not self.learning_rate > 0, f"learning rate must be positive, got {self.learning_rate}"),
             (not self.weight_decay >= 0, f"weight decay must be 0 or more, got {self.weight_decay}"),
             (self.limit is not None and self.limit < 1, f"limit must be at least 1 image, got {self.limit}"),
-            (not 0 <= self.validation_fraction < 1, f"validation fraction must be in [0, 1), got {self.validation_fraction}"),
-            (self.early_stopping_patience < 0, f"early stopping patience must be 0 (off) or more, got {self.early_stopping_patience}"),
-            (self.dropout_rate is not None and not 0 <= self.dropout_rate < 1, f"dropout rate must be in [0, 1), got {self.dropout_rate}"),
+            (
+                not 0 <= self.validation_fraction < 1,
+                f"validation fraction must be in [0, 1), got {self.validation_fraction}",
+            ),
+            (
+                self.early_stopping_patience < 0,
+                f"early stopping patience must be 0 (off) or more, got {self.early_stopping_patience}",
+            ),
+            (
+                self.dropout_rate is not None and not 0 <= self.dropout_rate < 1,
+                f"dropout rate must be in [0, 1), got {self.dropout_rate}",
+            ),
             (self.max_shift < 0, f"max shift must be 0 or more pixels, got {self.max_shift}"),
-            (self.crop_size is not None and self.crop_size < 1, f"crop size must be at least 1 pixel, got {self.crop_size}"),
+            (
+                self.crop_size is not None and self.crop_size < 1,
+                f"crop size must be at least 1 pixel, got {self.crop_size}",
+            ),
             (self.workers < 1, f"workers must be at least 1, got {self.workers}"),
-            (self.schedule not in ("cosine", "constant"), f"unknown schedule {self.schedule!r}; choose cosine or constant"),
-            (self.precision not in PRECISIONS, f"unknown precision {self.precision!r}; choose {' or '.join(PRECISIONS)}"),
+            (
+                self.schedule not in ("cosine", "constant"),
+                f"unknown schedule {self.schedule!r}; choose cosine or constant",
+            ),
+            (
+                self.precision not in PRECISIONS,
+                f"unknown precision {self.precision!r}; choose {' or '.join(PRECISIONS)}",
+            ),
             (self.verbose not in (0, 1, 2), f"verbose must be 0, 1 or 2, got {self.verbose}"),
-            (self.hint_branch and not self.init_from, "--hint-branch trains a branch beside a trained network: give --init-from"),
-            (self.hint_branch and self.hint_inputs is False, "--hint-branch reads the hint inputs: drop --no-hint-inputs"),
+            (
+                self.hint_branch and not self.init_from,
+                "--hint-branch trains a branch beside a trained network: give --init-from",
+            ),
+            (
+                self.hint_branch and self.hint_inputs is False,
+                "--hint-branch reads the hint inputs: drop --no-hint-inputs",
+            ),
         ]
         for failed, message in problems:
             if failed:
@@ -81,9 +165,14 @@ class TrainConfig:
 
     def preset_overrides(self) -> dict[str, Any]:
         settings = models.get_preset(self.preset).settings
-        candidates = {"dropout_rate": self.dropout_rate, "color_space": self.color_space, "loss": self.loss,
-                      "class_loss_weight": self.class_loss_weight, "hint_inputs": self.hint_inputs,
-                      "hint_branch": True if self.hint_branch else None}
+        candidates = {
+            "dropout_rate": self.dropout_rate,
+            "color_space": self.color_space,
+            "loss": self.loss,
+            "class_loss_weight": self.class_loss_weight,
+            "hint_inputs": self.hint_inputs,
+            "hint_branch": True if self.hint_branch else None,
+        }
         if self.hint_branch:
             candidates["hint_inputs"] = True
         unsupported = [k for k, v in candidates.items() if v is not None and k not in settings]
@@ -126,7 +215,12 @@ def _class_ids(settings: dict[str, Any], train_set: Any, validation_set: Any) ->
 
 
 def _make_sequence(
-    images: Any, config: TrainConfig, head: str, settings: dict[str, Any], training: bool, class_ids: np.ndarray | None = None
+    images: Any,
+    config: TrainConfig,
+    head: str,
+    settings: dict[str, Any],
+    training: bool,
+    class_ids: np.ndarray | None = None,
 ) -> Any:
     keras = import_keras_quietly()
 
@@ -161,7 +255,9 @@ def _make_sequence(
             indices = self.order[index * config.batch_size : (index + 1) * config.batch_size]
             rng = np.random.default_rng([config.seed, self.epoch, index])
             batch = batches.augment(
-                images, indices, rng,
+                images,
+                indices,
+                rng,
                 crop_size=config.crop_size,
                 max_shift=config.max_shift if training else 0,
                 flip=config.flip and training,
@@ -173,8 +269,13 @@ def _make_sequence(
                 hint_rng = rng if training else np.random.default_rng([config.seed, _VALIDATION_HINTS, index])
                 no_hint_share = 0.0
             inputs, targets = batches.make_batch(
-                batch, head, models.output_stride(settings), settings.get("color_space", "rgb"),
-                hint_inputs=bool(settings.get("hint_inputs")), hint_rng=hint_rng, no_hint_share=no_hint_share,
+                batch,
+                head,
+                models.output_stride(settings),
+                settings.get("color_space", "rgb"),
+                hint_inputs=bool(settings.get("hint_inputs")),
+                hint_rng=hint_rng,
+                no_hint_share=no_hint_share,
             )
             if class_ids is None and not palette:
                 return inputs, targets
@@ -239,16 +340,22 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
     config.check()
     initial = _initial_model(config) if config.init_from else None  # checked before the run directory exists
     run_dir = rundir.open_run_dir(config.run_dir, config.preset, config.resume)
-    finished_run = rundir.finished_run_checkpoint(run_dir, config.resume, config.epochs)  # one given no more epochs is refused before any data is read
+    finished_run = rundir.finished_run_checkpoint(
+        run_dir, config.resume, config.epochs
+    )  # one given no more epochs is refused before any data is read
     keras.utils.set_random_seed(config.seed)
     loaded, train_set, validation_set = _load_data(config)
     # Checked before anything is written, so a refused run leaves its directory empty.
     classes, train_class_ids, validation_class_ids = _class_ids(settings, train_set, validation_set)
-    config = _fit_crop_to_network(config, train_set.images, max(models.pad_multiple(settings), models.output_stride(settings)))
+    config = _fit_crop_to_network(
+        config, train_set.images, max(models.pad_multiple(settings), models.output_stride(settings))
+    )
     bin_prior = None
     if preset.head == "ab_bins":
         if initial is not None and initial.metadata.get("bin_prior") is not None:
-            bin_prior = np.asarray(initial.metadata["bin_prior"], np.float64)  # the fine-tuned network keeps the loss and decoding it was trained with
+            bin_prior = np.asarray(
+                initial.metadata["bin_prior"], np.float64
+            )  # the fine-tuned network keeps the loss and decoding it was trained with
         else:
             bin_prior = batches.ab_bin_prior(train_set.images, models.output_stride(settings), seed=config.seed)
         (run_dir / "bin_prior.json").write_text(json.dumps(bin_prior.tolist()))
@@ -264,7 +371,9 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> Path:
 
     sequences = (
         _make_sequence(train_set.images, config, preset.head, settings, training=True, class_ids=train_class_ids),
-        _make_sequence(validation_set.images, config, preset.head, settings, training=False, class_ids=validation_class_ids),
+        _make_sequence(
+            validation_set.images, config, preset.head, settings, training=False, class_ids=validation_class_ids
+        ),
     )
     wall_time = _fit(network, sequences, config, run_dir, monitor, mode, extra_callbacks or [], finished_run)
     record = {
@@ -307,12 +416,19 @@ def _copy_weights(initial: Any, network: Any) -> None:
     from huenet import unet
 
     def weighted(model: Any) -> list:
-        return [layer for layer in model.layers if layer.weights and layer.name not in unet.AUXILIARY_OUTPUTS
-                and not layer.name.startswith(unet.HINT_PREFIX)]
+        return [
+            layer
+            for layer in model.layers
+            if layer.weights
+            and layer.name not in unet.AUXILIARY_OUTPUTS
+            and not layer.name.startswith(unet.HINT_PREFIX)
+        ]
 
     source, target = weighted(initial.network), weighted(network)
     if any(layer.name.startswith(unet.HINT_PREFIX) for layer in weighted(initial.network)):
-        raise ValueError(f"{initial.source}: a network with a hint branch cannot start a run (continue it with --resume)")
+        raise ValueError(
+            f"{initial.source}: a network with a hint branch cannot start a run (continue it with --resume)"
+        )
     if len(source) != len(target):
         raise ValueError(f"{initial.source}: {len(source)} layers with weights, the run's network has {len(target)}")
     first = 0
@@ -322,8 +438,11 @@ def _copy_weights(initial: Any, network: Any) -> None:
             # The run's network takes hint channels after the lightness (--hint-inputs): the
             # first convolution's kernel has more input channels; they start at zero.
             (old_kernel, *_), (new_kernel, *_) = old_shapes, new_shapes
-            if old_shapes[1:] == new_shapes[1:] and old_kernel[:2] + old_kernel[3:] == new_kernel[:2] + new_kernel[3:] \
-                    and new_kernel[2] > old_kernel[2]:
+            if (
+                old_shapes[1:] == new_shapes[1:]
+                and old_kernel[:2] + old_kernel[3:] == new_kernel[:2] + new_kernel[3:]
+                and new_kernel[2] > old_kernel[2]
+            ):
                 continue
         if type(old).__name__ != type(new).__name__ or old_shapes != new_shapes:
             raise ValueError(f"{initial.source}: layer {old.name!r} does not match the run's network ({new.name!r})")
@@ -347,19 +466,27 @@ def _init_hint_branch(network: Any) -> None:
     from huenet import unet
 
     def main(kind: str) -> list:
-        return [layer for layer in network.layers if type(layer).__name__ == kind and not layer.name.startswith(unet.HINT_PREFIX)]
+        return [
+            layer
+            for layer in network.layers
+            if type(layer).__name__ == kind and not layer.name.startswith(unet.HINT_PREFIX)
+        ]
 
     for kind, stem in (("Conv2D", "conv"), ("BatchNormalization", "norm")):
-        branch = sorted((layer for layer in network.layers if layer.name.startswith(f"{unet.HINT_PREFIX}{stem}_")),
-                        key=lambda layer: tuple(int(part) for part in layer.name.split("_")[-2:]))
+        branch = sorted(
+            (layer for layer in network.layers if layer.name.startswith(f"{unet.HINT_PREFIX}{stem}_")),
+            key=lambda layer: tuple(int(part) for part in layer.name.split("_")[-2:]),
+        )
         for copy, original in zip(branch, main(kind)):
             copy.set_weights(original.get_weights())
-    print(f"init: the hint branch starts as a copy of the encoder", flush=True)
+    print("init: the hint branch starts as a copy of the encoder", flush=True)
 
 
 def _load_data(config: TrainConfig) -> tuple[datasets.ImageSet, datasets.ImageSet, datasets.ImageSet]:
     """(everything read from --data, training set, validation set), with a line saying how many."""
-    images = datasets.load_images(cifar10.resolve_source(config.data, config.download), split="train", limit=config.limit, seed=config.seed)
+    images = datasets.load_images(
+        cifar10.resolve_source(config.data, config.download), split="train", limit=config.limit, seed=config.seed
+    )
     if config.validation_data:
         validation_source = cifar10.resolve_source(config.validation_data, config.download)
         train_set, validation_set = images, datasets.load_images(validation_source, split="test")
@@ -375,8 +502,16 @@ def _load_data(config: TrainConfig) -> tuple[datasets.ImageSet, datasets.ImageSe
     return images, train_set, validation_set
 
 
-def _fit(network: Any, sequences: tuple[Any, Any], config: TrainConfig, run_dir: Path, monitor: str, mode: str,
-         extra_callbacks: list, finished_run: tuple[Path, int] | None = None) -> float:
+def _fit(
+    network: Any,
+    sequences: tuple[Any, Any],
+    config: TrainConfig,
+    run_dir: Path,
+    monitor: str,
+    mode: str,
+    extra_callbacks: list,
+    finished_run: tuple[Path, int] | None = None,
+) -> float:
     """Train with the run's callbacks; returns the run's wall time in seconds, all sessions together.
 
     ``finished_run``: the last checkpoint of a finished run that ``--resume`` continues, and its
@@ -402,24 +537,41 @@ def _fit(network: Any, sequences: tuple[Any, Any], config: TrainConfig, run_dir:
         *extra_callbacks,
     ]
     if config.early_stopping_patience:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=config.early_stopping_patience))
+        callbacks.append(
+            keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=config.early_stopping_patience)
+        )
     callbacks.append(rundir.wall_time_log(run_dir, previous_wall_time, started))
     initial_epoch = 0
     if finished_run is not None:
         checkpoint, initial_epoch = finished_run
         network.optimizer.build(network.trainable_variables)
         network.load_weights(checkpoint)
-        print(f"resume: {run_dir} finished {initial_epoch} epochs; continuing from {checkpoint.name} to epoch {config.epochs}",
-              flush=True)
-    network.fit(train_sequence, validation_data=validation_sequence, epochs=config.epochs, initial_epoch=initial_epoch,
-                callbacks=callbacks, verbose=config.verbose)
+        print(
+            f"resume: {run_dir} finished {initial_epoch} epochs; continuing from {checkpoint.name} to epoch {config.epochs}",
+            flush=True,
+        )
+    network.fit(
+        train_sequence,
+        validation_data=validation_sequence,
+        epochs=config.epochs,
+        initial_epoch=initial_epoch,
+        callbacks=callbacks,
+        verbose=config.verbose,
+    )
     wall_time = previous_wall_time + time.time() - started
     (run_dir / "wall_time.json").write_text(json.dumps({"seconds": wall_time}))
     return wall_time
 
 
-def _save_best(run_dir: Path, config: TrainConfig, settings: dict[str, Any], bin_prior: np.ndarray | None,
-               record: dict[str, Any], monitor: str, mode: str) -> Path:
+def _save_best(
+    run_dir: Path,
+    config: TrainConfig,
+    settings: dict[str, Any],
+    bin_prior: np.ndarray | None,
+    record: dict[str, Any],
+    monitor: str,
+    mode: str,
+) -> Path:
     """Write the best epoch as the run's model.keras (settings embedded), its curves and card."""
     keras = import_keras_quietly()
 
@@ -518,7 +670,9 @@ def _fit_crop_to_network(config: TrainConfig, images: Any, multiple: int) -> Tra
     """The network pools ``depth`` times, so training crops must be a multiple of 2**depth."""
     if config.crop_size:
         if config.crop_size % multiple:
-            raise ValueError(f"--crop-size {config.crop_size} must be a multiple of {multiple} for preset {config.preset}")
+            raise ValueError(
+                f"--crop-size {config.crop_size} must be a multiple of {multiple} for preset {config.preset}"
+            )
         return config
     if not isinstance(images, np.ndarray):
         raise ValueError(f"training images differ in size; give --crop-size (a multiple of {multiple})")
@@ -526,9 +680,9 @@ def _fit_crop_to_network(config: TrainConfig, images: Any, multiple: int) -> Tra
     if height % multiple or width % multiple:
         crop = min(height, width) // multiple * multiple
         if crop == 0:
-            raise ValueError(f"images of {height}x{width} are smaller than the {multiple} pixels preset {config.preset} needs")
+            raise ValueError(
+                f"images of {height}x{width} are smaller than the {multiple} pixels preset {config.preset} needs"
+            )
         print(f"note: {height}x{width} images are cropped to {crop}x{crop} (a multiple of {multiple})")
         return dataclasses.replace(config, crop_size=crop)
     return config
-
-

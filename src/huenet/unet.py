@@ -34,7 +34,9 @@ HINT_PREFIX = "hint_"  # names of the hint branch's layers (``build_unet(hint_br
 HINT_GATE = HINT_PREFIX + "gate"
 
 
-def _add_hint_branch(inputs: Any, skips: list, bottleneck: Any, base_filters: int, depth: int, first_level: int) -> tuple[list, Any]:
+def _add_hint_branch(
+    inputs: Any, skips: list, bottleneck: Any, base_filters: int, depth: int, first_level: int
+) -> tuple[list, Any]:
     """The skips and bottleneck with the gated hint branch's features added (see ``build_unet``)."""
     from huenet.hints import HINT_CHANNELS
 
@@ -48,7 +50,9 @@ def _add_hint_branch(inputs: Any, skips: list, bottleneck: Any, base_filters: in
     added = []
     for level in range(depth):
         for step in range(2):
-            x = layers.Conv2D(base_filters * 2**level, 3, padding="same", use_bias=False, name=f"{HINT_PREFIX}conv_{level}_{step}")(x)
+            x = layers.Conv2D(
+                base_filters * 2**level, 3, padding="same", use_bias=False, name=f"{HINT_PREFIX}conv_{level}_{step}"
+            )(x)
             x = layers.BatchNormalization(name=f"{HINT_PREFIX}norm_{level}_{step}")(x)
             x = layers.Activation("relu", name=f"{HINT_PREFIX}relu_{level}_{step}")(x)
         if level >= first_level:
@@ -57,14 +61,20 @@ def _add_hint_branch(inputs: Any, skips: list, bottleneck: Any, base_filters: in
     added.append(x)  # to the bottleneck, from the branch's deepest level pooled
 
     def zero_conv(features: Any, filters: int, name: str) -> Any:
-        features = layers.Conv2D(filters, 1, use_bias=False, kernel_initializer="zeros", name=f"{HINT_PREFIX}zero_{name}")(features)
+        features = layers.Conv2D(
+            filters, 1, use_bias=False, kernel_initializer="zeros", name=f"{HINT_PREFIX}zero_{name}"
+        )(features)
         return layers.Multiply(name=f"{HINT_PREFIX}gated_{name}")([features, gate])
 
     skips = list(skips)
     for level, features in zip(range(first_level, depth), added):
-        skips[level] = layers.Add(name=f"{HINT_PREFIX}add_{level}")([skips[level], zero_conv(features, base_filters * 2**level, str(level))])
+        skips[level] = layers.Add(name=f"{HINT_PREFIX}add_{level}")(
+            [skips[level], zero_conv(features, base_filters * 2**level, str(level))]
+        )
     bottleneck_filters = base_filters * 2**depth
-    bottleneck = layers.Add(name=f"{HINT_PREFIX}add_bottleneck")([bottleneck, zero_conv(added[-1], bottleneck_filters, "bottleneck")])
+    bottleneck = layers.Add(name=f"{HINT_PREFIX}add_bottleneck")(
+        [bottleneck, zero_conv(added[-1], bottleneck_filters, "bottleneck")]
+    )
     return skips, bottleneck
 
 
@@ -141,9 +151,13 @@ def build_unet(
         context = layers.Dense(bottleneck_filters, activation="relu")(context)
         x = layers.Add()([x, context])
         if num_classes:
-            auxiliary[CLASS_OUTPUT] = layers.Dense(num_classes, dtype="float32", name=CLASS_OUTPUT)(layers.Flatten()(context))
+            auxiliary[CLASS_OUTPUT] = layers.Dense(num_classes, dtype="float32", name=CLASS_OUTPUT)(
+                layers.Flatten()(context)
+            )
         if palette:
-            auxiliary[PALETTE_OUTPUT] = layers.Dense(num_bins, dtype="float32", name=PALETTE_OUTPUT)(layers.Flatten()(context))
+            auxiliary[PALETTE_OUTPUT] = layers.Dense(num_bins, dtype="float32", name=PALETTE_OUTPUT)(
+                layers.Flatten()(context)
+            )
     for level in reversed(range(depth)):
         if output_stride == 2 and level == 0:
             break

@@ -52,7 +52,9 @@ VIDEO_EXTRA_HINT = "pip install 'huenet[video]'"
 
 DEFAULT_SMOOTHING = 0.8  # weight of the past in the logits' moving average (experiments/studies/video_smoothing.py)
 _COARSE_FROM = 128  # chroma-plane rows from which the color is composed at quarter size
-DEFAULT_NETWORK_EVERY = 3  # the network on every 3rd frame and at cuts (experiments/studies/video_smoothing.py, docs/experiment-log.md)
+DEFAULT_NETWORK_EVERY = (
+    3  # the network on every 3rd frame and at cuts (experiments/studies/video_smoothing.py, docs/experiment-log.md)
+)
 _CUT_CORRELATION = 0.6  # consecutive frames correlating less than this at the working size are a cut
 _MOTION_LEVEL = 12.0  # Lab L units: a working-size cell that changed more than this does not use the past
 _QUEUE = 4  # frames in flight between the threads
@@ -75,7 +77,9 @@ def require_av() -> Any:
     try:
         import av
     except ImportError:
-        raise VideoMissing(f"video needs PyAV, which a plain install leaves out; install it with: {VIDEO_EXTRA_HINT}") from None
+        raise VideoMissing(
+            f"video needs PyAV, which a plain install leaves out; install it with: {VIDEO_EXTRA_HINT}"
+        ) from None
     return av
 
 
@@ -143,15 +147,21 @@ class TemporalSmoother:
     def due(self, lightness: np.ndarray) -> bool:
         """Whether the network runs on this frame: every ``every``-th frame, and at once after a
         cut (checked on every frame); between, the last ab stands."""
-        if self.ab is None or self.lightness is None or self.waited + 1 >= self.every or \
-                self.lightness.shape != lightness.shape or is_cut(self.lightness, lightness):
+        if (
+            self.ab is None
+            or self.lightness is None
+            or self.waited + 1 >= self.every
+            or self.lightness.shape != lightness.shape
+            or is_cut(self.lightness, lightness)
+        ):
             self.waited = 0
             return True
         self.waited += 1
         return False
 
-    def update(self, logits: np.ndarray, lightness: np.ndarray, cells_per_pixel: tuple[float, float] = (0.0, 0.0)
-               ) -> tuple[np.ndarray, bool]:
+    def update(
+        self, logits: np.ndarray, lightness: np.ndarray, cells_per_pixel: tuple[float, float] = (0.0, 0.0)
+    ) -> tuple[np.ndarray, bool]:
         """(smoothed logits, whether this frame starts a new shot) for a frame's logits
         (h, w, bins) and its working-size lightness (H, W), H, W = stride * (h, w) or so.
         The past logits first move with the picture (``shift`` times ``cells_per_pixel``, the
@@ -173,15 +183,23 @@ class TemporalSmoother:
         moved with the picture (``step``), where the gray at that size (``gray``, 0-255)
         stayed: the network's colors change only every few frames, but composing them with
         each frame's grainy gray shakes the chroma on every frame. ``restart``: a cut."""
-        if restart or not self.plane_smoothing or self._planes is None or self._plane_gray is None \
-                or self._plane_gray.shape != gray.shape or any(p.shape != gray.shape for p in planes):
+        if (
+            restart
+            or not self.plane_smoothing
+            or self._planes is None
+            or self._plane_gray is None
+            or self._plane_gray.shape != gray.shape
+            or any(p.shape != gray.shape for p in planes)
+        ):
             self._planes, self._plane_gray = planes, gray
             return planes
         rows, columns = self.step[0] / 2, self.step[1] / 2
         past_gray = shift_grid(self._plane_gray, rows, columns)
         change = np.abs((gray - gray.mean()) - (past_gray - past_gray.mean()))
         keep = self.plane_smoothing * np.clip(2.0 - change / (_PLANE_LEVEL / 2), 0.0, 1.0)
-        planes = [keep * shift_grid(past, rows, columns) + (1 - keep) * plane for past, plane in zip(self._planes, planes)]
+        planes = [
+            keep * shift_grid(past, rows, columns) + (1 - keep) * plane for past, plane in zip(self._planes, planes)
+        ]
         self._planes, self._plane_gray = planes, gray
         return planes
 
@@ -332,8 +350,11 @@ def colorize_video(
         raise FileExistsError(f"{target} exists (pass --overwrite to replace it)")
     if source.resolve() == target.resolve():
         raise ValueError(f"{target}: would overwrite the input")
-    colorizer = model if isinstance(model, Colorizer) else Colorizer(model, Decoding(temperature, vivid, vividness),
-                                                                        working_size, threads)
+    colorizer = (
+        model
+        if isinstance(model, Colorizer)
+        else Colorizer(model, Decoding(temperature, vivid, vividness), working_size, threads)
+    )
     smoother = TemporalSmoother(smoothing, network_every)
     import time
 
@@ -350,8 +371,10 @@ def colorize_video(
         if width <= 0 or height <= 0:
             raise VideoError(f"the video stream has no frame size ({width}x{height})")
         if max_pixels is not None and width * height > max_pixels:
-            raise VideoError(f"frames of {width}x{height} = {width * height} pixels are over the {max_pixels}-pixel limit "
-                             "(--max-pixels raises it for files you trust)")
+            raise VideoError(
+                f"frames of {width}x{height} = {width * height} pixels are over the {max_pixels}-pixel limit "
+                "(--max-pixels raises it for files you trust)"
+            )
         placed = colorizer.check_hints(hints, (height, width)) if hints else None
         total = stream.frames or None
         rate = stream.average_rate or stream.guessed_rate or Fraction(24, 1)
@@ -363,8 +386,21 @@ def colorize_video(
         os.umask(umask)
         os.chmod(partial, 0o666 & ~umask)  # as an ordinary new file, not mkstemp's owner-only
         try:
-            frames, copied = _run(av, container, stream, Path(partial), target.suffix.lower(), rate, (height, width),
-                                  colorizer, smoother, placed, quality, total, progress)
+            frames, copied = _run(
+                av,
+                container,
+                stream,
+                Path(partial),
+                target.suffix.lower(),
+                rate,
+                (height, width),
+                colorizer,
+                smoother,
+                placed,
+                quality,
+                total,
+                progress,
+            )
             if frames == 0:
                 raise VideoError("the video has no frames")
             if target.exists() and not overwrite:
@@ -383,9 +419,21 @@ def _reason(error: BaseException) -> str:
     return text.split("; last error log:")[0].strip()
 
 
-def _run(av: Any, container: Any, stream: Any, partial: Path, suffix: str, rate: Fraction, size: tuple[int, int],
-         colorizer: Any, smoother: TemporalSmoother, hints: list | None, quality: int, total: int | None,
-         progress: Callable[[int, int | None], None] | None) -> tuple[int, int]:
+def _run(
+    av: Any,
+    container: Any,
+    stream: Any,
+    partial: Path,
+    suffix: str,
+    rate: Fraction,
+    size: tuple[int, int],
+    colorizer: Any,
+    smoother: TemporalSmoother,
+    hints: list | None,
+    quality: int,
+    total: int | None,
+    progress: Callable[[int, int | None], None] | None,
+) -> tuple[int, int]:
     """Decode, colorize and encode through bounded queues: (frames written, streams copied)."""
     height, width = size
     output = av.open(str(partial), mode="w", format={".mp4": "mp4", ".mov": "mov", ".mkv": "matroska"}[suffix])
@@ -437,8 +485,10 @@ def _run(av: Any, container: Any, stream: Any, partial: Path, suffix: str, rate:
                     if packet.stream.index == stream.index:
                         for frame in packet.decode():
                             if (frame.height, frame.width) != (height, width):
-                                raise VideoError(f"the frame size changes mid-stream ({width}x{height} to "
-                                                 f"{frame.width}x{frame.height})")
+                                raise VideoError(
+                                    f"the frame size changes mid-stream ({width}x{height} to "
+                                    f"{frame.width}x{frame.height})"
+                                )
                             if not put(decoded, (_planes(frame, planar), frame.pts, frame.time_base)):
                                 return
                     elif packet.stream.index in copies and packet.dts is not None:
@@ -475,7 +525,9 @@ def _run(av: Any, container: Any, stream: Any, partial: Path, suffix: str, rate:
                 planes, pts, time_base = item
                 if planar:
                     luma_plane, full_range = planes
-                    pixels = _yuv420(luma_plane, *colorize_chroma(colorizer, smoother, luma_plane, full_range, hints), full_range)
+                    pixels = _yuv420(
+                        luma_plane, *colorize_chroma(colorizer, smoother, luma_plane, full_range, hints), full_range
+                    )
                 else:
                     pixels = colorize_frame(colorizer, smoother, InputImage(planes, None, []), hints)
                 if not put(colored, (pixels, pts, time_base)):
@@ -502,8 +554,9 @@ def _run(av: Any, container: Any, stream: Any, partial: Path, suffix: str, rate:
     return frames, len(copies)
 
 
-def _frame_ab(colorizer: Any, smoother: TemporalSmoother, image: InputImage, hints: list | None
-              ) -> tuple[np.ndarray, tuple[float, float]]:
+def _frame_ab(
+    colorizer: Any, smoother: TemporalSmoother, image: InputImage, hints: list | None
+) -> tuple[np.ndarray, tuple[float, float]]:
     """A frame's ab at the working resolution: network logits, smoothed over time, decoded
     (and corrected to the hints), and how far (rows, columns; frame pixels) the picture has
     moved since (``compose``'s ``shift``). Between the frames the network runs on (every
@@ -526,7 +579,9 @@ def _frame_ab(colorizer: Any, smoother: TemporalSmoother, image: InputImage, hin
     return smoother.ab, (0.0, 0.0)
 
 
-def colorize_frame(colorizer: Any, smoother: TemporalSmoother, image: InputImage, hints: list | None = None) -> np.ndarray:
+def colorize_frame(
+    colorizer: Any, smoother: TemporalSmoother, image: InputImage, hints: list | None = None
+) -> np.ndarray:
     """One frame -> uint8 RGB (height, width, 3), as ``colorize`` would make it, smoothed over time."""
     ab, shift = _frame_ab(colorizer, smoother, image, hints)
     return np.asarray(colorizer.compose(image, ab, shift))
@@ -536,8 +591,9 @@ def colorize_frame(colorizer: Any, smoother: TemporalSmoother, image: InputImage
 _LIMITED_TO_FULL = np.clip(np.round((np.arange(256) - 16) * 255.0 / 219.0), 0, 255).astype(np.uint8)
 
 
-def colorize_chroma(colorizer: Any, smoother: TemporalSmoother, luma_plane: np.ndarray, full_range: bool,
-                    hints: list | None = None) -> tuple[np.ndarray, np.ndarray]:
+def colorize_chroma(
+    colorizer: Any, smoother: TemporalSmoother, luma_plane: np.ndarray, full_range: bool, hints: list | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """A 4:2:0 frame's new chroma planes (Cb, Cr), uint8 (height / 2, width / 2), from its luma plane.
 
     The gray the network sees is the luma in full range, as a gray image file holds it. The
@@ -552,17 +608,32 @@ def colorize_chroma(colorizer: Any, smoother: TemporalSmoother, luma_plane: np.n
     # and its chroma upsampled to the planes' half size: the network's colors are coarser still.
     step = 4 if height >= 2 * _COARSE_FROM and height % 4 == 0 and width % 4 == 0 else 2
     half = gray.reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3), dtype=np.float32)  # the chroma planes' size
-    small = (half if step == 2 else gray.reshape(height // step, step, width // step, step).mean(axis=(1, 3), dtype=np.float32)) / 255.0
-    rgb = np.asarray(colorizer.compose(InputImage(small, None, []), ab, (shift[0] / step, shift[1] / step)), np.float32) / 255.0
+    small = (
+        half
+        if step == 2
+        else gray.reshape(height // step, step, width // step, step).mean(axis=(1, 3), dtype=np.float32)
+    ) / 255.0
+    rgb = (
+        np.asarray(colorizer.compose(InputImage(small, None, []), ab, (shift[0] / step, shift[1] / step)), np.float32)
+        / 255.0
+    )
     luma = color.luma(rgb)
     scale = 255.0 if full_range else 224.0
-    planes = [128.0 + scale * 0.5 * (rgb[..., 2] - luma) / (1 - 0.114), 128.0 + scale * 0.5 * (rgb[..., 0] - luma) / (1 - 0.299)]
+    planes = [
+        128.0 + scale * 0.5 * (rgb[..., 2] - luma) / (1 - 0.114),
+        128.0 + scale * 0.5 * (rgb[..., 0] - luma) / (1 - 0.299),
+    ]
     if step != 2:
         from PIL import Image
 
-        planes = [np.asarray(Image.fromarray(plane.astype(np.float32), mode="F").resize((width // 2, height // 2),
-                                                                                          Image.Resampling.BILINEAR))
-                  for plane in planes]
+        planes = [
+            np.asarray(
+                Image.fromarray(plane.astype(np.float32), mode="F").resize(
+                    (width // 2, height // 2), Image.Resampling.BILINEAR
+                )
+            )
+            for plane in planes
+        ]
     cb, cr = smoother.smooth_planes(planes, half, restart=smoother.cuts != cuts)
     return (np.clip(np.round(cb), 0, 255).astype(np.uint8), np.clip(np.round(cr), 0, 255).astype(np.uint8))
 
