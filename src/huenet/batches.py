@@ -101,9 +101,20 @@ def ab_bin_prior(images: Any, stride: int = 1, sample: int = 5000, seed: int = 0
     else:
         blocks = [images[i][None] for i in picks]
     counts = np.zeros(len(centers))
+    # |ab - c|^2 = |ab|^2 - 2 ab.c + |c|^2: the argmin over c needs only the last two terms, one
+    # matrix product instead of an (N, bins, 2) difference (ten times faster on photos).
+    weights, offsets = -2.0 * centers.T, (centers**2).sum(axis=1)
+    pixel_rng = np.random.default_rng([seed, 1])
     for block in blocks:
         _, ab = make_batch(block, "ab_regression", stride)
         ab = ab.reshape(-1, 2) * color.AB_SCALE
-        nearest = ((ab[:, None, :] - centers[None]) ** 2).sum(-1).argmin(1)
+        if len(block) == 1 and len(ab) > PRIOR_PIXELS_PER_IMAGE:  # a large photo: a seeded sample of its pixels
+            ab = ab[pixel_rng.choice(len(ab), PRIOR_PIXELS_PER_IMAGE, replace=False)]
+        nearest = (ab @ weights + offsets).argmin(1)
         counts += np.bincount(nearest, minlength=len(centers))
     return counts / counts.sum()
+
+
+# Pixels of one photo that count towards the ab-bin prior: every pixel of the 64x64 crops the
+# earlier photo runs trained on, a sample of a whole photo's (whose neighbours repeat each other).
+PRIOR_PIXELS_PER_IMAGE = 4096
