@@ -357,3 +357,13 @@ def test_a_reader_that_stops_early_is_not_an_error():
     stderr = result.stderr.decode()
     assert "error" not in stderr.lower() and "Traceback" not in stderr
     assert result.returncode == 141
+
+
+@pytest.mark.parametrize("hint", ["-5,10,#ff0000", "10,-5,#ff0000", "-0.5,3,#00ff00"])
+def test_a_hint_with_a_negative_coordinate_is_one_line_outside_the_image(tmp_path, good_png, capsys, hint):
+    """argparse alone reads '--hint -5,...' as an unknown option and prints the whole usage."""
+    code, _, err = _run(["colorize", good_png, "-o", tmp_path / "out.png", "--hint", hint, "-q"], capsys)
+    error_lines = [line for line in err.splitlines() if "error:" in line]
+    assert code == 1 and "usage:" not in err, err
+    assert len(error_lines) == 1 and "is outside the 30x20 image" in error_lines[0], err
+    assert not (tmp_path / "out.png").exists()

@@ -528,11 +528,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Options whose values may start with a minus: argparse takes "--hint -5,10,#ff0000" for an
+# unknown option and answers with the whole usage text; the value goes through the option's own
+# check instead ("outside the image").
+_VALUES_MAY_START_WITH_MINUS = ("--hint",)
+
+
+def _attach_option_values(argv: list[str]) -> list[str]:
+    """``--hint -5,10,...`` -> ``--hint=-5,10,...`` (what argparse reads as the option's value)."""
+    joined, index = [], 0
+    while index < len(argv):
+        if argv[index] == "--":
+            return joined + argv[index:]
+        value = argv[index + 1] if index + 1 < len(argv) else ""
+        if argv[index] in _VALUES_MAY_START_WITH_MINUS and value[:1] == "-" and value[1:2] in set("0123456789."):
+            joined.append(f"{argv[index]}={value}")
+            index += 2
+            continue
+        joined.append(argv[index])
+        index += 1
+    return joined
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # TensorFlow's C++ start-up chatter (CPU features, oneDNN) is noise to a CLI user.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     parser = build_parser()
-    arguments = parser.parse_args(argv)
+    arguments = parser.parse_args(_attach_option_values(list(sys.argv[1:] if argv is None else argv)))
 
     from huenet.images import ImageError
     from huenet.kerasutil import KerasMissing
