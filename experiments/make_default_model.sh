@@ -33,10 +33,10 @@ python experiments/calibrate.py $RUN/model.keras --data $DATA/cifar10-jpeg/train
 #    baselines with its vivid setting, then bundle again with those metrics in the card.
 COMMAND="$(cat experiments/default-model-command.txt)"
 NOTES=experiments/default-model-notes.md
-python experiments/publish_model.py $RUN/default.keras --name cifar10 --command "$COMMAND" --notes $NOTES
+python experiments/publish_model.py $RUN/default.keras --name cifar10 --version 0.1.0 --date 2026-11-26 --command "$COMMAND" --notes $NOTES
 huenet evaluate cifar10 --vivid --data $DATA/cifar10-jpeg/test.tar.gz --output-dir docs/default-evaluation
 python experiments/publish_model.py $RUN/default.keras --evaluation docs/default-evaluation/evaluation.json \
-    --name cifar10 --command "$COMMAND" --notes $NOTES
+    --name cifar10 --version 0.1.0 --date 2026-11-26 --command "$COMMAND" --notes $NOTES
 
 # 4. Golden outputs for the tests, README pictures.
 HUENET_UPDATE_GOLDEN=1 python -m pytest -q tests/test_modelfile.py -k golden

@@ -86,12 +86,12 @@ COMMAND="$(cat experiments/photo-model-command.txt)"
 NOTES=experiments/photo-model-notes.md
 NOTE="the model used when none is named (the photo model; the CIFAR-10 model is cifar10)"
 python experiments/publish_model.py $SOUP/photo.keras --name photo --default --default-note "$NOTE" \
-    --command "$COMMAND" --notes $NOTES
+    --version 0.1.0 --date 2026-12-03 --command "$COMMAND" --notes $NOTES
 huenet evaluate photo cifar10 --vivid --data $DATA/tiny-imagenet-jpeg/test.tar.gz --output-dir docs/photo-evaluation/tiny
 huenet evaluate photo cifar10 --vivid --data $DATA/bsds500-jpeg/test.tar --output-dir docs/photo-evaluation/bsds500
 huenet evaluate photo cifar10 --vivid --data $DATA/imagenet-sample-jpeg/val.tar --output-dir docs/photo-evaluation/imagenet-sample
 python experiments/publish_model.py $SOUP/photo.keras --name photo --default --default-note "$NOTE" \
-    --command "$COMMAND" --notes $NOTES \
+    --version 0.1.0 --date 2026-12-03 --command "$COMMAND" --notes $NOTES \
     --evaluation docs/photo-evaluation/tiny/evaluation.json docs/photo-evaluation/bsds500/evaluation.json \
     docs/photo-evaluation/imagenet-sample/evaluation.json
 

@@ -12,6 +12,7 @@ and its sha256 in ``src/huenet/weights/models.json``.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 from pathlib import Path
 
@@ -70,6 +71,12 @@ def main() -> None:
     )
     parser.add_argument("--command", required=True, help="the command that trained the model")
     parser.add_argument(
+        "--version",
+        required=True,
+        help="the huenet version this model ships with (CHANGELOG.md; huenet models shows it)",
+    )
+    parser.add_argument("--date", default=None, help="the model's date, YYYY-MM-DD (default: today)")
+    parser.add_argument(
         "--notes", help="a markdown file for the card's Notes section (how else to reproduce it, caveats)"
     )
     arguments = parser.parse_args()
@@ -96,7 +103,13 @@ def main() -> None:
     (WEIGHTS / f"{arguments.name}.md").write_text(model_card(metadata))
     registry_path = WEIGHTS / "models.json"
     registry = json.loads(registry_path.read_text()) if registry_path.exists() else {}
-    registry[arguments.name] = {"file": target.name, "sha256": sha256_of(target), "card": f"{arguments.name}.md"}
+    registry[arguments.name] = {
+        "file": target.name,
+        "sha256": sha256_of(target),
+        "card": f"{arguments.name}.md",
+        "version": arguments.version,
+        "date": arguments.date or datetime.date.today().isoformat(),
+    }
     if arguments.default:
         registry["default"] = {"alias": arguments.name, "note": arguments.default_note}
     registry_path.write_text(json.dumps(registry, indent=2) + "\n")

@@ -2,6 +2,7 @@
 
 import io
 import os
+import re
 import subprocess
 import sys
 
@@ -10,7 +11,7 @@ import pytest
 from PIL import Image
 
 from huenet import cli
-from huenet.modelfile import bundled_model_path, read_metadata
+from huenet.modelfile import bundled_model_path, bundled_models, read_metadata
 
 
 @pytest.fixture
@@ -291,6 +292,9 @@ def test_broken_link_and_written_files_are_readable(tmp_path, good_png, capsys):
 def test_models_lists_the_bundled_model(capsys):
     code, out, _ = _run(["models"], capsys)
     assert code == 0 and "cifar10" in out and "default" in out and "unet-tiny" in out
+    for name, entry in bundled_models().items():  # each model's version and date (CHANGELOG.md)
+        assert re.fullmatch(r"\d+\.\d+\.\d+", entry["version"]) and re.fullmatch(r"\d{4}-\d\d-\d\d", entry["date"])
+        assert f"{name:10s} version {entry['version']} ({entry['date']})" in out
     settings = read_metadata(bundled_model_path("default"))["settings"]  # the decoding the defaults use is shown
     assert f"temperature {settings['temperature']}, vividness {settings['vividness']}" in out
     assert f"--vivid: temperature {settings['vivid']['temperature']}, vividness {settings['vivid']['vividness']}" in out

@@ -240,7 +240,9 @@ def command_models(arguments: argparse.Namespace) -> int:
         metadata = read_metadata(bundled_model_path(name))
         metrics = metadata.get("metrics", {})
         settings = metadata["settings"]
-        heading = f"  {name:10s} preset {metadata['preset']}, working size {settings.get('working_size')}"
+        entry = bundled_models()[name]
+        released = f"version {entry['version']} ({entry['date']}), " if "version" in entry else ""
+        heading = f"  {name:10s} {released}preset {metadata['preset']}, working size {settings.get('working_size')}"
         if "evaluations" in metrics:  # one summary per test set
             print(heading)
             for test_set, summary in metrics.get("summary", {}).items():
