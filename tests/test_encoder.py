@@ -177,3 +177,44 @@ def test_the_encoder_recognizes_what_is_in_a_gray_photo(state):
     assert {name: tuple(features[name].shape[1:]) for name in encoder.FEATURES} == {
         name: (224 // stride, 224 // stride, channels) for name, (channels, stride) in encoder.FEATURES.items()
     }
+
+
+def test_the_hint_inputs_change_nothing_until_trained_and_both_engines_agree(tmp_path, state):
+    """A trained automatic network given the hint channels (add_hint_inputs.py, --init-from):
+    weights copied by layer name, the encoder reading the lightness alone, the hint path at
+    zero; without hints it predicts exactly what it did, in Keras and in the NumPy engine."""
+    from huenet import models, train
+    from huenet.inference import run_network
+    from huenet.modelfile import load_model, save_model
+
+    rng = np.random.default_rng(0)
+    automatic = models.build_model("huenet-lite0", encoder_weights=None)
+    encoder.set_weights(automatic, state)
+    for layer in automatic.layers:  # a "trained" decoder: random weights, batch-norm variances above 0
+        if layer.weights and not layer.name.startswith(encoder.PREFIX):
+            normal = type(layer).__name__ == "BatchNormalization"
+            layer.set_weights(
+                [
+                    (rng.uniform(0.5, 1.5, w.shape) if normal else rng.normal(0, 0.2, w.shape)).astype(np.float32)
+                    for w in layer.get_weights()
+                ]
+            )
+    settings = models.resolve_settings("huenet-lite0")
+    path = save_model(
+        automatic, tmp_path / "auto.keras", {"preset": "huenet-lite0", "head": "ab_bins", "settings": settings}
+    )
+    hinted = models.build_model("huenet-lite0", hint_inputs=True, encoder_weights=None)
+    train._copy_weights(load_model(path, engine="keras"), hinted)
+    lightness = rng.uniform(-1, 1, (2, 64, 96, 1)).astype(np.float32)
+    no_hints = np.concatenate([lightness, np.zeros((2, 64, 96, 3), np.float32)], axis=-1)
+    expected = np.asarray(automatic(lightness))
+    assert np.isfinite(expected).all() and np.abs(expected).max() > 0
+    np.testing.assert_array_equal(np.asarray(hinted(no_hints)), expected)
+    hinted_path = save_model(
+        hinted,
+        tmp_path / "hints.keras",
+        {"preset": "huenet-lite0", "head": "ab_bins", "settings": {**settings, "hint_inputs": True}},
+    )
+    numpy_model = load_model(hinted_path, engine="numpy")
+    assert numpy_model.engine == "numpy"
+    np.testing.assert_allclose(run_network(numpy_model, no_hints), expected, atol=2e-4 * np.abs(expected).max())

@@ -52,6 +52,7 @@ STAGES = (
 STEM_CHANNELS, HEAD_CHANNELS = 32, 1280
 BATCH_NORM_EPSILON = 1e-3
 PREFIX = "encoder_"  # every encoder layer's name starts with it
+INPUT_SELECT = PREFIX + "input_select"  # picks the lightness out of an input with hint channels (fixed)
 
 # The features the decoder reads: name -> (channels, stride). Each is the output of the last
 # block at its stride; "head" is the 1x1 head convolution (after ReLU6) at stride 32.
@@ -277,7 +278,12 @@ def build_encoder(inputs: Any) -> dict[str, Any]:
         return layers.Activation("relu6", name=f"{PREFIX}{name}_relu6")(x) if activate else x
 
     features = {}
-    x = conv_bn(inputs, STEM_CHANNELS, 3, 2, "stem")
+    x = inputs
+    if inputs.shape[-1] != 1:  # lightness and hint channels: the encoder reads the lightness alone
+        select = layers.Conv2D(1, 1, use_bias=False, trainable=False, name=INPUT_SELECT)
+        x = select(x)
+        select.set_weights([np.eye(inputs.shape[-1], 1, dtype=np.float32).reshape(1, 1, -1, 1)])
+    x = conv_bn(x, STEM_CHANNELS, 3, 2, "stem")
     strides, blocks = 2, _blocks()
     for index, (kernel, stride, expand, channels_in, channels_out) in enumerate(blocks):
         name, block_input = f"block{index}", x
@@ -308,8 +314,9 @@ def keras_weights(state: dict[str, np.ndarray], input_channels: int = 1) -> dict
     """The PyTorch state dict as Keras weights by encoder layer name (``build_encoder``'s).
 
     The stem's kernel is summed over RGB (a gray input) and scaled by 127.5 / 128 (huenet's
-    normalized lightness against the weights' (x - 127) / 128); with ``input_channels`` > 1
-    the extra channels (hints) get zero weights.
+    normalized lightness against the weights' (x - 127) / 128). With ``input_channels`` > 1
+    (hint channels after the lightness) ``build_encoder``'s fixed 1x1 convolution passes the
+    lightness alone; the stem's kernel is the same.
     """
 
     def conv(key: str) -> np.ndarray:
@@ -320,10 +327,6 @@ def keras_weights(state: dict[str, np.ndarray], input_channels: int = 1) -> dict
 
     try:
         stem = conv("_conv_stem.weight").sum(axis=2, keepdims=True) * np.float32(127.5 / 128)
-        if input_channels > 1:
-            stem = np.concatenate(
-                [stem, np.zeros(stem.shape[:2] + (input_channels - 1,) + stem.shape[3:], np.float32)], axis=2
-            )
         weights = {
             f"{PREFIX}stem_conv": [stem],
             f"{PREFIX}stem_bn": batch_norm("_bn0"),
@@ -350,8 +353,7 @@ def keras_weights(state: dict[str, np.ndarray], input_channels: int = 1) -> dict
 def set_weights(network: Any, state: dict[str, np.ndarray] | None = None) -> int:
     """Give a network's encoder layers the ImageNet weights; returns how many layers were set."""
     state = load_state() if state is None else state
-    first = network.get_layer(f"{PREFIX}stem_conv")
-    weights = keras_weights(state, input_channels=int(first.kernel.shape[2]))
+    weights = keras_weights(state, input_channels=int(network.input.shape[-1]))
     for name, values in weights.items():
         layer = network.get_layer(name)
         expected = [tuple(w.shape) for w in layer.weights]

@@ -413,7 +413,11 @@ def _copy_weights(initial: Any, network: Any) -> None:
     those with weights, and each pair must agree in type and weight shapes. The training-only
     heads (class, palette) are left out on both sides: the run's start fresh.
     """
-    from huenet import unet
+    from huenet import encoder, unet
+
+    if any(layer.name.startswith(encoder.PREFIX) for layer in network.layers):
+        _copy_weights_by_name(initial, network)
+        return
 
     def weighted(model: Any) -> list:
         return [
@@ -456,6 +460,31 @@ def _copy_weights(initial: Any, network: Any) -> None:
     print(f"init: weights of {len(target)} layers from {initial.source}", flush=True)
     if any(layer.name.startswith(unet.HINT_PREFIX) for layer in network.layers):
         _init_hint_branch(network)
+
+
+def _copy_weights_by_name(initial: Any, network: Any) -> None:
+    """The encoder networks name every layer: copy by name. The run's network may have the
+    hint path the initial one lacks (``--hint-inputs``), which keeps its own start (zero, and
+    the fixed lightness selector)."""
+    from huenet import encoder, unet
+
+    source = {layer.name: layer for layer in initial.network.layers if layer.weights}
+    hint_layers = (unet.ENCODER_UNET_HINTS, encoder.INPUT_SELECT)
+    for layer in network.layers:
+        if not layer.weights or layer.name in unet.AUXILIARY_OUTPUTS:
+            continue
+        old = source.pop(layer.name, None)
+        if old is None:
+            if layer.name in hint_layers:
+                continue
+            raise ValueError(f"{initial.source}: no layer {layer.name!r}, which the run's network has")
+        if [tuple(w.shape) for w in old.weights] != [tuple(w.shape) for w in layer.weights]:
+            raise ValueError(f"{initial.source}: layer {layer.name!r} does not match the run's network")
+        layer.set_weights(old.get_weights())
+    left = sorted(name for name in source if name not in unet.AUXILIARY_OUTPUTS and name not in hint_layers)
+    if left:
+        raise ValueError(f"{initial.source}: layers the run's network lacks: {', '.join(left[:5])}")
+    print(f"init: weights by layer name from {initial.source}", flush=True)
 
 
 def _init_hint_branch(network: Any) -> None:

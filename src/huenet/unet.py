@@ -185,6 +185,9 @@ def inference_network(network: keras.Model) -> keras.Model:
     return keras.Model(network.input, network.output[head], name=network.name)
 
 
+ENCODER_UNET_HINTS = "decoder_hints"  # the encoder network's hint path into its decoder
+
+
 def build_encoder_unet(
     name: str = "encoder-unet",
     head: str = "ab_bins",
@@ -203,7 +206,10 @@ def build_encoder_unet(
     the scene is), and climbs to stride 2 through the encoder's stride 16, 8, 4 and 2
     features (U-Net skips), one level of ``decoder_filters`` each. The output is ab-bin logits
     at stride 2, as ``build_unet``'s. ``hint_inputs`` adds the hint channels, read by the
-    stem at zero weight. ``encoder_weights="imagenet"`` loads the ImageNet weights (needs the
+    decoder: the encoder reads the lightness alone, and the whole input enters the stride-2
+    level through a strided convolution that starts at zero (``ENCODER_UNET_HINTS``), so until
+    it is trained on hints the network predicts what it did without them.
+    ``encoder_weights="imagenet"`` loads the ImageNet weights (needs the
     ``train`` extra); the encoder is frozen, or trainable from block ``train_encoder_from`` on.
     """
     from huenet import encoder
@@ -230,6 +236,17 @@ def build_encoder_unet(
         x = layers.UpSampling2D(2, interpolation="bilinear", name=f"decoder_up{stride}")(x)
         x = layers.Concatenate(name=f"decoder_skip{stride}")([x, features[f"stride{stride}"]])
         x = conv_bn_relu(x, filters, 1, f"squeeze{stride}")
+        if hint_inputs and stride == 2:
+            hints = layers.Conv2D(
+                filters,
+                3,
+                strides=2,
+                padding="same",
+                use_bias=False,
+                kernel_initializer="zeros",
+                name=ENCODER_UNET_HINTS,
+            )(inputs)
+            x = layers.Add(name=f"{ENCODER_UNET_HINTS}_add")([x, hints])
         x = conv_bn_relu(x, filters, 3, f"level{stride}")
         if dropout_rate and stride >= 8:
             x = layers.SpatialDropout2D(dropout_rate, name=f"decoder_dropout{stride}")(x)
