@@ -159,6 +159,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model")
     parser.add_argument("--data", help="the training source (its validation split is rebuilt)")
+    parser.add_argument(
+        "--small-images",
+        help="instead of --data: small images the model never trained on (a folder or tar; --limit of them, "
+        "evenly over its classes), for the decoding of images that run at their own size",
+    )
     parser.add_argument("--photos", nargs="+", help="full-size photos (folders or tars) that are not training data")
     parser.add_argument(
         "--scores-from",
@@ -199,8 +204,8 @@ def main() -> None:
     parser.add_argument("--margin-auc", type=float, default=0.002, help="... and this far above its AuC")
     parser.add_argument("--output", required=True)
     arguments = parser.parse_args()
-    if not arguments.scores_from and not (arguments.data and arguments.photos):
-        parser.error("--data and --photos are needed (or --scores-from)")
+    if not arguments.scores_from and not ((arguments.data or arguments.small_images) and arguments.photos):
+        parser.error("--data (or --small-images) and --photos are needed (or --scores-from)")
     started = time.perf_counter()
 
     model = load_model(arguments.model, engine="keras")  # throughput over many images: Keras is faster there
@@ -281,9 +286,13 @@ def _recorded_scores(path: str, model) -> tuple[dict, int, float]:
 
 def _score(model, arguments) -> tuple[dict, int, dict, dict, float]:
     """Steps 1 and 2: the working size, then every decoding on both sets."""
-    tiny_truths = list(validation_sample(model, arguments.data, arguments.limit))
+    if arguments.data:
+        tiny_truths = list(validation_sample(model, arguments.data, arguments.limit))
+    else:
+        tiny_truths = list(datasets.load_images(arguments.small_images, limit=arguments.limit, seed=0).images)
     photos = [image for source in arguments.photos for image in datasets.load_images(source, skip_gray=True).images]
-    print(f"{len(tiny_truths)} validation images of {arguments.data}; {len(photos)} color photos", flush=True)
+    small = arguments.data or arguments.small_images
+    print(f"{len(tiny_truths)} validation images of {small}; {len(photos)} color photos", flush=True)
 
     # 1. Working size, on the photos.
     size_decodings = [tuple(float(x) for x in pair.split(",")) for pair in arguments.size_decodings.split()]

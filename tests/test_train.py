@@ -5,6 +5,7 @@ import warnings
 import keras
 import numpy as np
 import pytest
+from PIL import Image
 
 from huenet import models
 from huenet.modelfile import load_model, read_metadata
@@ -28,7 +29,12 @@ def _config(image_folder, tmp_path, preset, **overrides):
 
 @pytest.mark.parametrize("preset", models.preset_names())
 def test_every_preset_trains_and_writes_a_run(image_folder, tmp_path, preset):
-    model_path = train(_config(image_folder, tmp_path, preset))
+    multiple = models.pad_multiple(models.resolve_settings(preset))
+    if multiple > 8:  # the encoder network: crops of 32, from images three times the fixture's size
+        for path in image_folder.rglob("*.png"):
+            with Image.open(path) as image:
+                image.resize((image.width * 3, image.height * 3), Image.NEAREST).save(path)
+    model_path = train(_config(image_folder, tmp_path, preset, crop_size=max(8, multiple)))
     run = tmp_path / "run"
     for name in (
         "config.json",
@@ -46,6 +52,11 @@ def test_every_preset_trains_and_writes_a_run(image_folder, tmp_path, preset):
     assert json.loads((run / "config.json").read_text())["preset"] == preset
     model = load_model(model_path)
     assert model.network.count_params() == models.build_model(preset).count_params()
+
+
+def test_a_crop_larger_than_the_images_is_refused(image_folder, tmp_path):
+    with pytest.raises(ValueError, match="--crop-size 16 is larger than the 12x12 training images"):
+        train(_config(image_folder, tmp_path, "unet-tiny", crop_size=16))
 
 
 def test_training_changes_the_weights(image_folder, tmp_path):

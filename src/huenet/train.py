@@ -702,6 +702,9 @@ def _fit_crop_to_network(config: TrainConfig, images: Any, multiple: int) -> Tra
             raise ValueError(
                 f"--crop-size {config.crop_size} must be a multiple of {multiple} for preset {config.preset}"
             )
+        if isinstance(images, np.ndarray) and config.crop_size > min(images.shape[1:3]):
+            height, width = images.shape[1:3]
+            raise ValueError(f"--crop-size {config.crop_size} is larger than the {height}x{width} training images")
         return config
     if not isinstance(images, np.ndarray):
         raise ValueError(f"training images differ in size; give --crop-size (a multiple of {multiple})")
