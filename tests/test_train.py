@@ -385,3 +385,12 @@ def test_checkpoint_names_are_spelled_once_and_found_past_999(tmp_path):
     )
     with pytest.raises(ValueError, match="already has 1000 epochs"):
         rundir.finished_run_checkpoint(tmp_path, True, 1000)
+
+
+def test_a_longer_schedule_stops_the_cosine_early(image_folder, tmp_path):
+    """--epochs 2 --schedule-epochs 4: the first two epochs of a 4-epoch cosine schedule."""
+    train(_config(image_folder, tmp_path, "unet-tiny", epochs=2, schedule_epochs=4, learning_rate=0.01))
+    rates = [float(row["learning_rate"]) for row in read_history(tmp_path / "run" / "history.csv")]
+    np.testing.assert_allclose(rates, [0.01, 0.005 * (1 + np.cos(np.pi / 4))], rtol=1e-6)
+    with pytest.raises(ValueError, match="schedule epochs must be at least --epochs"):
+        train(_config(image_folder, tmp_path, "unet-tiny", epochs=3, schedule_epochs=2, run_dir=str(tmp_path / "r2")))

@@ -54,6 +54,13 @@ class TrainConfig:
     schedule: str = dataclasses.field(
         default="cosine", metadata={"help": "cosine (per epoch, resume-safe) or constant"}
     )
+    schedule_epochs: int | None = dataclasses.field(
+        default=None,
+        metadata={
+            "help": "the cosine schedule's length in epochs (default: --epochs); more than --epochs stops the "
+            "schedule early, as a run that was stopped after --epochs epochs"
+        },
+    )
     weight_decay: float = dataclasses.field(default=1e-4, metadata={"help": "AdamW weight decay"})
     early_stopping_patience: int = dataclasses.field(
         default=0, metadata={"help": "stop after this many epochs without a better validation metric (0: never)"}
@@ -119,6 +126,10 @@ class TrainConfig:
         """Refuse settings no run can use, before any data is read (one clear ValueError)."""
         problems = [
             (self.epochs < 1, f"epochs must be at least 1, got {self.epochs}"),
+            (
+                self.schedule_epochs is not None and self.schedule_epochs < self.epochs,
+                f"schedule epochs must be at least --epochs ({self.epochs}), got {self.schedule_epochs}",
+            ),
             (self.batch_size < 1, f"batch size must be at least 1, got {self.batch_size}"),
             (not self.learning_rate > 0, f"learning rate must be positive, got {self.learning_rate}"),
             (not self.weight_decay >= 0, f"weight decay must be 0 or more, got {self.weight_decay}"),
@@ -551,7 +562,8 @@ def _fit(
     def learning_rate(epoch: int, _current: float) -> float:
         if config.schedule == "constant":
             return config.learning_rate
-        return 0.5 * config.learning_rate * (1 + math.cos(math.pi * epoch / max(config.epochs, 1)))
+        length = config.schedule_epochs or config.epochs
+        return 0.5 * config.learning_rate * (1 + math.cos(math.pi * epoch / max(length, 1)))
 
     train_sequence, validation_sequence = sequences
     started = time.time()
