@@ -163,10 +163,12 @@ def save_calibrated(
     working_size: int,
     record: dict,
     shrunk: dict | None = None,
+    min_working_size: int | None = None,
 ) -> None:
     """Write ``model`` with the chosen (temperature, vividness) pairs and working size as its
     settings (and ``shrunk``, the decodings of shrunk inputs, if given), and a ``calibration``
-    record: the command that chose them and ``record``."""
+    record: the command that chose them and ``record``. ``min_working_size``: small images are
+    enlarged to it for the network (``inference.working_shape``)."""
     metadata = read_metadata(source)
     metadata.pop("format", None)
     metadata["settings"] = {
@@ -177,6 +179,9 @@ def save_calibrated(
         "working_size": working_size,
     }
     metadata["settings"].pop("shrunk", None)
+    metadata["settings"].pop("min_working_size", None)
+    if min_working_size:
+        metadata["settings"]["min_working_size"] = int(min_working_size)
     if shrunk:
         metadata["settings"]["shrunk"] = shrunk
     metadata["calibration"] = {"command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]), **record}

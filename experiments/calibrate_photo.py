@@ -173,6 +173,13 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=2000, help="validation images of the training source to score")
     parser.add_argument("--working-sizes", type=int, nargs="+", default=[64, 96, 128, 160, 192, 256])
     parser.add_argument(
+        "--min-working-size",
+        type=int,
+        default=0,
+        help="enlarge smaller images to this long side for the network (a pretrained encoder's thumbnails); "
+        "recorded in the model's settings",
+    )
+    parser.add_argument(
         "--size-decodings",
         default="0.4,-0.5 0.4,0.0 0.4,0.5",
         help="temperature,vividness pairs the working size is chosen with",
@@ -209,6 +216,7 @@ def main() -> None:
     started = time.perf_counter()
 
     model = load_model(arguments.model, engine="keras")  # throughput over many images: Keras is faster there
+    model.settings["min_working_size"] = arguments.min_working_size  # every Colorizer below runs with it
     if arguments.scores_from:
         record, working_size, photo_shrink = _recorded_scores(arguments.scores_from, model)
         scores = {
@@ -259,7 +267,15 @@ def main() -> None:
         "seconds": record.get("seconds", 0) + round(time.perf_counter() - started, 1),
     }
     save_calibrated(
-        model, arguments.model, arguments.output, faithful, vivid, working_size, shrunk=shrunk, record=record
+        model,
+        arguments.model,
+        arguments.output,
+        faithful,
+        vivid,
+        working_size,
+        shrunk=shrunk,
+        record=record,
+        min_working_size=arguments.min_working_size,
     )
     print(f"wrote {arguments.output} ({time.perf_counter() - started:.0f} s)")
 

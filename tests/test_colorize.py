@@ -40,6 +40,27 @@ def test_working_shape_keeps_aspect_ratio():
     assert working_shape((20, 30), 32) == (20, 30)
 
 
+def test_a_model_with_a_minimum_working_size_enlarges_small_images_only():
+    assert working_shape((16, 24), 224, min_size=160) == (107, 160)  # a thumbnail, enlarged
+    assert working_shape((300, 600), 224, min_size=160) == (112, 224)  # a photo, shrunk as before
+    assert working_shape((170, 100), 224, min_size=160) == (170, 100)  # between: its own size
+    assert working_shape((16, 24), 128, min_size=160) == (85, 128)  # never above the working size
+
+
+def test_an_enlarged_small_image_keeps_its_size_and_its_gray(rng):
+    """unet-tiny with min_working_size 48: a 20x14 image runs at 48x34 and comes back at 20x14
+    with its own gray levels; the network really saw the enlarged image."""
+    model = make_color_model("unet-tiny")
+    model.settings["min_working_size"] = 48
+    gray = rng.integers(40, 216, (20, 14), dtype=np.uint8)
+    colorizer = colorize_module.Colorizer(model, Decoding(), 64)
+    shape, network_input = colorizer.network_input(read_image(gray))
+    assert shape == (48, 34) and network_input.shape[:2] == (48, 36)  # padded to the network's multiple
+    result = colorizer.colorize_many([gray])[0]
+    assert (result.height, result.width) == (20, 14)
+    assert np.abs(np.asarray(result.convert("L")).astype(int) - gray).max() <= 1
+
+
 def _zero_chroma_model():
     model = make_color_model("unet-tiny")
     last = model.network.layers[-1]

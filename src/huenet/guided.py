@@ -134,9 +134,8 @@ def suggest_colors(
 
 
 def _cell(y: float, x: float, size: tuple[int, int], colorizer: Colorizer) -> tuple[int, int]:
-    from huenet.inference import working_shape
 
-    work_h, work_w = working_shape(size, colorizer.working_size)
+    work_h, work_w = colorizer.working_shape(size)
     return (
         int((y + 0.5) * work_h / size[0]) // colorizer.stride,
         int((x + 0.5) * work_w / size[1]) // colorizer.stride,
@@ -156,9 +155,8 @@ def confidence(image: Any, hints: Any = None, model: Any = None) -> np.ndarray:
     logits = colorizer.network_outputs([source], [placed])[0]
     level = np.clip(1.0 - spread(logits) / CONFIDENCE_ZERO_SPREAD, 0.0, 1.0).astype(np.float32)
     height, width = source.size
-    from huenet.inference import working_shape
 
-    work_h, work_w = working_shape(source.size, colorizer.working_size)
+    work_h, work_w = colorizer.working_shape(source.size)
     # The grid covers the working image padded up to the stride: resize just what maps onto it.
     box = (0, 0, work_w / colorizer.stride, work_h / colorizer.stride)
     full = Image.fromarray(level, mode="F").resize((width, height), Image.Resampling.BILINEAR, box=box)

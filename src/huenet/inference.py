@@ -166,14 +166,18 @@ def resolve_working_size(model: ColorModel, working_size: int | None) -> int:
     return int(working_size)
 
 
-def working_shape(size: tuple[int, int], working_size: int) -> tuple[int, int]:
+def working_shape(size: tuple[int, int], working_size: int, min_size: int = 0) -> tuple[int, int]:
     """(height, width) with the long side at most ``working_size``, aspect ratio kept.
 
-    Larger images are shrunk; smaller ones run at their own size (enlarging a thumbnail
-    adds no information and shows the network objects at a scale it was not trained on).
+    Larger images are shrunk; smaller ones run at their own size, or, for a model with a
+    ``min_working_size`` (``min_size``), are enlarged to that long side: a network on a
+    pretrained encoder of stride 32 sees a 64 px thumbnail as 2x2 features, and recognizes
+    its subject only at a scale nearer the one it was trained at.
     """
     height, width = size
     scale = min(1.0, working_size / max(height, width))
+    if min_size and max(height, width) < min_size:
+        scale = min(min_size, working_size) / max(height, width)
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
@@ -295,6 +299,8 @@ class Colorizer:
         self.temperature, self.vividness = resolve_decoding(self.model, decoding)
         resolve_decoding(self.model, decoding, shrink=float("inf"))  # the shrunk photos' decoding is checked now too
         self.working_size = resolve_working_size(self.model, working_size)
+        # Small images are enlarged to this long side for the network (0: they run at their own size).
+        self.min_working_size = min(int(self.model.settings.get("min_working_size", 0)), self.working_size)
         self.threads = resolve_threads(threads)
         self.stride = output_stride(self.model.settings)
         self.multiple = max(pad_multiple(self.model.settings), self.stride)
@@ -304,6 +310,10 @@ class Colorizer:
             f"Colorizer({self.model!r}, temperature={self.temperature}, vividness={self.vividness}, "
             f"working_size={self.working_size}, threads={self.threads})"
         )
+
+    def working_shape(self, size: tuple[int, int]) -> tuple[int, int]:
+        """The (height, width) the network runs an image of ``size`` at (``working_shape``)."""
+        return working_shape(size, self.working_size, self.min_working_size)
 
     def shrink(self, image: InputImage) -> float:
         """How many times ``image`` is shrunk to the working size (its decoding depends on it)."""
@@ -319,7 +329,7 @@ class Colorizer:
     def network_input(self, image: InputImage, hints: Any = None) -> tuple[tuple[int, int], np.ndarray]:
         """(working shape, the network's input for ``image``: (h, w, 1), or (h, w, 4) with hint
         channels for a model that takes hints), padded to the network's multiple."""
-        shape = working_shape(image.size, self.working_size)
+        shape = self.working_shape(image.size)
         lightness = _pad_to(color.normalize_lightness(image.working_lightness(*shape)), self.multiple)[..., None]
         if self.takes_hints:
             placed = self.check_hints(hints, image.size)
@@ -454,7 +464,7 @@ class Colorizer:
     def compose(self, image: InputImage, ab: np.ndarray, shift: tuple[float, float] = (0.0, 0.0)) -> Image.Image:
         """The full-size color image from the input's own gray levels and its upsampled ab
         (``shift``: see ``compose``)."""
-        return compose(image, ab, self.working_size, self.stride, self.threads, shift)
+        return compose(image, ab, self.working_size, self.stride, self.threads, shift, self.min_working_size)
 
     def colorize_many(self, images: Iterable[Any], hints: Sequence[Any] | None = None) -> list[Image.Image]:
         """Colorize images (paths, file bytes, PIL images, arrays) in shared network batches;
@@ -496,8 +506,11 @@ def compose(
     stride: int,
     threads: int = 1,
     shift: tuple[float, float] = (0.0, 0.0),
+    min_size: int = 0,
 ) -> Image.Image:
     """Combine the full-resolution gray input with upsampled ab -> RGB(A) PIL image.
+
+    ``working_size`` and ``min_size``: the sizes ``working_shape`` ran the network at.
 
     ``shift`` (rows, columns, in the input's pixels): how far the picture moved since ``ab``
     was predicted (a film's pan between the frames the network runs on); ab is sampled that
@@ -516,7 +529,7 @@ def compose(
     table would be larger than the image).
     """
     height, width = image.size
-    work_h, work_w = working_shape((height, width), working_size)
+    work_h, work_w = working_shape((height, width), working_size, min_size)
     rows = _axis_weights(height, work_h, stride, ab.shape[0], float(shift[0]))
     cols = _axis_weights(width, work_w, stride, ab.shape[1], float(shift[1]))
     channels = 3 if image.alpha is None else 4

@@ -561,9 +561,9 @@ def _frame_ab(
     (and corrected to the hints), and how far (rows, columns; frame pixels) the picture has
     moved since (``compose``'s ``shift``). Between the frames the network runs on (every
     ``smoother.every``-th, and every cut), the last ab stands, moved with the picture."""
-    from huenet.inference import decode_ab, working_shape
+    from huenet.inference import decode_ab
 
-    shape = working_shape(image.size, colorizer.working_size)
+    shape = colorizer.working_shape(image.size)
     lightness = image.working_lightness(*shape)
     if hints is None:  # hints hold where they were put: the colors do not follow the picture
         smoother.track(image)
