@@ -94,7 +94,13 @@ class HeldOut:
         self.inputs = [read_image(color.rgb_to_gray(truth)) for truth in truths]
         self.colorizer = colorizer
         started = time.perf_counter()
-        self.logits = colorizer.network_outputs(self.inputs)
+        # float16, 32 images at a time: a thousand full-size photos' logits at a 224 px working
+        # size are 10 GB in float32, and ran a 24 GB machine out of memory beside the rest.
+        self.logits = [
+            np.asarray(logits, np.float16)
+            for start in range(0, len(self.inputs), 32)
+            for logits in colorizer.network_outputs(self.inputs[start : start + 32])
+        ]
         print(
             f"{name}: {len(truths)} images, network at working size {colorizer.working_size} "
             f"in {time.perf_counter() - started:.0f} s",
@@ -209,13 +215,16 @@ def main() -> None:
         "--margin-db", type=float, default=0.1, help="vivid stays this far above the gray copy's PSNR on both sets"
     )
     parser.add_argument("--margin-auc", type=float, default=0.002, help="... and this far above its AuC")
+    parser.add_argument("--engine", default="numpy", choices=["numpy", "keras"], help="what runs the network")
     parser.add_argument("--output", required=True)
     arguments = parser.parse_args()
     if not arguments.scores_from and not ((arguments.data or arguments.small_images) and arguments.photos):
         parser.error("--data (or --small-images) and --photos are needed (or --scores-from)")
     started = time.perf_counter()
 
-    model = load_model(arguments.model, engine="keras")  # throughput over many images: Keras is faster there
+    # The NumPy engine: Keras under TensorFlow traces the network again for every new photo
+    # size, and a thousand photos of many sizes ran a 24 GB machine out of memory (2026-12-06).
+    model = load_model(arguments.model, engine=arguments.engine)
     model.settings["min_working_size"] = arguments.min_working_size  # every Colorizer below runs with it
     if arguments.scores_from:
         record, working_size, photo_shrink = _recorded_scores(arguments.scores_from, model)

@@ -124,7 +124,10 @@ def evaluate(
     predictions = baseline_predictions(truth)
     timings = {}
     for path in model_paths:
-        model = load_model(path, engine="keras")  # thousands of images: Keras is faster than the NumPy engine there
+        # Thousands of same-size images: Keras is faster than the NumPy engine there. Photos of
+        # many sizes: the NumPy engine, as Keras under TensorFlow traces the network again for
+        # every new size (a thousand photos ran a 24 GB machine out of memory, 2026-12-06).
+        model = load_model(path, engine="keras" if isinstance(gray_inputs, np.ndarray) else "auto")
         name = row_name(path)
         say(f"colorizing {len(truth)} images with {name}")
         started = time.time()
