@@ -54,7 +54,8 @@ def _channels(model) -> int:
 
 
 def test_the_bundled_model_runs_the_same_as_keras(rng):
-    batch = rng.uniform(-1, 1, (3, 32, 48, _channels(load_model()))).astype(np.float32)
+    multiple = max(models.pad_multiple(load_model().settings), 16)  # the encoder network: 32
+    batch = rng.uniform(-1, 1, (3, 2 * multiple, 3 * multiple, _channels(load_model()))).astype(np.float32)
     batch[..., 1:] = np.where(batch[..., 3:4] > 0.5, batch[..., 1:], 0.0)  # hints on some cells, none elsewhere
     expected = run_network(load_model(engine="keras"), batch)
     got = run_network(load_model(engine="numpy"), batch)
@@ -140,7 +141,7 @@ def test_a_run_leaves_nothing_for_the_garbage_collector(rng):
     import gc
 
     network = NumpyNetwork(load_model(engine="numpy").source)
-    batch = rng.uniform(-1, 1, (1, 32, 48, network.input_channels)).astype(np.float32)
+    batch = rng.uniform(-1, 1, (1, 32, 64, network.input_channels)).astype(np.float32)
     network(batch)
     gc.collect()
     gc.disable()
