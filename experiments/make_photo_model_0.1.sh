@@ -82,8 +82,8 @@ python experiments/add_hint_inputs.py $SOUP/calibrated.keras --hint-decay 1e-4 -
 # 9. Bundle (float16 weights) as "photo" and make it the default; score the bundled file on
 #    both test sets and imagenet-sample val beside the gray copy and the CIFAR-10 model;
 #    bundle again with those metrics in the card.
-COMMAND="$(cat experiments/photo-model-command.txt)"
-NOTES=experiments/photo-model-notes.md
+COMMAND="$(cat experiments/photo-model-command-0.1.txt)"
+NOTES=experiments/photo-model-notes-0.1.md
 NOTE="the model used when none is named (the photo model; the CIFAR-10 model is cifar10)"
 python experiments/publish_model.py $SOUP/photo.keras --name photo --default --default-note "$NOTE" \
     --version 0.1.0 --date 2026-12-03 --command "$COMMAND" --notes $NOTES

@@ -311,7 +311,7 @@ def test_default_threads_leave_out_the_cores_busy_now(monkeypatch, tmp_path):
 
 def test_the_color_table_route_matches_the_direct_route():
     # 8-bit photos take the table route; 16-bit inputs of the same picture the direct one.
-    y, x = np.mgrid[0:800, 0:1200]  # big enough for the table to pay with any bundled model's ab grid
+    y, x = np.mgrid[0:1600, 0:2400]  # big enough for the table to pay with any bundled model's ab grid
     gray = (127 + 90 * np.sin(x / 74.0) * np.cos(y / 46.0)).astype(np.uint8)
     model = huenet.load_model()
     (ab,) = colorize_module.Colorizer(model).predict_ab([read_image(gray)])

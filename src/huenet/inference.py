@@ -495,8 +495,10 @@ def _axis_weights(
 
 
 # The color table (see ``compose``) is used when it has at most this many entries
-# (ab grid points x gray levels; 2**21 entries are 24 MB) and fewer than the image has pixels.
-_TABLE_ENTRIES = 1 << 21
+# (ab grid points x gray levels; 2**22 entries are 48 MB) and fewer than the image has pixels.
+# 2**22: the 0.2.0 photo model's ab grid at working size 224 (up to 112 x 112 points) with
+# all 256 levels is 3.2M entries; at 2**21 its photos fell back to the slower direct route.
+_TABLE_ENTRIES = 1 << 22
 
 
 def compose(

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# How the bundled photo model ("photo", the default, version 0.2.0) was made, start to finish,
+# on the 2-core CPU machine with no GPU: EfficientNet-Lite0's ImageNet encoder (frozen) and a
+# U-Net decoder trained here (preset huenet-lite0). Every choice was made on validation photos
+# (imagenet-sample val, BSDS500 val, VOC photos carved from training, CUrban100, CSun_Hays80,
+# CSet14, Tiny ImageNet train images the model never trained on); the test sets are only
+# scored, at the end. The wall time of the training steps is the lineage's budget (16 CPU
+# hours at most). The 0.1.0 model's lineage: make_photo_model_0.1.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=../shared/data
+SCRATCH=${SCRATCH:-../scratch}   # the unpacked repositories (docs/data.md)
+PHOTOS=${PHOTOS:-runs/lite0-photos}
+RUN=${RUN:-runs/lite0-frozen}
+OUT=${OUT:-runs/lite0-release}
+
+# 1. Whole photos at a 256 px long side: Imagenette train, VOC2007 (200 carved for
+#    validation), BSDS500 train; validation: Imagenette val (450), the carved VOC, BSDS500 val.
+python experiments/encoder_photos.py --imagenette $SCRATCH/imagenette --voc $SCRATCH/voc/JPEGImages \
+    --bsds $DATA/bsds500-jpeg/train.tar --bsds-validation $DATA/bsds500-jpeg/val.tar --output $PHOTOS
+
+# 2. The decoder on the frozen encoder (its batch norms in inference mode): random 160 px crops,
+#    the first 5 epochs of an 8-epoch cosine schedule from 1e-3 (9-12 min an epoch here;
+#    resumable with --resume; the validation ab error had flattened: 12.59, 12.16, 12.14, 12.19,
+#    12.03). The best epoch on the validation photos is kept.
+huenet train --preset huenet-lite0 --data $PHOTOS/train --validation-data $PHOTOS/validation \
+    --crop-size 160 --max-shift 0 --epochs 5 --schedule-epochs 8 --batch-size 32 --learning-rate 1e-3 \
+    --precision bfloat16 --run-dir $RUN --verbose 2
+
+# 3. Decodings, on full-size validation photos: ImageNet ones (every second imagenet-sample val
+#    photo by name, SCRATCH/imagenet-half: 411) and others (BSDS500 val, the carved VOC
+#    photos, CUrban100, CSun_Hays80, CSet14: SCRATCH/voc-val and SCRATCH/other-photos hold
+#    links to them) together, and 500 Tiny ImageNet train images (64 px; this network never
+#    trained on Tiny ImageNet), enlarged to 160 px for the network (--min-working-size: 23.56
+#    against 23.37 dB at their own size on 300 of them). Working size 224, the encoder's own
+#    ImageNet size (not searched: a second size's pass did not fit in memory beside the first).
+mkdir -p $OUT
+python experiments/calibrate_photo.py $RUN/model.keras --small-images $DATA/tiny-imagenet-jpeg/train.tar.gz \
+    --limit 500 --photos $SCRATCH/imagenet-half $DATA/bsds500-jpeg/val.tar $SCRATCH/voc-val $SCRATCH/other-photos \
+    --working-sizes 224 --size-decodings "0.4,0.5" --min-working-size 160 --temperatures 0.4 \
+    --vividness 0.25 0.5 0.75 1.0 1.5 2.0 --min-colorfulness 0.4 --photos-min-colorfulness 0.5 \
+    --output $OUT/calibrated.keras
+
+# 4. The hint inputs: the hints enter the decoder at zero weight; hints hold through
+#    huenet.hints.propagate with this decay, as in 0.1.0.
+python experiments/add_hint_inputs.py $OUT/calibrated.keras --hint-decay 1e-4 --output $OUT/photo.keras
+
+# 5. Bundle (float16 weights), score on the test sets and the validation photos beside the gray
+#    copy and the 0.1.0 model, bundle again with those metrics in the card.
+COMMAND="$(cat experiments/photo-model-command.txt)"
+NOTES=experiments/photo-model-notes.md
+NOTE="the model used when none is named (the photo model; the CIFAR-10 model is cifar10)"
+python experiments/publish_model.py $OUT/photo.keras --name photo --default --default-note "$NOTE" \
+    --version 0.2.0 --date 2026-12-06 --command "$COMMAND" --notes $NOTES
+for set in tiny:tiny-imagenet-jpeg/test.tar.gz bsds500:bsds500-jpeg/test.tar imagenet-sample:imagenet-sample-jpeg/val.tar; do
+    huenet evaluate photo --vivid --data $DATA/${set#*:} --output-dir docs/photo-evaluation/${set%%:*}
+done
+huenet evaluate photo --vivid --data $SCRATCH/other-photos --output-dir docs/photo-evaluation/other-photos
+python experiments/publish_model.py $OUT/photo.keras --name photo --default --default-note "$NOTE" \
+    --version 0.2.0 --date 2026-12-06 --command "$COMMAND" --notes $NOTES \
+    --evaluation docs/photo-evaluation/bsds500/evaluation.json \
+    docs/photo-evaluation/imagenet-sample/evaluation.json docs/photo-evaluation/other-photos/evaluation.json
+
+# 6. Golden outputs for the tests, README pictures.
+HUENET_UPDATE_GOLDEN=1 python -m pytest -q tests/test_modelfile.py -k golden
+python experiments/make_grids.py --cifar $DATA/cifar10-jpeg/test.tar.gz --photos $DATA/bsds500-jpeg/test.tar \
+    --ordinary $DATA/imagenet-sample-jpeg/val.tar --output docs/images
