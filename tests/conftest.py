@@ -33,6 +33,22 @@ def make_color_model(preset: str, **metadata_overrides):
     return ColorModel(network, metadata, source=f"<untrained {preset}>")
 
 
+def randomized(network, rng):
+    """Random weights everywhere, batch-norm statistics included, so no layer is an identity.
+    A pretrained encoder keeps its ImageNet weights: they are real and no identity, and random
+    weights through its 16 blocks grow to 1e7, where float32 rounding alone parts the engines."""
+    from huenet import encoder
+
+    for layer in network.layers:
+        if layer.name.startswith(encoder.PREFIX):
+            continue
+        if type(layer).__name__ == "BatchNormalization":  # gamma, beta, mean, variance (> 0)
+            layer.set_weights([rng.uniform(0.5, 1.5, w.shape).astype(np.float32) for w in layer.get_weights()])
+        elif layer.get_weights():
+            layer.set_weights([rng.normal(0, 0.3, w.shape).astype(np.float32) for w in layer.get_weights()])
+    return network
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)

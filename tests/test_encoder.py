@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import randomized
 
 from huenet import encoder
 
@@ -62,14 +63,20 @@ def _tensor_pickle(key: str, size: int, shape: tuple) -> bytes:
     )
 
 
+def _one_tensor_file(path, announced: int, data: bytes):
+    """A legacy file whose state dict is one 2x3 float tensor 'w' on a storage that announces
+    ``announced`` elements and holds ``data``."""
+    return _legacy_file(
+        path,
+        _tensor_pickle("1", announced, (2, 3)),
+        pickle.dumps(["1"], protocol=2),
+        struct.pack("<q", announced) + data,
+    )
+
+
 def test_a_legacy_file_is_read_without_torch(tmp_path):
     values = np.arange(6, dtype="<f4")
-    path = _legacy_file(
-        tmp_path / "small.pth",
-        _tensor_pickle("1", 6, (2, 3)),
-        pickle.dumps(["1"], protocol=2),
-        struct.pack("<q", 6) + values.tobytes(),
-    )
+    path = _one_tensor_file(tmp_path / "small.pth", 6, values.tobytes())
     state = encoder.read_legacy_torch(path)
     assert list(state) == ["w"]
     np.testing.assert_array_equal(state["w"], values.reshape(2, 3))
@@ -91,20 +98,10 @@ def test_a_pickle_that_would_run_a_command_is_refused(tmp_path):
 
 def test_a_truncated_or_inconsistent_file_is_refused(tmp_path):
     values = np.arange(6, dtype="<f4")
-    short = _legacy_file(
-        tmp_path / "short.pth",
-        _tensor_pickle("1", 6, (2, 3)),
-        pickle.dumps(["1"], protocol=2),
-        struct.pack("<q", 6) + values.tobytes()[:10],
-    )
+    short = _one_tensor_file(tmp_path / "short.pth", 6, values.tobytes()[:10])
     with pytest.raises(encoder.EncoderWeightsError, match="ends inside storage"):
         encoder.read_legacy_torch(short)
-    beyond = _legacy_file(
-        tmp_path / "beyond.pth",
-        _tensor_pickle("1", 4, (2, 3)),
-        pickle.dumps(["1"], protocol=2),
-        struct.pack("<q", 4) + values.tobytes()[:16],
-    )
+    beyond = _one_tensor_file(tmp_path / "beyond.pth", 4, values.tobytes()[:16])
     with pytest.raises(encoder.EncoderWeightsError, match="reaches past its storage"):
         encoder.read_legacy_torch(beyond)
     (tmp_path / "junk.pth").write_bytes(pickle.dumps(5, protocol=2))
@@ -190,15 +187,7 @@ def test_the_hint_inputs_change_nothing_until_trained_and_both_engines_agree(tmp
     rng = np.random.default_rng(0)
     automatic = models.build_model("huenet-lite0", encoder_weights=None)
     encoder.set_weights(automatic, state)
-    for layer in automatic.layers:  # a "trained" decoder: random weights, batch-norm variances above 0
-        if layer.weights and not layer.name.startswith(encoder.PREFIX):
-            normal = type(layer).__name__ == "BatchNormalization"
-            layer.set_weights(
-                [
-                    (rng.uniform(0.5, 1.5, w.shape) if normal else rng.normal(0, 0.2, w.shape)).astype(np.float32)
-                    for w in layer.get_weights()
-                ]
-            )
+    randomized(automatic, rng)  # a "trained" decoder
     settings = models.resolve_settings("huenet-lite0")
     path = save_model(
         automatic, tmp_path / "auto.keras", {"preset": "huenet-lite0", "head": "ab_bins", "settings": settings}

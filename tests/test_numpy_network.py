@@ -5,8 +5,9 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import randomized
 
-from huenet import encoder, models, unet
+from huenet import models, unet
 from huenet.inference import run_network
 from huenet.modelfile import ModelFileError, load_model, save_model
 from huenet.numpy_network import NumpyNetwork, Unsupported
@@ -18,23 +19,9 @@ def _saved(tmp_path, network, preset="unet-tiny", name="model.keras"):
     return save_model(network, tmp_path / name, metadata)
 
 
-def _randomized(network, rng):
-    """Random weights everywhere, batch-norm statistics included, so no layer is an identity.
-    A pretrained encoder keeps its ImageNet weights: they are real and no identity, and random
-    weights through its 16 blocks grow to 1e7, where float32 rounding alone parts the engines."""
-    for layer in network.layers:
-        if layer.name.startswith(encoder.PREFIX):
-            continue
-        if type(layer).__name__ == "BatchNormalization":  # gamma, beta, mean, variance (> 0)
-            layer.set_weights([rng.uniform(0.5, 1.5, w.shape).astype(np.float32) for w in layer.get_weights()])
-        elif layer.get_weights():
-            layer.set_weights([rng.normal(0, 0.3, w.shape).astype(np.float32) for w in layer.get_weights()])
-    return network
-
-
 @pytest.mark.parametrize("preset", models.preset_names())
 def test_every_preset_runs_the_same_as_keras(tmp_path, preset, rng):
-    network = _randomized(models.build_model(preset), rng)
+    network = randomized(models.build_model(preset), rng)
     path = _saved(tmp_path, unet.inference_network(network), preset)
     multiple = max(models.pad_multiple(models.resolve_settings(preset)), 2)
     batch = rng.uniform(-1, 1, (2, 3 * multiple, 5 * multiple, 1)).astype(np.float32)

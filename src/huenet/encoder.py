@@ -301,8 +301,6 @@ def build_encoder(inputs: Any) -> dict[str, Any]:
         last_at_stride = index + 1 == len(blocks) or blocks[index + 1][1] == 2
         if last_at_stride and f"stride{strides}" in FEATURES:
             features[f"stride{strides}"] = x
-        if index == 10:
-            features["stride16"] = x  # 112 channels: the last block at stride 16
     features["head"] = conv_bn(x, HEAD_CHANNELS, 1, 1, "head")
     for name, (channels, _stride) in FEATURES.items():
         if features[name].shape[-1] != channels:
@@ -310,13 +308,13 @@ def build_encoder(inputs: Any) -> dict[str, Any]:
     return features
 
 
-def keras_weights(state: dict[str, np.ndarray], input_channels: int = 1) -> dict[str, list[np.ndarray]]:
+def keras_weights(state: dict[str, np.ndarray]) -> dict[str, list[np.ndarray]]:
     """The PyTorch state dict as Keras weights by encoder layer name (``build_encoder``'s).
 
     The stem's kernel is summed over RGB (a gray input) and scaled by 127.5 / 128 (huenet's
-    normalized lightness against the weights' (x - 127) / 128). With ``input_channels`` > 1
-    (hint channels after the lightness) ``build_encoder``'s fixed 1x1 convolution passes the
-    lightness alone; the stem's kernel is the same.
+    normalized lightness against the weights' (x - 127) / 128). An input with hint channels
+    takes the same weights: ``build_encoder``'s fixed 1x1 convolution passes the stem the
+    lightness alone.
     """
 
     def conv(key: str) -> np.ndarray:
@@ -353,7 +351,7 @@ def keras_weights(state: dict[str, np.ndarray], input_channels: int = 1) -> dict
 def set_weights(network: Any, state: dict[str, np.ndarray] | None = None) -> int:
     """Give a network's encoder layers the ImageNet weights; returns how many layers were set."""
     state = load_state() if state is None else state
-    weights = keras_weights(state, input_channels=int(network.input.shape[-1]))
+    weights = keras_weights(state)
     for name, values in weights.items():
         layer = network.get_layer(name)
         expected = [tuple(w.shape) for w in layer.weights]

@@ -91,7 +91,7 @@ def _conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None, config: 
     x = _pad_for(x, (rows, columns), stride, config)
     height, width = (x.shape[1] - rows) // stride + 1, (x.shape[2] - columns) // stride + 1
     if rows == columns == 1:
-        out = x[:, ::stride, ::stride] @ kernel[0, 0] if stride > 1 else x @ kernel[0, 0]
+        out = x[:, ::stride, ::stride] @ kernel[0, 0]
     else:  # im2col: the k*k shifted views side by side, one matrix product per strip of rows
         matrix = kernel.reshape(-1, kernel.shape[-1])
         out = np.empty((x.shape[0], height, width, kernel.shape[-1]), np.float32)
