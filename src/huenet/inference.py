@@ -299,8 +299,9 @@ class Colorizer:
         self.temperature, self.vividness = resolve_decoding(self.model, decoding)
         resolve_decoding(self.model, decoding, shrink=float("inf"))  # the shrunk photos' decoding is checked now too
         self.working_size = resolve_working_size(self.model, working_size)
-        # Small images are enlarged to this long side for the network (0: they run at their own size).
-        self.min_working_size = min(int(self.model.settings.get("min_working_size", 0)), self.working_size)
+        # Small images are enlarged to this long side for the network (0: they run at their own
+        # size); working_shape caps it at the working size.
+        self.min_working_size = int(self.model.settings.get("min_working_size", 0))
         self.threads = resolve_threads(threads)
         self.stride = output_stride(self.model.settings)
         self.multiple = max(pad_multiple(self.model.settings), self.stride)
