@@ -207,3 +207,21 @@ def test_the_hint_inputs_change_nothing_until_trained_and_both_engines_agree(tmp
     numpy_model = load_model(hinted_path, engine="numpy")
     assert numpy_model.engine == "numpy"
     np.testing.assert_allclose(run_network(numpy_model, no_hints), expected, atol=2e-4 * np.abs(expected).max())
+
+
+def test_training_the_upper_blocks_leaves_the_lower_ones_and_every_batch_norm_frozen():
+    """--train-encoder-from 11: the convolutions of blocks 11-15 and the head train, the stem and
+    blocks 0-10 stay frozen, and no batch norm trains (ImageNet's statistics are kept)."""
+    from huenet import models
+
+    network = models.build_model("huenet-lite0", encoder_weights=None, train_encoder_from=11)
+    trainable = {layer.name for layer in network.layers if layer.trainable and layer.weights}
+    encoder_layers = [layer for layer in network.layers if layer.name.startswith(encoder.PREFIX) and layer.weights]
+    for layer in encoder_layers:
+        part = layer.name[len(encoder.PREFIX) :].split("_")[0]
+        upper = part == "head" or (part.startswith("block") and int(part[5:]) >= 11)
+        is_norm = type(layer).__name__ == "BatchNormalization"
+        assert (layer.name in trainable) == (upper and not is_norm), layer.name
+    assert any(name.startswith(encoder.PREFIX + "block11") for name in trainable)
+    frozen = models.build_model("huenet-lite0", encoder_weights=None)
+    assert not any(layer.trainable for layer in frozen.layers if layer.name.startswith(encoder.PREFIX))

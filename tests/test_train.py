@@ -117,6 +117,15 @@ def test_impossible_settings_are_refused_before_reading_data(tmp_path, field, va
     assert not (tmp_path / "run").exists()
 
 
+def test_training_an_encoder_needs_a_pretrained_encoder_preset_and_a_block_that_exists(tmp_path):
+    run = str(tmp_path / "run")
+    with pytest.raises(ValueError, match="has no setting train_encoder_from"):
+        train(TrainConfig(preset="unet-tiny", data=str(tmp_path / "not-read"), run_dir=run, train_encoder_from=8))
+    with pytest.raises(ValueError, match="a block from 0 to 15, got 16"):
+        train(TrainConfig(preset="huenet-lite0", data=str(tmp_path / "not-read"), run_dir=run, train_encoder_from=16))
+    assert not (tmp_path / "run").exists()
+
+
 def test_mixed_precision_trains_and_saves_a_float32_model(image_folder, tmp_path):
     model = load_model(train(_config(image_folder, tmp_path, "unet-tiny", precision="bfloat16")))
     assert keras.mixed_precision.global_policy().name == "float32"  # not leaked to the process

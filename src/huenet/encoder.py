@@ -362,13 +362,14 @@ def set_weights(network: Any, state: dict[str, np.ndarray] | None = None) -> int
 
 
 def freeze(network: Any, trainable_from_block: int | None = None) -> None:
-    """Freeze the encoder (its batch norms then run in inference mode); with
-    ``trainable_from_block`` N, blocks N..15 and the head stay trainable."""
+    """Freeze the encoder; with ``trainable_from_block`` N, the convolutions of blocks
+    N..15 and the head train. Batch norms stay frozen throughout, so they run in inference
+    mode with ImageNet's statistics: batches of 32 crops of gray photos would drift them."""
     for layer in network.layers:
         if not layer.name.startswith(PREFIX):
             continue
         trainable = False
-        if trainable_from_block is not None:
+        if trainable_from_block is not None and type(layer).__name__ != "BatchNormalization":
             part = layer.name[len(PREFIX) :].split("_")[0]
             trainable = part == "head" or (part.startswith("block") and int(part[5:]) >= trainable_from_block)
         layer.trainable = trainable

@@ -83,6 +83,12 @@ class TrainConfig:
             "help": "U-Net presets, with --init-from: add a hint branch (a copy of the encoder, gated by the hints) and train it alone; the initial network stays frozen, so colorizing without hints is exactly the initial model's"
         },
     )
+    train_encoder_from: int | None = dataclasses.field(
+        default=None,
+        metadata={
+            "help": "pretrained-encoder presets: train the encoder's blocks from this one (0-15) on, batch norms frozen (default: the preset's; frozen)"
+        },
+    )
     init_from: str | None = dataclasses.field(
         default=None,
         metadata={
@@ -146,6 +152,10 @@ class TrainConfig:
                 self.dropout_rate is not None and not 0 <= self.dropout_rate < 1,
                 f"dropout rate must be in [0, 1), got {self.dropout_rate}",
             ),
+            (
+                self.train_encoder_from is not None and not 0 <= self.train_encoder_from <= 15,
+                f"train encoder from must be a block from 0 to 15, got {self.train_encoder_from}",
+            ),
             (self.max_shift < 0, f"max shift must be 0 or more pixels, got {self.max_shift}"),
             (
                 self.crop_size is not None and self.crop_size < 1,
@@ -183,6 +193,7 @@ class TrainConfig:
             "class_loss_weight": self.class_loss_weight,
             "hint_inputs": self.hint_inputs,
             "hint_branch": True if self.hint_branch else None,
+            "train_encoder_from": self.train_encoder_from,
         }
         if self.hint_branch:
             candidates["hint_inputs"] = True
