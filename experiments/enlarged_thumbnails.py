@@ -1,0 +1,75 @@
+"""Tiny ImageNet thumbnails enlarged to the scale the photo network works at, for its training mix.
+
+The photos of encoder_photos.py cover some 30 kinds of things (Imagenette's 9 classes, VOC's
+20, BSDS500 scenes); Tiny ImageNet covers 200. Its 64x64 photos are far below the scale an
+ImageNet encoder recognizes things at, and colorize enlarges thumbnails to the model's
+min_working_size (160) before the network anyway, so they are written enlarged the same way
+(bicubic) to --size pixels, --per-class of each class (the first by name), the 14 held-out
+classes (photo_mix.HELD_OUT) left out, grayscale ones skipped:
+
+    OUTPUT/<wnid>/<name>.jpg
+
+    python experiments/enlarged_thumbnails.py ../shared/data/tiny-imagenet-jpeg/train.tar.gz \\
+        --per-class 100 --size 160 --output runs/lite0-mix/train/tiny
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+import tarfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from photo_mix import HELD_OUT  # noqa: E402
+
+from huenet import archives, color  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("source", help="Tiny ImageNet train tar (class/.../name.JPEG)")
+    parser.add_argument("--per-class", type=int, default=100)
+    parser.add_argument("--size", type=int, default=160)
+    parser.add_argument("--output", required=True)
+    arguments = parser.parse_args(argv)
+    output = Path(arguments.output)
+    if output.exists() and any(output.iterdir()):
+        sys.exit(f"enlarged_thumbnails: {output}: folder is not empty")
+    names: dict[str, list[str]] = {}
+    with tarfile.open(arguments.source) as archive:
+        for member in archive:
+            if member.isfile() and member.name.lower().endswith((".jpeg", ".jpg", ".png")):
+                wnid = next(
+                    (part for part in Path(member.name).parts if part.startswith("n") and part[1:].isdigit()), None
+                )
+                if wnid and wnid not in HELD_OUT:
+                    names.setdefault(wnid, []).append(member.name)
+    chosen = {name for members in names.values() for name in sorted(members)[: arguments.per_class]}
+    counts = {"written": 0, "skipped_gray": 0, "classes": len(names)}
+    for name, payload in tqdm(archives.iter_tar(Path(arguments.source), only=chosen), total=len(chosen), unit="photo"):
+        if payload is None:
+            continue
+        with Image.open(io.BytesIO(payload)) as image:
+            rgb = image.convert("RGB")
+        if color.is_grayscale(np.asarray(rgb)[None])[0]:
+            counts["skipped_gray"] += 1
+            continue
+        wnid = next(part for part in Path(name).parts if part.startswith("n") and part[1:].isdigit())
+        target = output / wnid / f"{Path(name).stem}.jpg"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        rgb.resize((arguments.size, arguments.size), Image.Resampling.BICUBIC).save(target, quality=95)
+        counts["written"] += 1
+    record = {"command": " ".join(sys.argv), **vars(arguments), "counts": counts}
+    (output / "thumbnails.json").write_text(json.dumps(record, indent=2))
+    print(json.dumps(counts))
+
+
+if __name__ == "__main__":
+    main()
