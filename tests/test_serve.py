@@ -379,6 +379,7 @@ def test_a_hint_placed_on_the_page_colors_that_place(server, tmp_path):
         wait = _upload(chrome, source)
         layer = chrome.find_element(By.CSS_SELECTOR, ".card .hint-layer")
         assert layer.is_displayed()
+        chrome.find_element(By.CSS_SELECTOR, ".card .edit").click()  # the editing view
         width = layer.size["width"]
         # The middle of the bright square: (150, 100) in image pixels.
         ActionChains(chrome).move_to_element_with_offset(layer, 0, 0).click().perform()
@@ -414,3 +415,71 @@ def _chroma(hex_color: str) -> float:
     from huenet import color
 
     return float(np.hypot(*color.rgb_to_lab(_hex_rgb(hex_color))[0, 0, 1:]))
+
+
+def _place_hint(chrome, wait, x, y, hex_color):
+    """In the open editing view, click image pixel (x, y), give it ``hex_color`` through the
+    picker's "Other color" and wait (bounded) for the re-rendered result."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    layer = chrome.find_element(By.CSS_SELECTOR, ".card .hint-layer")
+    natural = chrome.execute_script("return document.querySelector('.card .after').naturalWidth;")
+    scale = layer.size["width"] / natural
+    offset = (x + 0.5) * scale - layer.size["width"] / 2, (y + 0.5) * scale - layer.size["height"] / 2
+    ActionChains(chrome).move_to_element_with_offset(layer, *offset).click().perform()
+    wait.until(lambda page: page.find_element(By.CSS_SELECTOR, ".card .picker").is_displayed())
+    previous = chrome.execute_script("return document.querySelector('a.download').href;")
+    chrome.execute_script(
+        "const input = document.querySelector('.card .picker .other'); input.value = arguments[0];"
+        "input.dispatchEvent(new Event('change'));",
+        hex_color,
+    )
+    wait.until(
+        lambda page: page.execute_script(
+            "const a = document.querySelector('a.download'); return a && a.href !== arguments[0];", previous
+        )
+    )
+
+
+@pytest.mark.skipif(
+    _chromium() is None and not os.environ.get("CI"), reason="needs Debian's chromium and chromium-driver"
+)
+def test_two_hints_on_a_photo_in_the_editing_view_leave_a_third_region_as_it_was(server):
+    """A real photo (a BSDS500 lake scene bundled in examples/): the editing view draws it at
+    the window's width; a hint on the rocks and one on the shore leave the far water's colors."""
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.common.by import By
+
+    from huenet import color
+
+    source = Path(__file__).resolve().parents[1] / "examples" / "bsds-143090.png"
+    chrome = _headless_chrome(webdriver, server)
+    try:
+        wait = _upload(chrome, source)
+        before = np.asarray(Image.open(io.BytesIO(_downloaded_png(chrome))).convert("RGB"))
+        small = chrome.find_element(By.CSS_SELECTOR, ".card .after").size["width"]
+        chrome.find_element(By.CSS_SELECTOR, ".card .hint-layer").click()  # a click on the photo opens the editor
+        wait.until(lambda page: page.find_element(By.CSS_SELECTOR, ".card.editing").is_displayed())
+        drawn = chrome.find_element(By.CSS_SELECTOR, ".card .after").size
+        window = chrome.execute_script("return [window.innerWidth, window.innerHeight];")
+        # As large as the window allows: its width, or its height with room for the tools.
+        assert drawn["width"] >= 0.85 * window[0] or drawn["height"] >= 0.7 * window[1], (drawn, window)
+        assert drawn["width"] > 2.5 * small and drawn["height"] <= window[1], (drawn, window, small)
+        assert chrome.execute_script("return document.querySelectorAll('.card .hint').length;") == 0
+        _place_hint(chrome, wait, 330, 110, "#6b4a32")  # the rocks: brown
+        _place_hint(chrome, wait, 150, 160, "#5a7a3a")  # the shore's grass: green
+        assert chrome.execute_script("return document.querySelectorAll('.card .hint').length;") == 2
+        after = np.asarray(Image.open(io.BytesIO(_downloaded_png(chrome))).convert("RGB"))
+        assert after.shape == before.shape == (321, 481, 3)
+        water = (slice(270, 310), slice(380, 470))  # far below both hints, across the shore line
+        change = color.rgb_to_lab(after[water])[..., 1:] - color.rgb_to_lab(before[water])[..., 1:]
+        assert np.hypot(*np.moveaxis(change, -1, 0)).mean() <= 3.0
+        rocks = color.rgb_to_lab(after[108:113, 328:333])[..., 1:].reshape(-1, 2).mean(axis=0)
+        wanted = color.rgb_to_lab(_hex_rgb("#6b4a32"))[0, 0, 1:]
+        hue = np.degrees(np.arctan2(rocks[1], rocks[0]) - np.arctan2(wanted[1], wanted[0]))
+        assert abs((hue + 180) % 360 - 180) < 30 and np.hypot(*rocks) > 8, (rocks, wanted)  # the rocks: brown
+        chrome.find_element(By.CSS_SELECTOR, ".card .edit").click()  # Done: back to the grid
+        assert not chrome.find_elements(By.CSS_SELECTOR, ".card.editing")
+    finally:
+        chrome.quit()
