@@ -1,7 +1,9 @@
 """Color hints: what users may send, how hints reach the network, and that none changes nothing."""
 
+import io
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -286,6 +288,23 @@ def test_where_the_network_is_unsure_the_hint_colors_themselves_weigh_in():
     assert gain[:, width // 2 :].mean() > 3 * abs(gain[:, : width // 2]).mean()
 
 
+def test_away_from_the_hints_the_automatic_colors_come_back():
+    """propagate with ``automatic`` (the hints chose another decoding): the hint cell holds
+    the hint, the chosen decoding's colors hold near it, the automatic ones far from it."""
+    height, width = 12, 40
+    lightness = np.full((height, width), 60.0)
+    chosen = np.full((height, width, 2), (30.0, -20.0), np.float32)
+    automatic = np.full((height, width, 2), (5.0, 5.0), np.float32)
+    channels = np.zeros((height, width, 3), np.float32)
+    channels[5:8, 2:5] = (30.0 / color.AB_SCALE, -20.0 / color.AB_SCALE, 1.0)  # agrees with the chosen colors
+    result = hints.propagate(chosen, lightness, channels, hints.Spreading(decay=0.02, levin_share=0.0), None, automatic)
+    assert np.allclose(result[5:8, 2:5], (30.0, -20.0))
+    to_chosen = np.hypot(*np.moveaxis(result - chosen, -1, 0))
+    to_automatic = np.hypot(*np.moveaxis(result - automatic, -1, 0))
+    assert to_chosen[6, 5] < to_automatic[6, 5]  # next to the hint: the chosen decoding
+    assert to_automatic[:, 30:].max() < 1.0  # far from it: the automatic colors
+
+
 def _zero_hint_model(bin_prior) -> ColorModel:
     """A hint-taking network whose hint inputs have zero weight (they reach only the decoding
     and the correction), with a bin prior so that vividness changes colors."""
@@ -340,8 +359,8 @@ def test_hints_pick_the_decoding_whose_colors_match_them_and_a_users_decoding_ho
     monkeypatch.setattr(inference, "HINT_VIVIDNESS_COST", 0.0)
     assert colorizer.hinted_decoding(outputs, channels, 1.0) == HINT_DECODINGS[target]
     (ab,) = colorizer.predict_ab([image], [placed])
-    far = (slice(0, 3), slice(12, 16))  # cells away from every hint take the chosen decoding's colors too
-    assert np.abs(ab[far] - decodings[target][far]).max() < np.abs(ab[far] - decodings[-1 - target][far]).max()
+    for row, col in places:  # the hints' cells hold the hints' colors
+        assert np.allclose(ab[row, col], decodings[target][row, col], atol=1e-3)
     # A decoding the user chose is kept, hints or not.
     chosen = Colorizer(model, Decoding(vividness=0.25))
     assert chosen.hinted_decoding(outputs, channels, 1.0) == Decoding(vividness=0.25)
@@ -422,3 +441,101 @@ def test_cli_refuses_hints_for_a_model_without_them_and_writes_nothing(tmp_path,
     assert len(line) == 1 and "does not take color hints" in line[0] and not target.exists()
     assert main(["colorize", str(source), "-o", str(target), "--hint", "1,1,#ff00"]) == 1
     assert "not #rrggbb" in capsys.readouterr().err and not target.exists()
+
+
+# --- hints stay on the thing they are put on ---------------------------------------------------
+
+
+def _three_objects(height=192, width=288):
+    """A dark ground with three flat objects apart, each behind a strong edge: A (bright) top
+    left, B (mid-gray) top right, C (light) below between them. -> (gray, {name: interior})."""
+    gray = np.full((height, width), 40, np.uint8)
+    boxes = {"A": (30, 100, 20, 110), "B": (30, 100, 178, 268), "C": (128, 180, 100, 188)}
+    for (top, bottom, left, right), level in zip(boxes.values(), (200, 120, 160)):
+        gray[top:bottom, left:right] = level
+    interiors = {
+        name: (slice(top + 6, bottom - 6), slice(left + 6, right - 6))
+        for name, (top, bottom, left, right) in boxes.items()
+    }
+    return gray, interiors
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 39, open: the decay that keeps a hint off its surroundings also pulls it back inside a "
+    "large flat object: A's mean chroma comes 8.7 Lab units short of the hint's (2026-12-06)",
+)
+def test_two_hints_color_their_own_objects_and_a_third_object_keeps_its_colors():
+    model = huenet.load_model()
+    gray, interiors = _three_objects()
+    placed = [make_hint(65, 65, "#e8c060", 8), make_hint(223, 65, "#4a6ea8", 8)]  # in the middle of A, of B
+    plain = color.rgb_to_lab(np.asarray(huenet.colorize(gray, model=model)))[..., 1:]
+    hinted = color.rgb_to_lab(np.asarray(huenet.colorize(gray, model=model, hints=placed)))[..., 1:]
+    for name, hint in zip("AB", placed):  # each object takes its hint's chroma, within 8 Lab units
+        inside = hinted[interiors[name]].reshape(-1, 2).mean(axis=0)
+        assert np.hypot(*(inside - hint.ab)) <= 8.0, (name, inside, hint.ab)
+    kept = np.hypot(*np.moveaxis(hinted[interiors["C"]] - plain[interiors["C"]], -1, 0))
+    assert kept.max() <= 3.0, kept.max()  # the third object keeps its automatic colors
+
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def _validation_photos(count: int) -> list[np.ndarray]:
+    """The first ``count`` BSDS500 validation photos as RGB at a 384 px long side."""
+    import tarfile
+
+    archive = SHARED / "bsds500-jpeg" / "val.tar"
+    if not archive.exists():
+        pytest.skip("BSDS500 validation photos not at hand")
+    photos = []
+    with tarfile.open(archive) as tar:
+        for member in sorted((m for m in tar.getmembers() if m.name.endswith(".jpg")), key=lambda m: m.name)[:count]:
+            image = Image.open(io.BytesIO(tar.extractfile(member).read())).convert("RGB")
+            image.thumbnail((384, 384), Image.Resampling.BICUBIC)
+            photos.append(np.asarray(image))
+    return photos
+
+
+def _psnr(prediction: np.ndarray, truth: np.ndarray, where: np.ndarray) -> float:
+    error = ((np.asarray(prediction, np.float64) - truth) ** 2)[where].mean()
+    return float(10 * np.log10(255.0**2 / max(error, 1e-10)))
+
+
+def _far_pixels_with_and_without_one_hint(truth: np.ndarray, model) -> tuple[float, float]:
+    """As a person hints: on the 8x8 cell whose colors are most wrong, the truth's mean color
+    there. -> PSNR of the pixels farther than 1/6 of the long side from it (with, without)."""
+    gray = color.rgb_to_gray(truth)
+    plain = np.asarray(huenet.colorize(gray, model=model))
+    truth_ab = color.rgb_to_lab(truth)[..., 1:]
+    rows, cols = (gray.shape[0] // 8) * 8, (gray.shape[1] // 8) * 8
+    error = ((color.rgb_to_lab(plain)[..., 1:] - truth_ab) ** 2).sum(axis=-1)[:rows, :cols]
+    cells = error.reshape(rows // 8, 8, cols // 8, 8).mean(axis=(1, 3))
+    row, col = np.unravel_index(np.argmax(cells), cells.shape)
+    mean = truth_ab[row * 8 : row * 8 + 8, col * 8 : col * 8 + 8].reshape(-1, 2).mean(axis=0)
+    hint = hints.Hint(x=col * 8 + 3.5, y=row * 8 + 3.5, ab=(float(mean[0]), float(mean[1])), size=8)
+    hinted = np.asarray(huenet.colorize(gray, model=model, hints=[hint]))
+    ys, xs = np.mgrid[0 : gray.shape[0], 0 : gray.shape[1]]
+    far = np.hypot(ys - hint.y, xs - hint.x) > max(gray.shape) / 6
+    return _psnr(hinted, truth, far), _psnr(plain, truth, far)
+
+
+def test_one_hint_raises_the_psnr_of_pixels_far_from_it_on_average():
+    """Over 12 validation photos, one hint where the colors are most wrong leaves the pixels far
+    from it better on average (the issue's must: not below the automatic colors' - 0.1 dB)."""
+    model = huenet.load_model()
+    changes = [np.subtract(*_far_pixels_with_and_without_one_hint(truth, model)) for truth in _validation_photos(12)]
+    assert np.mean(changes) >= 0.0, changes
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 39, open: on BSDS500 val 101087 a yellow hint on a grass skirt leaks into the water "
+    "below it (-1.26 dB far from the hint; 2026-12-06)",
+)
+def test_one_hint_never_lowers_the_psnr_of_pixels_far_from_it():
+    """The same, photo by photo: pixels far from the hint are never worse for it."""
+    model = huenet.load_model()
+    for truth in _validation_photos(6):
+        hinted, plain = _far_pixels_with_and_without_one_hint(truth, model)
+        assert hinted >= plain - 0.01

@@ -447,7 +447,7 @@ def _place_hint(chrome, wait, x, y, hex_color):
 )
 def test_two_hints_on_a_photo_in_the_editing_view_leave_a_third_region_as_it_was(server):
     """A real photo (a BSDS500 lake scene bundled in examples/): the editing view draws it at
-    the window's width; a hint on the rocks and one on the shore leave the far water's colors."""
+    the window's width; a hint on the rocks and one on the sky leave the water's colors."""
     webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.common.by import By
 
@@ -468,11 +468,11 @@ def test_two_hints_on_a_photo_in_the_editing_view_leave_a_third_region_as_it_was
         assert drawn["width"] > 2.5 * small and drawn["height"] <= window[1], (drawn, window, small)
         assert chrome.execute_script("return document.querySelectorAll('.card .hint').length;") == 0
         _place_hint(chrome, wait, 330, 110, "#6b4a32")  # the rocks: brown
-        _place_hint(chrome, wait, 150, 160, "#5a7a3a")  # the shore's grass: green
+        _place_hint(chrome, wait, 60, 40, "#8098b8")  # the sky: gray-blue
         assert chrome.execute_script("return document.querySelectorAll('.card .hint').length;") == 2
         after = np.asarray(Image.open(io.BytesIO(_downloaded_png(chrome))).convert("RGB"))
         assert after.shape == before.shape == (321, 481, 3)
-        water = (slice(270, 310), slice(380, 470))  # far below both hints, across the shore line
+        water = (slice(270, 310), slice(380, 470))  # below both, across the rocks and the shore line
         change = color.rgb_to_lab(after[water])[..., 1:] - color.rgb_to_lab(before[water])[..., 1:]
         assert np.hypot(*np.moveaxis(change, -1, 0)).mean() <= 3.0
         rocks = color.rgb_to_lab(after[108:113, 328:333])[..., 1:].reshape(-1, 2).mean(axis=0)

@@ -327,6 +327,12 @@ class Colorizer:
         value = self.model.settings.get("hint_decay", hints_module.DEFAULT_HINT_DECAY)
         return None if value is None else float(value)
 
+    @property
+    def spreading(self) -> hints_module.Spreading:
+        """How far a hint's color carries (``hints.Spreading``): the model's ``hint_decay``
+        with the product's locality (``hints.LOCAL``)."""
+        return dataclasses.replace(hints_module.LOCAL, decay=self.hint_decay)
+
     def network_input(self, image: InputImage, hints: Any = None) -> tuple[tuple[int, int], np.ndarray]:
         """(working shape, the network's input for ``image``: (h, w, 1), or (h, w, 4) with hint
         channels for a model that takes hints), padded to the network's multiple."""
@@ -345,9 +351,11 @@ class Colorizer:
         """The network's ``outputs`` (output grid) for ``image`` decoded and corrected to
         ``hints``, as ``predict_ab`` does: ab (Lab units) on the output grid."""
         _, network_input = self.network_input(image, hints)
-        return self._decode(image, outputs, network_input)
+        return self._decode(image, outputs, network_input, len(hints_module.parse_hints(hints)))
 
-    def _decode(self, image: InputImage, outputs: np.ndarray, network_input: np.ndarray) -> np.ndarray:
+    def _decode(
+        self, image: InputImage, outputs: np.ndarray, network_input: np.ndarray, hint_count: int = 0
+    ) -> np.ndarray:
         """One image's network outputs -> ab; with hints, the decoding the hints choose
         (``hinted_decoding``) and their correction spread (``hints.propagate``; where the
         network is unsure, the hint colors spread alone weigh in)."""
@@ -356,10 +364,14 @@ class Colorizer:
         if not hinted or self.hint_decay is None:  # None: the network alone honors the hints
             return decode_ab(self.model, outputs[None], self.decoding, shrink)[0]
         channels = self._hint_cells(network_input, outputs.shape[:2])
-        ab = decode_ab(self.model, outputs[None], self.hinted_decoding(outputs, channels, shrink), shrink)[0]
+        chosen = self.hinted_decoding(outputs, channels, shrink)
+        ab = decode_ab(self.model, outputs[None], chosen, shrink)[0]
+        automatic = None if chosen == self.decoding else decode_ab(self.model, outputs[None], self.decoding, shrink)[0]
         lightness = channels[..., 3] * color.LIGHTNESS_SCALE + color.LIGHTNESS_CENTER
         unsure = spread(outputs) if self.model.head == "ab_bins" else None
-        return hints_module.propagate(ab, lightness, channels[..., :3], self.hint_decay, unsure)
+        return hints_module.propagate(
+            ab, lightness, channels[..., :3], self.spreading, unsure, automatic, max(1, hint_count)
+        )
 
     def hinted_decoding(self, outputs: np.ndarray, channels: np.ndarray, shrink: float) -> Decoding:
         """The decoding for an image with hints: of ``HINT_DECODINGS``, the one whose colors
@@ -459,7 +471,8 @@ class Colorizer:
                         if not decode:
                             results[index] = values[0]
                             continue
-                        results[index] = self._decode(inputs[index], values[0], prepared[index][1])
+                        count = len(hints_module.parse_hints(hints[index])) if hints is not None else 0
+                        results[index] = self._decode(inputs[index], values[0], prepared[index][1], count)
         return results
 
     def compose(self, image: InputImage, ab: np.ndarray, shift: tuple[float, float] = (0.0, 0.0)) -> Image.Image:
