@@ -28,6 +28,7 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -140,10 +141,7 @@ def run_set(
     for index, truth in enumerate(tqdm(truths, desc=name, unit="photo")):
         if colorizer is None and index >= levin_limit:
             break
-        truth = squash(truth)
-        gray = color.rgb_to_gray(truth)
-        ab = color.rgb_to_lab(truth)[..., 1:]
-        image = read_image(gray)
+        truth, gray, ab, image = _prepared(squash(truth))
         gray_scores.append(_psnr(np.repeat(gray[..., None], 3, axis=-1), truth))
         for count in counts:
             corners = draw_patches(count, seed * 1_000_003 + index * 101 + count)
@@ -167,6 +165,12 @@ def run_set(
             str(n): float(np.mean(v[:levin_limit])) for n, v in huenet_scores.items()
         }
     return result
+
+
+def _prepared(truth: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
+    """(truth, its gray version, its ab, the gray as huenet's input image)."""
+    gray = color.rgb_to_gray(truth)
+    return truth, gray, color.rgb_to_lab(truth)[..., 1:], read_image(gray)
 
 
 def _psnr(prediction: np.ndarray, truth: np.ndarray, where: np.ndarray | None = None) -> float:
@@ -255,10 +259,7 @@ def run_user_set(
     for index, truth in enumerate(tqdm(truths, desc=f"{name} (user-like)", unit="photo")):
         if colorizer is None and index >= levin_limit:
             break
-        truth = shrink_long_side(truth)
-        gray = color.rgb_to_gray(truth)
-        truth_ab = color.rgb_to_lab(truth)[..., 1:]
-        image = read_image(gray)
+        truth, gray, truth_ab, image = _prepared(shrink_long_side(truth))
         gray_scores.append(_psnr(np.repeat(gray[..., None], 3, axis=-1), truth))
 
         if colorizer is not None:

@@ -51,9 +51,11 @@ def main(argv: list[str] | None = None) -> None:
                 )
                 if wnid and wnid not in HELD_OUT:
                     names.setdefault(wnid, []).append(member.name)
-    chosen = {name for members in names.values() for name in sorted(members)[: arguments.per_class]}
+    chosen = {name: wnid for wnid, members in names.items() for name in sorted(members)[: arguments.per_class]}
     counts = {"written": 0, "skipped_gray": 0, "classes": len(names)}
-    for name, payload in tqdm(archives.iter_tar(Path(arguments.source), only=chosen), total=len(chosen), unit="photo"):
+    for name, payload in tqdm(
+        archives.iter_tar(Path(arguments.source), only=set(chosen)), total=len(chosen), unit="photo"
+    ):
         if payload is None:
             continue
         with Image.open(io.BytesIO(payload)) as image:
@@ -61,8 +63,7 @@ def main(argv: list[str] | None = None) -> None:
         if color.is_grayscale(np.asarray(rgb)[None])[0]:
             counts["skipped_gray"] += 1
             continue
-        wnid = next(part for part in Path(name).parts if part.startswith("n") and part[1:].isdigit())
-        target = output / wnid / f"{Path(name).stem}.jpg"
+        target = output / chosen[name] / f"{Path(name).stem}.jpg"
         target.parent.mkdir(parents=True, exist_ok=True)
         rgb.resize((arguments.size, arguments.size), Image.Resampling.BICUBIC).save(target, quality=95)
         counts["written"] += 1

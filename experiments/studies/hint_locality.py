@@ -52,7 +52,7 @@ from bench_hints import (  # noqa: E402
 from huenet import color, datasets  # noqa: E402
 from huenet import hints as hints_module  # noqa: E402
 from huenet.images import read_image  # noqa: E402
-from huenet.inference import Colorizer, Decoding  # noqa: E402
+from huenet.inference import Colorizer, Decoding, decode_ab, spread  # noqa: E402
 from huenet.modelfile import load_model  # noqa: E402
 
 PLAUSIBLE_RADIUS = 10.0  # Lab units: the network's probability within about this of a color
@@ -111,14 +111,10 @@ def colors(colorizer: Colorizer, image, outputs, truth_ab, variant, corners, pat
         shrink = colorizer.shrink(image)
         channels = colorizer._hint_cells(network_input, outputs.shape[:2])
         chosen = colorizer.decoding if mode == "fixed" else colorizer.hinted_decoding(outputs, channels, shrink)
-        from huenet.inference import decode_ab, spread
-
         ab = decode_ab(colorizer.model, outputs[None], chosen, shrink)[0]
-        automatic = (
-            None if mode != "local" else decode_ab(colorizer.model, outputs[None], colorizer.decoding, shrink)[0]
-        )
-        lightness = channels[..., 3] * color.LIGHTNESS_SCALE + color.LIGHTNESS_CENTER
         ab_auto = decode_ab(colorizer.model, outputs[None], colorizer.decoding, shrink)[0]
+        automatic = ab_auto if mode == "local" else None
+        lightness = channels[..., 3] * color.LIGHTNESS_SCALE + color.LIGHTNESS_CENTER
         ab = hints_module.propagate(
             ab, lightness, channels[..., :3], spreading, spread(outputs), automatic, hint_count=len(hints)
         )

@@ -243,9 +243,7 @@ def _affinities(lightness: np.ndarray, ab: np.ndarray | None = None, color_scale
     (sigma_r sigma_s)) with sigma^2 from each 3x3 window's variance as in Levin et al. (2004),
     times the decoded colors' exp(-|ab_r - ab_s|^2 / COLOR_SCALE^2) when ``ab`` is given."""
     level = np.asarray(lightness, np.float64) / 100.0
-    height, width = level.shape
-    padded = np.pad(level, 1, mode="edge")
-    window = np.stack([padded[1 + dr : 1 + dr + height, 1 + dc : 1 + dc + width] for dr, dc in (*_OFFSETS, (0, 0))])
+    window = _windows(level)
     nearest = ((window[:-1] - level[None]) ** 2).min(axis=0)
     variance = np.maximum(np.maximum(window.var(axis=0) * 0.6, -nearest / np.log(0.01)), 2e-6)
     sigma = np.sqrt(variance)
@@ -324,8 +322,8 @@ def propagate(
     blended with them, the share ``levin_share`` times the cell's ``unsure`` over the image's
     median times the hints' reach there. ``automatic``: the colors without hints, when ``ab``
     was decoded otherwise for the hints (``Colorizer.hinted_decoding``): away from the hints
-    the result returns to them, as the reach falls. Solved together by conjugate gradients in NumPy on the output grid (the working size
-    over the stride: a few thousand cells).
+    the result returns to them, as the reach falls. Solved together by conjugate gradients
+    in NumPy on the output grid (the working size over the stride: a few thousand cells).
 
     Args:
         ab: predicted ab (h, w, 2), Lab units, on the network's output grid.
@@ -367,13 +365,17 @@ def propagate(
     return np.where(fixed[..., None], hinted, result).astype(np.float32)
 
 
-def _texture(lightness: np.ndarray) -> np.ndarray:
-    """The standard deviation of L over each cell's 3x3 window, Lab units (h, w)."""
-    level = np.asarray(lightness, np.float64)
+def _windows(level: np.ndarray) -> np.ndarray:
+    """Each cell's 3x3 window, (9, h, w): its 8 neighbours in ``_OFFSETS``' order, then the cell
+    itself; the edge repeated beyond the grid."""
     height, width = level.shape
     padded = np.pad(level, 1, mode="edge")
-    window = np.stack([padded[1 + dr : 1 + dr + height, 1 + dc : 1 + dc + width] for dr, dc in (*_OFFSETS, (0, 0))])
-    return window.std(axis=0)
+    return np.stack([padded[1 + dr : 1 + dr + height, 1 + dc : 1 + dc + width] for dr, dc in (*_OFFSETS, (0, 0))])
+
+
+def _texture(lightness: np.ndarray) -> np.ndarray:
+    """The standard deviation of L over each cell's 3x3 window, Lab units (h, w)."""
+    return _windows(np.asarray(lightness, np.float64)).std(axis=0)
 
 
 def _smoothest(known: np.ndarray, fixed: np.ndarray, weights: np.ndarray, decays: np.ndarray) -> np.ndarray:

@@ -350,15 +350,16 @@ class Colorizer:
     def honor_hints(self, image: InputImage, outputs: np.ndarray, hints: Any) -> np.ndarray:
         """The network's ``outputs`` (output grid) for ``image`` decoded and corrected to
         ``hints``, as ``predict_ab`` does: ab (Lab units) on the output grid."""
-        _, network_input = self.network_input(image, hints)
-        return self._decode(image, outputs, network_input, len(hints_module.parse_hints(hints)))
+        placed = self.check_hints(hints, image.size)
+        _, network_input = self.network_input(image, placed)
+        return self._decode(image, outputs, network_input, len(placed))
 
     def _decode(
         self, image: InputImage, outputs: np.ndarray, network_input: np.ndarray, hint_count: int = 0
     ) -> np.ndarray:
-        """One image's network outputs -> ab; with hints, the decoding the hints choose
-        (``hinted_decoding``) and their correction spread (``hints.propagate``; where the
-        network is unsure, the hint colors spread alone weigh in)."""
+        """One image's network outputs -> ab; with ``hint_count`` hints, the decoding the hints
+        choose (``hinted_decoding``) and their correction, both spread as far as the hints
+        reach (``hints.propagate`` with ``spreading``)."""
         hinted = network_input.shape[-1] > 1 and bool(network_input[..., 3].any())
         shrink = self.shrink(image)
         if not hinted or self.hint_decay is None:  # None: the network alone honors the hints
@@ -369,9 +370,7 @@ class Colorizer:
         automatic = None if chosen == self.decoding else decode_ab(self.model, outputs[None], self.decoding, shrink)[0]
         lightness = channels[..., 3] * color.LIGHTNESS_SCALE + color.LIGHTNESS_CENTER
         unsure = spread(outputs) if self.model.head == "ab_bins" else None
-        return hints_module.propagate(
-            ab, lightness, channels[..., :3], self.spreading, unsure, automatic, max(1, hint_count)
-        )
+        return hints_module.propagate(ab, lightness, channels[..., :3], self.spreading, unsure, automatic, hint_count)
 
     def hinted_decoding(self, outputs: np.ndarray, channels: np.ndarray, shrink: float) -> Decoding:
         """The decoding for an image with hints: of ``HINT_DECODINGS``, the one whose colors
@@ -454,9 +453,10 @@ class Colorizer:
         if hints is not None and len(hints) != len(inputs):
             raise ValueError(f"{len(hints)} hint lists for {len(inputs)} images")
         groups: dict[tuple[int, int], list[int]] = {}
-        prepared = []
+        prepared, placed = [], []
         for index, image in enumerate(inputs):
-            prepared.append(self.network_input(image, hints[index] if hints is not None else None))
+            placed.append(self.check_hints(hints[index] if hints is not None else None, image.size))
+            prepared.append(self.network_input(image, placed[-1]))  # parsed once: Hint objects pass through
             groups.setdefault(prepared[-1][1].shape, []).append(index)
         results: list[Any] = [None] * len(inputs)
         with _blas_threads(self.threads):
@@ -471,8 +471,7 @@ class Colorizer:
                         if not decode:
                             results[index] = values[0]
                             continue
-                        count = len(hints_module.parse_hints(hints[index])) if hints is not None else 0
-                        results[index] = self._decode(inputs[index], values[0], prepared[index][1], count)
+                        results[index] = self._decode(inputs[index], values[0], prepared[index][1], len(placed[index]))
         return results
 
     def compose(self, image: InputImage, ab: np.ndarray, shift: tuple[float, float] = (0.0, 0.0)) -> Image.Image:
