@@ -180,9 +180,9 @@ def test_the_hint_inputs_change_nothing_until_trained_and_both_engines_agree(tmp
     """A trained automatic network given the hint channels (add_hint_inputs.py, --init-from):
     weights copied by layer name, the encoder reading the lightness alone, the hint path at
     zero; without hints it predicts exactly what it did, in Keras and in the NumPy engine."""
-    from huenet import models, train
+    from huenet import models, train, unet
     from huenet.inference import run_network
-    from huenet.modelfile import load_model, save_model
+    from huenet.modelfile import load_model, read_metadata, save_model
 
     rng = np.random.default_rng(0)
     automatic = models.build_model("huenet-lite0", encoder_weights=None)
@@ -207,6 +207,17 @@ def test_the_hint_inputs_change_nothing_until_trained_and_both_engines_agree(tmp
     numpy_model = load_model(hinted_path, engine="numpy")
     assert numpy_model.engine == "numpy"
     np.testing.assert_allclose(run_network(numpy_model, no_hints), expected, atol=2e-4 * np.abs(expected).max())
+    # ... so one forward pass serves every set of hints (the page's re-render), until the hint
+    # path carries weight on a hint channel.
+    assert not numpy_model.network_reads_hints
+    path_layer = hinted.get_layer(unet.ENCODER_UNET_HINTS)
+    (kernel,) = path_layer.get_weights()
+    kernel[1, 1, 3, 0] = 0.5  # the hint mask, into one decoder channel
+    path_layer.set_weights([kernel])
+    metadata = {key: value for key, value in read_metadata(hinted_path).items() if key != "format"}
+    trained_path = save_model(hinted, tmp_path / "trained.keras", metadata)
+    assert load_model(trained_path, engine="numpy").network_reads_hints
+    assert load_model(trained_path, engine="keras").network_reads_hints  # Keras: assumed, not checked
 
 
 def test_training_the_upper_blocks_leaves_the_lower_ones_and_every_batch_norm_frozen():

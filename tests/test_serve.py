@@ -328,6 +328,14 @@ def test_hints_suggestions_and_confidence_through_the_api_match_the_library(serv
     served = np.asarray(Image.open(io.BytesIO(body)), dtype=int)
     assert np.abs(served - np.asarray(huenet.colorize(gray, hints=hints))).max() <= 1  # the same in every interface
     image_id = headers["x-huenet-image-id"]
+    # Re-renders by id (the network's outputs kept from the first request): other hints, then none.
+    moved = [{"x": 20, "y": 100, "color": "#2040c0", "size": 6}, *hints]
+    for again in (moved, None):
+        fields = {"image_id": image_id, **({"hints": json.dumps(again)} if again else {})}
+        status, _, body = _colorize(server, fields)
+        assert status == 200, body[:300]
+        served = np.asarray(Image.open(io.BytesIO(body)), dtype=int)
+        assert np.abs(served - np.asarray(huenet.colorize(gray, hints=again))).max() <= 1
     status, _, body = _post(server, "/api/suggest", {"image_id": image_id, "x": "10", "y": "10", "k": "4"})
     answer = json.loads(body)
     assert status == 200 and answer["suggestions"] == huenet.suggest_colors(gray, 10, 10, k=4)

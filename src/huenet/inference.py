@@ -369,8 +369,10 @@ class Colorizer:
         ab = decode_ab(self.model, outputs[None], chosen, shrink)[0]
         automatic = None if chosen == self.decoding else decode_ab(self.model, outputs[None], self.decoding, shrink)[0]
         lightness = channels[..., 3] * color.LIGHTNESS_SCALE + color.LIGHTNESS_CENTER
-        unsure = spread(outputs) if self.model.head == "ab_bins" else None
-        return hints_module.propagate(ab, lightness, channels[..., :3], self.spreading, unsure, automatic, hint_count)
+        spreading = self.spreading
+        blends = self.model.head == "ab_bins" and spreading.levin_share > 0  # the only use of the spread
+        unsure = spread(outputs) if blends else None
+        return hints_module.propagate(ab, lightness, channels[..., :3], spreading, unsure, automatic, hint_count)
 
     def hinted_decoding(self, outputs: np.ndarray, channels: np.ndarray, shrink: float) -> Decoding:
         """The decoding for an image with hints: of ``HINT_DECODINGS``, the one whose colors

@@ -94,6 +94,13 @@ class ColorModel:
         return "numpy" if self.runner is not None else "keras"
 
     @property
+    def network_reads_hints(self) -> bool:
+        """Whether the network's output can change with the hint channels (False: hints act
+        after the network alone, so one forward pass serves every set of hints). Known for
+        the NumPy engine; the Keras engine answers True (it may)."""
+        return bool(self.settings.get("hint_inputs")) and getattr(self.runner, "reads_hints", True)
+
+    @property
     def head(self) -> str:
         return self.metadata["head"]
 

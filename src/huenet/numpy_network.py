@@ -197,6 +197,7 @@ class NumpyNetwork:
             self._check(layer)
         self.by_name = {layer["name"]: layer for layer in self.layers}
         self.gates = self._gates()
+        self.reads_hints = self._reads_hints()
         try:  # weights whose shapes do not fit the graph fail here, not on a user's image
             self(
                 np.zeros((1, 32, 32, self.input_channels), np.float32)
@@ -266,6 +267,21 @@ class NumpyNetwork:
             raise Unsupported(f"layer {layer['name']}: concatenation over axis {config.get('axis')}")
         elif kind in ("GlobalAveragePooling2D", "GlobalMaxPooling2D") and not config.get("keepdims", False):
             raise Unsupported(f"layer {layer['name']}: global pooling without keepdims")
+
+    def _reads_hints(self) -> bool:
+        """Whether the output can depend on the hint channels. False when every layer that reads
+        the input is a convolution whose weights on the hint channels are all zero (the
+        encoder's lightness select, a hint path not yet trained: ``add_hint_inputs``); then
+        a forward pass without hints serves every set of hints."""
+        if self.input_channels == 1:
+            return False
+        for name, sources in self.sources.items():
+            if self.input_name not in sources:
+                continue
+            kind, variables = self.by_name[name]["class_name"], self.weights[name]
+            if kind != "Conv2D" or sources != [self.input_name] or variables[0][:, :, 1:].any():
+                return True
+        return False
 
     def _gates(self) -> dict[str, tuple[str, list[dict], set[str]]]:
         """Gated branches: {Multiply layer: (gate, the gate's layers in order, the branch's layers)}

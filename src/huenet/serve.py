@@ -155,32 +155,40 @@ def _parse_vividness(value: str | None) -> float | None:
     return number
 
 
-class _Decoded:
-    """The last few uploads decoded, by image id: a page that re-renders after each hint
-    sends only the hints, and the server skips reading the file again."""
+class _Recent:
+    """The last few results by key (thread-safe, least recently used dropped first): the page
+    re-renders after each hint with only the image id and the hints, so the server keeps
+    what does not change with them."""
 
     def __init__(self, count: int = 4):
         self.count = count
-        self.items: collections.OrderedDict[str, Any] = collections.OrderedDict()
+        self.items: collections.OrderedDict[Any, Any] = collections.OrderedDict()
         self.lock = threading.Lock()
 
-    def read(self, image_id: str, payload: bytes, max_pixels: int) -> Any:
-        from huenet.images import read_image
-
+    def get(self, key: Any, make: Any) -> Any:
+        """The value kept for ``key``, or ``make()`` kept (computed outside the lock)."""
         with self.lock:
-            image = self.items.get((image_id, max_pixels))
-            if image is not None:
-                self.items.move_to_end((image_id, max_pixels))
-                return image
-        image = read_image(payload, max_pixels=max_pixels)
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        value = make()
         with self.lock:
-            self.items[(image_id, max_pixels)] = image
+            self.items[key] = value
             while len(self.items) > self.count:
                 self.items.popitem(last=False)
-        return image
+        return value
 
 
-_decoded = _Decoded()
+_decoded = _Recent()  # uploads decoded, by (image id, pixel limit)
+_outputs = _Recent()  # the network's outputs without hints, by (image id, pixel limit, model file)
+
+
+def _read(image_id: str | None, payload: bytes, max_pixels: int) -> Any:
+    from huenet.images import read_image
+
+    if not image_id:
+        return read_image(payload, max_pixels=max_pixels)
+    return _decoded.get((image_id, max_pixels), lambda: read_image(payload, max_pixels=max_pixels))
 
 
 def _png(image: Any) -> bytes:
@@ -201,13 +209,18 @@ def colorize_png(
     image_id: str | None = None,
 ) -> bytes:
     """Colorize an uploaded file's bytes -> PNG bytes (runs in a worker thread)."""
-    from huenet.images import read_image
     from huenet.inference import Colorizer, Decoding
     from huenet.modelfile import load_model
 
-    image = _decoded.read(image_id, payload, max_pixels) if image_id else read_image(payload, max_pixels=max_pixels)
+    image = _read(image_id, payload, max_pixels)
     colorizer = Colorizer(load_model(model_name), Decoding(vivid=vivid, vividness=vividness))
-    (ab,) = colorizer.predict_ab([image], [hints] if hints else None)
+    if image_id and not colorizer.model.network_reads_hints:
+        # Hints act after the network alone: its outputs for this image serve every re-render.
+        key = (image_id, max_pixels, colorizer.model.source)
+        (outputs,) = _outputs.get(key, lambda: colorizer.network_outputs([image]))
+        ab = colorizer.honor_hints(image, outputs, hints)
+    else:
+        (ab,) = colorizer.predict_ab([image], [hints] if hints else None)
     return _png(colorizer.compose(image, ab))
 
 
@@ -226,7 +239,7 @@ def suggest_json(
     from huenet.inference import Colorizer
     from huenet.modelfile import load_model
 
-    image = _decoded.read(image_id, payload, max_pixels)
+    image = _read(image_id, payload, max_pixels)
     return {"suggestions": guided.suggest_colors(image, x, y, k, hints, Colorizer(load_model(model_name)))}
 
 
@@ -236,7 +249,7 @@ def confidence_png(payload: bytes, model_name: str | None, max_pixels: int, hint
     from huenet.inference import Colorizer
     from huenet.modelfile import load_model
 
-    image = _decoded.read(image_id, payload, max_pixels)
+    image = _read(image_id, payload, max_pixels)
     level = guided.confidence(image, hints, Colorizer(load_model(model_name)))
     return _png(guided.confidence_image(level))
 
