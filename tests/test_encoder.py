@@ -236,3 +236,58 @@ def test_training_the_upper_blocks_leaves_the_lower_ones_and_every_batch_norm_fr
     assert any(name.startswith(encoder.PREFIX + "block11") for name in trainable)
     frozen = models.build_model("huenet-lite0", encoder_weights=None)
     assert not any(layer.trainable for layer in frozen.layers if layer.name.startswith(encoder.PREFIX))
+
+
+def test_the_encoder_networks_hint_branch_is_gated_and_both_engines_run_it(tmp_path, state):
+    """--hint-branch on the encoder network: without hints exactly the network alone (the gate
+    shuts the branch, whatever it learned, and the NumPy engine skips it whole); with hints
+    the branch changes the colors, the same in both engines."""
+    from huenet import models, train, unet
+    from huenet.modelfile import load_model, save_model
+    from huenet.numpy_network import NumpyNetwork
+
+    rng = np.random.default_rng(4)
+    alone = models.build_model("huenet-lite0", hint_inputs=True, encoder_weights=None)
+    encoder.set_weights(alone, state)
+    randomized(alone, rng)
+    settings = {**models.resolve_settings("huenet-lite0"), "hint_inputs": True}
+    alone_path = save_model(
+        alone, tmp_path / "alone.keras", {"preset": "huenet-lite0", "head": "ab_bins", "settings": settings}
+    )
+    branched = models.build_model("huenet-lite0", hint_inputs=True, hint_branch=True, encoder_weights=None)
+    train._copy_weights(load_model(alone_path, engine="keras"), branched)  # by name; the branch starts anew
+    branch_layers = [layer for layer in branched.layers if layer.name.startswith(unet.HINT_PREFIX) and layer.weights]
+    assert {f"{unet.HINT_PREFIX}zero{stride}" for stride in (2, 4, 8, 16, 32)} <= {
+        layer.name for layer in branch_layers
+    }
+    for layer in branch_layers:
+        if layer.name != unet.HINT_PREFIX + "mask":  # the fixed mask selector stays
+            randomized_weights = [rng.normal(0, 0.1, w.shape).astype(np.float32) for w in layer.get_weights()]
+            if type(layer).__name__ == "BatchNormalization":
+                randomized_weights[-1] = np.abs(randomized_weights[-1]) + 0.5  # variance > 0
+            layer.set_weights(randomized_weights)
+
+    lightness = rng.uniform(-1, 1, (2, 64, 96, 1)).astype(np.float32)
+    hints = np.zeros((2, 64, 96, 3), np.float32)
+    hints[1, 20:23, 30:33] = (0.4, -0.3, 1.0)  # image 1 has one hint, image 0 none
+    batch = np.concatenate([lightness, hints], axis=-1)
+    expected_alone = np.asarray(alone(batch))
+    with_branch = np.asarray(branched(batch))
+    np.testing.assert_array_equal(with_branch[0], expected_alone[0])
+    assert np.abs(with_branch[1] - expected_alone[1]).max() > 1e-2
+    # Far from the hint too: the deep levels carry it over the whole image.
+    assert np.abs(with_branch[1, -4:, -4:] - expected_alone[1, -4:, -4:]).max() > 1e-3
+
+    path = save_model(
+        branched,
+        tmp_path / "branched.keras",
+        {"preset": "huenet-lite0", "head": "ab_bins", "settings": {**settings, "hint_branch": True}},
+    )
+    engine = NumpyNetwork(path)
+    assert engine.reads_hints
+    np.testing.assert_allclose(engine(batch), with_branch, atol=2e-4 * np.abs(with_branch).max())
+    for name, variables in engine.weights.items():  # the branch broken: images without hints are untouched
+        if name.startswith(unet.HINT_PREFIX + "down") and variables:
+            variables[0][...] = np.nan
+    assert np.isfinite(engine(batch[:1])).all()
+    assert np.isnan(engine(batch[1:])).any()

@@ -112,6 +112,23 @@ def test_training_hints_carry_the_truths_patch_mean_and_some_images_get_none():
     assert np.abs(drawn[image, row, col, :2]).max() > 0  # a hint has chroma (a patch mean of the truth)
 
 
+def test_training_hints_can_go_where_the_truth_is_colorful_as_people_put_them():
+    """colorful_share 1: every patch touches the one colorful square of a gray scene (drawn
+    anywhere, most would miss it: it is 1/16 of the image); max_patch bounds the sides."""
+    ab = np.zeros((32, 40, 40, 2), np.float32)
+    ab[:, 10:20, 25:35] = (50.0, 30.0)
+    drawn = hints.sample_training_hints(ab, np.random.default_rng(1), 0.0, max_patch=5, colorful_share=1.0)
+    mask = drawn[..., 2] > 0
+    assert mask.any(axis=(1, 2)).all()
+    outside = mask.copy()
+    outside[:, 6:24, 21:39] = False  # the square and a patch's reach (4 px) around it
+    assert not outside.any()
+    anywhere = hints.sample_training_hints(ab, np.random.default_rng(1), 0.0, max_patch=5, colorful_share=0.0)
+    assert (anywhere[..., 2] > 0)[:, 30:].any()  # drawn anywhere, some land far from it
+    carried = drawn[mask][:, 0] * color.AB_SCALE  # the patch means of a: 50 inside, less on the square's edge
+    assert carried.min() > 0 and np.isclose(carried.max(), 50.0)
+
+
 def test_a_hint_network_started_from_an_automatic_one_colors_exactly_as_it_did():
     import keras
 

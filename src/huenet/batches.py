@@ -57,13 +57,14 @@ def make_batch(
     hint_inputs: bool = False,
     hint_rng: np.random.Generator | None = None,
     no_hint_share: float | None = None,
+    hint_draw: dict[str, Any] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """uint8 RGB (batch, h, w, 3) -> (network input, training target) for ``head``.
 
     Input: normalized lightness (batch, h, w, 1); with ``hint_inputs``, followed by the
     three hint channels (batch, h, w, 4): hints drawn from the truth with ``hint_rng``
     (training; ``no_hint_share``: the share of images left without, default the
-    training draw's), or none (validation, automatic colorization). Target: channel levels
+    training draw's; ``hint_draw``: more of ``hints.sample_training_hints``' arguments), or none (validation, automatic colorization). Target: channel levels
     (batch, h, w, 3) for ``levels``; normalized ab averaged over ``stride`` x ``stride``
     blocks, (batch, h / stride, w / stride, 2), for the ab heads.
     """
@@ -81,7 +82,7 @@ def make_batch(
         if hint_rng is None:
             channels = np.zeros((*ab.shape[:3], hints.HINT_CHANNELS), np.float32)
         else:
-            channels = hints.sample_training_hints(ab, hint_rng, no_hint_share)
+            channels = hints.sample_training_hints(ab, hint_rng, no_hint_share, **(hint_draw or {}))
         inputs = np.concatenate([inputs, channels], axis=-1)
     if stride > 1:
         count, height, width, _ = ab.shape

@@ -35,13 +35,24 @@ def empty_hints(height: int, width: int) -> np.ndarray:
     return np.zeros((height, width, HINT_CHANNELS), np.float32)
 
 
-def sample_training_hints(ab: np.ndarray, rng: np.random.Generator, no_hint_share: float | None = None) -> np.ndarray:
+def sample_training_hints(
+    ab: np.ndarray,
+    rng: np.random.Generator,
+    no_hint_share: float | None = None,
+    max_patch: int = _MAX_PATCH,
+    colorful_share: float = 0.0,
+) -> np.ndarray:
     """Hint channels drawn from the truth, the SIGGRAPH 2017 way.
 
     Args:
         ab: the truth's ab in Lab units, (batch, height, width, 2).
         rng: the batch's generator (its draws make a resumed run equal an unbroken one).
         no_hint_share: the share of images left without hints (default 0.3).
+        max_patch: the largest patch side, pixels (sides are uniform from 1).
+        colorful_share: the share of hints placed where the truth is colorful (a place drawn
+            with probability proportional to its chroma) rather than anywhere.
+            People put hints where the automatic colors are wrong, and an automatic network
+            is most wrong where the truth is most colorful (it mutes what it is unsure of).
     Returns:
         float32 (batch, height, width, 3): each hint is a square patch carrying the patch's
         mean ab (normalized), with the mask at 1.
@@ -56,9 +67,16 @@ def sample_training_hints(ab: np.ndarray, rng: np.random.Generator, no_hint_shar
             points = int(rng.integers(1, _MANY_MAX + 1))
         else:
             points = int(rng.geometric(_GEOMETRIC_P))
-        sizes = rng.integers(1, _MAX_PATCH + 1, points)
+        sizes = rng.integers(1, max_patch + 1, points)
         tops = (rng.random(points) * (height - sizes + 1)).astype(int)
         lefts = (rng.random(points) * (width - sizes + 1)).astype(int)
+        colorful = rng.random(points) < colorful_share
+        if colorful.any():
+            weight = np.hypot(*np.moveaxis(ab[index].astype(np.float64), -1, 0)).ravel() + 1e-6  # gray: uniform
+            places = rng.choice(height * width, int(colorful.sum()), p=weight / weight.sum())
+            centre_rows, centre_columns = np.divmod(places, width)
+            tops[colorful] = np.clip(centre_rows - sizes[colorful] // 2, 0, height - sizes[colorful])
+            lefts[colorful] = np.clip(centre_columns - sizes[colorful] // 2, 0, width - sizes[colorful])
         for size, top, left in zip(sizes, tops, lefts):
             patch = (index, slice(top, top + size), slice(left, left + size))
             channels[patch + (slice(0, 2),)] = ab[patch].reshape(-1, 2).mean(axis=0) / color.AB_SCALE

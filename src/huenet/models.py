@@ -242,6 +242,11 @@ _register(
     context_filters=256,
     dropout_rate=0.0,
     hint_inputs=False,
+    hint_branch=False,
+    # The hints a hint branch trains on: patches up to 7 px (a person's hint at the working
+    # size is about 5), half of them where the truth is colorful (hints.sample_training_hints).
+    max_patch=7,
+    colorful_share=0.5,
     encoder_weights="imagenet",
     train_encoder_from=None,
     depth=5,

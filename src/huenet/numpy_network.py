@@ -295,7 +295,7 @@ class NumpyNetwork:
             for source in sources:
                 users.setdefault(source, []).append(name)
 
-        def reach(start: str, cut: tuple[str, str] | None = None) -> set[str]:
+        def reach(start: str, cuts: frozenset[tuple[str, str]] = frozenset()) -> set[str]:
             # Every layer ``start`` depends on (itself included), iteratively: a file may be deep.
             seen, stack = set(), [start]
             while stack:
@@ -303,10 +303,10 @@ class NumpyNetwork:
                 if name in seen or name == self.input_name:
                     continue
                 seen.add(name)
-                stack.extend(s for s in self.sources[name] if cut is None or (name, s) != cut)
+                stack.extend(s for s in self.sources[name] if (name, s) not in cuts)
             return seen
 
-        gates = {}
+        products = {}  # Multiply layer -> (gate, the product's other input)
         for name, sources in self.sources.items():
             if self.by_name[name]["class_name"] != "Multiply" or len(sources) != 2 or name == self.output_name:
                 continue
@@ -315,9 +315,16 @@ class NumpyNetwork:
                 self.by_name[u]["class_name"] == "Add" for u in users.get(name, [])
             ):
                 continue
-            gate = sources[kinds.index("GlobalMaxPooling2D")]
-            features = sources[1 - kinds.index("GlobalMaxPooling2D")]
-            branch = reach(features) - reach(self.output_name, cut=(name, features))
+            products[name] = (
+                sources[kinds.index("GlobalMaxPooling2D")],
+                sources[1 - kinds.index("GlobalMaxPooling2D")],
+            )
+        gates = {}
+        for name, (gate, features) in products.items():
+            # Products of one gate shut together: a branch feeding several of them (the encoder
+            # network's feeds every decoder level) is skipped whole.
+            cuts = frozenset((other, f) for other, (g, f) in products.items() if g == gate)
+            branch = reach(features) - reach(self.output_name, cuts)
             needed = reach(gate)
             gates[name] = (gate, [layer for layer in self.layers if layer["name"] in needed], branch)
         return gates

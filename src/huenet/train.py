@@ -298,6 +298,7 @@ def _make_sequence(
                 hint_inputs=bool(settings.get("hint_inputs")),
                 hint_rng=hint_rng,
                 no_hint_share=no_hint_share,
+                hint_draw={key: settings[key] for key in _HINT_DRAW_SETTINGS if key in settings},
             )
             if class_ids is None and not palette:
                 return inputs, targets
@@ -311,6 +312,8 @@ def _make_sequence(
     return BatchSequence()
 
 
+# Preset settings that shape the training hints (``hints.sample_training_hints``' arguments).
+_HINT_DRAW_SETTINGS = ("max_patch", "colorful_share")
 _VALIDATION_HINTS = 7_919  # seeds the validation batches' hints apart from every training batch's
 
 
@@ -497,7 +500,7 @@ def _copy_weights_by_name(initial: Any, network: Any) -> None:
             continue
         old = source.pop(layer.name, None)
         if old is None:
-            if layer.name in hint_layers:
+            if layer.name in hint_layers or layer.name.startswith(unet.HINT_PREFIX):  # the hint branch starts anew
                 continue
             raise ValueError(f"{initial.source}: no layer {layer.name!r}, which the run's network has")
         if [tuple(w.shape) for w in old.weights] != [tuple(w.shape) for w in layer.weights]:

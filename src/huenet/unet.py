@@ -186,6 +186,39 @@ def inference_network(network: keras.Model) -> keras.Model:
 
 
 ENCODER_UNET_HINTS = "decoder_hints"  # the encoder network's hint path into its decoder
+ENCODER_HINT_WIDTHS = {2: 16, 4: 24, 8: 40, 16: 64, 32: 96}  # the hint branch's channels at each stride
+
+
+def _encoder_hint_branch(inputs: Any, features: dict[str, Any]) -> dict[int, tuple[Any, Any]]:
+    """The encoder network's hint branch: {stride: (features, gate)} for strides 2 to 32.
+
+    The hints (and the lightness) go down by strided 3x3 convolutions; from stride 4 on,
+    each level also reads the frozen encoder's features at its stride, so that the branch
+    knows what the hinted thing is and where it ends, and the deepest level (a 7x7 grid at
+    the working size) sees the whole photo. The gate is the image's largest hint-mask
+    value (1 with hints, 0 without), so without hints the branch adds exactly nothing
+    (and the NumPy engine skips it, ``numpy_network.NumpyNetwork._gates``). 0.6M weights,
+    a few percent of the network's cost."""
+    from huenet.hints import HINT_CHANNELS
+
+    selector = layers.Conv2D(1, 1, use_bias=False, trainable=False, name=HINT_PREFIX + "mask")
+    mask = selector(inputs)
+    selector.set_weights([np.eye(1 + HINT_CHANNELS, dtype="float32")[:, -1:].reshape(1, 1, -1, 1)])
+    gate = layers.GlobalMaxPooling2D(keepdims=True, name=HINT_GATE)(mask)
+
+    def conv_bn_relu(x: Any, filters: int, strides: int, label: str) -> Any:
+        x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=f"{HINT_PREFIX}{label}")(x)
+        x = layers.BatchNormalization(name=f"{HINT_PREFIX}{label}_bn")(x)
+        return layers.Activation("relu", name=f"{HINT_PREFIX}{label}_relu")(x)
+
+    x, branch = inputs, {}
+    for stride, filters in ENCODER_HINT_WIDTHS.items():
+        x = conv_bn_relu(x, filters, 2, f"down{stride}")
+        if stride >= 4:
+            x = layers.Concatenate(name=f"{HINT_PREFIX}read{stride}")([x, features[f"stride{stride}"]])
+            x = conv_bn_relu(x, filters, 1, f"level{stride}")
+        branch[stride] = (x, gate)
+    return branch
 
 
 def build_encoder_unet(
@@ -198,6 +231,7 @@ def build_encoder_unet(
     hint_inputs: bool = False,
     encoder_weights: str | None = "imagenet",
     train_encoder_from: int | None = None,
+    hint_branch: bool = False,
 ) -> keras.Model:
     """The pretrained EfficientNet-Lite0 (``huenet.encoder``) and a U-Net decoder to ab bins.
 
@@ -211,6 +245,11 @@ def build_encoder_unet(
     it is trained on hints the network predicts what it did without them.
     ``encoder_weights="imagenet"`` loads the ImageNet weights (needs the
     ``train`` extra); the encoder is frozen, or trainable from block ``train_encoder_from`` on.
+
+    ``hint_branch`` (with ``hint_inputs``) adds a small gated branch that carries the hints
+    into every decoder level (``_encoder_hint_branch``): an image without hints gets
+    exactly the network without it, so it trains alone on a frozen network
+    (``huenet train --hint-branch``).
     """
     from huenet import encoder
     from huenet.hints import HINT_CHANNELS
@@ -219,8 +258,23 @@ def build_encoder_unet(
         raise ValueError(f"the encoder U-Net predicts ab bins, got head {head!r}")
     if len(decoder_filters) != 4:
         raise ValueError(f"decoder_filters: one width for each of strides 16, 8, 4 and 2, got {decoder_filters!r}")
+    if hint_branch and not hint_inputs:
+        raise ValueError("the hint branch reads the hint inputs: set hint_inputs")
     inputs = keras.Input((None, None, 1 + (HINT_CHANNELS if hint_inputs else 0)), name="lightness")
     features = encoder.build_encoder(inputs)
+    branch = _encoder_hint_branch(inputs, features) if hint_branch else {}
+
+    def with_hints(x: Any, stride: int) -> Any:
+        """The decoder's features at ``stride`` plus the branch's, through a 1x1 convolution
+        that starts at zero, times the gate (0 for an image without hints)."""
+        if stride not in branch:
+            return x
+        features, gate = branch[stride]
+        added = layers.Conv2D(
+            x.shape[-1], 1, use_bias=False, kernel_initializer="zeros", name=f"{HINT_PREFIX}zero{stride}"
+        )(features)
+        added = layers.Multiply(name=f"{HINT_PREFIX}gated{stride}")([added, gate])
+        return layers.Add(name=f"{HINT_PREFIX}add{stride}")([x, added])
 
     def conv_bn_relu(x: Any, filters: int, kernel: int, label: str) -> Any:
         x = layers.Conv2D(filters, kernel, padding="same", use_bias=False, name=f"decoder_{label}_conv")(x)
@@ -228,14 +282,14 @@ def build_encoder_unet(
         return layers.Activation("relu", name=f"decoder_{label}_relu")(x)
 
     x = layers.Concatenate(name="decoder_deep_concat")([features["stride32"], features["head"]])
-    x = conv_bn_relu(x, context_filters, 1, "deep")
+    x = with_hints(conv_bn_relu(x, context_filters, 1, "deep"), 32)
     context = layers.GlobalAveragePooling2D(keepdims=True, name="decoder_context_pool")(features["head"])
     context = layers.Dense(context_filters, activation="relu", name="decoder_context")(context)
     x = layers.Add(name="decoder_context_add")([x, context])
     for filters, stride in zip(decoder_filters, (16, 8, 4, 2)):
         x = layers.UpSampling2D(2, interpolation="bilinear", name=f"decoder_up{stride}")(x)
         x = layers.Concatenate(name=f"decoder_skip{stride}")([x, features[f"stride{stride}"]])
-        x = conv_bn_relu(x, filters, 1, f"squeeze{stride}")
+        x = with_hints(conv_bn_relu(x, filters, 1, f"squeeze{stride}"), stride)
         if hint_inputs and stride == 2:
             hints = layers.Conv2D(
                 filters,
