@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import randomized
+from PIL import Image
 
 from huenet import encoder
 
@@ -286,6 +287,33 @@ def test_the_encoder_networks_hint_branch_is_gated_and_both_engines_run_it(tmp_p
     engine = NumpyNetwork(path)
     assert engine.reads_hints
     np.testing.assert_allclose(engine(batch), with_branch, atol=2e-4 * np.abs(with_branch).max())
+    # The page's re-render: the first call (no hints) keeps the encoder's features; a call with
+    # hints reuses them (with the encoder's weights broken, the colors are the same).
+    reuse = {}
+    no_hints = batch[1:].copy()
+    no_hints[..., 1:] = 0
+    np.testing.assert_array_equal(engine(no_hints, reuse), engine(no_hints))
+    assert reuse and all(not name.startswith(unet.HINT_PREFIX) for name in reuse)
+    assert any(name.startswith(encoder.PREFIX) for name in reuse)
+    expected = engine(batch[1:])
+    saved = {name: [v.copy() for v in variables] for name, variables in engine.weights.items()}
+    for name, variables in engine.weights.items():
+        if name.startswith(encoder.PREFIX) and variables:
+            variables[0][...] = np.nan
+    np.testing.assert_array_equal(engine(batch[1:], reuse), expected)
+    engine.weights.update(saved)
+    # The server's re-renders by image id keep those features: the same colors as colorize.
+    import huenet
+    from huenet import serve
+
+    gray = np.random.default_rng(6).integers(0, 256, (80, 120), dtype=np.uint8)
+    payload = io.BytesIO()
+    Image.fromarray(gray).save(payload, "PNG")
+    for hints in (None, [{"x": 30, "y": 40, "color": "#c02020"}], [{"x": 90, "y": 20, "color": "#2040c0"}]):
+        png = serve.colorize_png(payload.getvalue(), str(path), False, None, 10**7, hints, "test-image")
+        served = np.asarray(Image.open(io.BytesIO(png)), dtype=int)
+        assert np.abs(served - np.asarray(huenet.colorize(gray, model=str(path), hints=hints), dtype=int)).max() <= 1
+    assert any(key[0] == "test-image" for key in serve._features.items)
     for name, variables in engine.weights.items():  # the branch broken: images without hints are untouched
         if name.startswith(unet.HINT_PREFIX + "down") and variables:
             variables[0][...] = np.nan

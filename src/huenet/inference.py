@@ -445,15 +445,28 @@ class Colorizer:
         """
         return self._run(inputs, decode=True, hints=hints)
 
-    def network_outputs(self, inputs: Sequence[InputImage], hints: Sequence[Any] | None = None) -> list[np.ndarray]:
+    def network_outputs(
+        self, inputs: Sequence[InputImage], hints: Sequence[Any] | None = None, reuse: dict | None = None
+    ) -> list[np.ndarray]:
         """The network's raw outputs (ab-bin logits, say) per input, cropped like ``predict_ab``'s
         ab; ``decode_ab(model, outputs[None], decoding)[0]`` turns one into ab. Calibration
-        scores many decodings of one forward pass this way."""
-        return self._run(inputs, decode=False, hints=hints)
+        scores many decodings of one forward pass this way.
 
-    def _run(self, inputs: Sequence[InputImage], decode: bool, hints: Sequence[Any] | None = None) -> list[np.ndarray]:
+        ``reuse`` (one input): a dict kept between calls on that image with other hints; the
+        NumPy engine keeps in it what the hints do not change (``NumpyNetwork.__call__``)."""
+        return self._run(inputs, decode=False, hints=hints, reuse=reuse)
+
+    def _run(
+        self,
+        inputs: Sequence[InputImage],
+        decode: bool,
+        hints: Sequence[Any] | None = None,
+        reuse: dict | None = None,
+    ) -> list[np.ndarray]:
         if hints is not None and len(hints) != len(inputs):
             raise ValueError(f"{len(hints)} hint lists for {len(inputs)} images")
+        if reuse is not None and len(inputs) != 1:
+            raise ValueError(f"reuse keeps one image's features, got {len(inputs)} images")
         groups: dict[tuple[int, int], list[int]] = {}
         prepared, placed = [], []
         for index, image in enumerate(inputs):
@@ -466,7 +479,7 @@ class Colorizer:
                 for start in range(0, len(indices), _MAX_BATCH):
                     chunk = indices[start : start + _MAX_BATCH]
                     batch = np.stack([prepared[i][1] for i in chunk])  # (batch, h, w, 1 or 4)
-                    outputs = run_network(self.model, batch)
+                    outputs = run_network(self.model, batch, reuse)
                     for offset, index in enumerate(chunk):
                         height, width = prepared[index][0]
                         values = outputs[offset : offset + 1, : -(-height // self.stride), : -(-width // self.stride)]
@@ -488,10 +501,11 @@ class Colorizer:
         return [self.compose(image, ab) for image, ab in zip(inputs, self.predict_ab(inputs, hints))]
 
 
-def run_network(model: ColorModel, batch: np.ndarray) -> np.ndarray:
-    """One forward pass in inference mode, as a NumPy array under any Keras backend."""
+def run_network(model: ColorModel, batch: np.ndarray, reuse: dict | None = None) -> np.ndarray:
+    """One forward pass in inference mode, as a NumPy array under any Keras backend
+    (``reuse``: see ``Colorizer.network_outputs``; the Keras engine computes everything)."""
     if model.runner is not None:
-        return model.runner(batch)
+        return model.runner(batch) if reuse is None else model.runner(batch, reuse)
     import keras
 
     return keras.ops.convert_to_numpy(model.network(batch, training=False))

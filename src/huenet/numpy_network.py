@@ -198,6 +198,7 @@ class NumpyNetwork:
         self.by_name = {layer["name"]: layer for layer in self.layers}
         self.gates = self._gates()
         self.reads_hints = self._reads_hints()
+        self.hint_free = self._hint_free()
         try:  # weights whose shapes do not fit the graph fail here, not on a user's image
             self(
                 np.zeros((1, 32, 32, self.input_channels), np.float32)
@@ -283,6 +284,25 @@ class NumpyNetwork:
                 return True
         return False
 
+    def _hint_free(self) -> set[str]:
+        """The layers whose outputs cannot change with the hint channels: those reached from
+        the input only through convolutions with zero weights on them (the encoder's
+        lightness select). ``__call__(..., reuse=)`` keeps the ones the other layers read."""
+        if self.input_channels == 1:
+            return {layer["name"] for layer in self.layers if layer["name"] != self.input_name}
+        free: set[str] = set()
+        for layer in self.layers:  # sources first (the file's order)
+            name, sources = layer["name"], self.sources.get(layer["name"])
+            if sources is None:
+                continue  # the input
+            if sources == [self.input_name]:
+                variables = self.weights[name]
+                if layer["class_name"] == "Conv2D" and not variables[0][:, :, 1:].any():
+                    free.add(name)
+            elif all(source in free for source in sources):
+                free.add(name)
+        return free
+
     def _gates(self) -> dict[str, tuple[str, list[dict], set[str]]]:
         """Gated branches: {Multiply layer: (gate, the gate's layers in order, the branch's layers)}
         where the gate is a global max pool (one value per image), every use of the product
@@ -329,24 +349,42 @@ class NumpyNetwork:
             gates[name] = (gate, [layer for layer in self.layers if layer["name"] in needed], branch)
         return gates
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
+    def __call__(self, batch: np.ndarray, reuse: dict[str, np.ndarray] | None = None) -> np.ndarray:
         """(N, H, W, 1) float lightness (a hint model: (N, H, W, 4), ``huenet.hints``) -> the network's
-        output, as Keras gives it in inference mode."""
+        output, as Keras gives it in inference mode.
+
+        ``reuse``: a dict kept between calls on the same lightness with other hints (the
+        page's re-renders). The first call fills it with the hint-free activations that the
+        rest of the network reads (``hint_free``: the encoder's features); later calls take
+        them from it and compute only what the hints change."""
         values: dict[str, np.ndarray] = {self.input_name: np.asarray(batch, np.float32)}
         skipped: set[str] = set()
+        if reuse:
+            values.update(reuse)
+            skipped |= self.hint_free
         for name, (gate, gate_layers, branch) in self.gates.items():
             self._run(values, gate_layers)
             if not values[gate].any():  # every gate shut: the product is 0, added to the rest
                 values[name] = np.zeros((1, 1, 1, 1), np.float32)
                 skipped |= branch
-        self._run(values, [layer for layer in self.layers if layer["name"] not in skipped], free=True)
+        kept: set[str] = set()
+        if reuse is not None and not reuse:  # the first call: every hint-free layer that is read later
+            skipped -= self.hint_free
+            kept = {self.output_name} & self.hint_free
+            kept |= {s for name, sources in self.sources.items() if name not in self.hint_free for s in sources}
+            kept &= self.hint_free
+        self._run(values, [layer for layer in self.layers if layer["name"] not in skipped], free=True, keep=kept)
+        if kept:
+            reuse.update({name: values[name] for name in kept})
         return values[self.output_name]
 
-    def _run(self, values: dict[str, np.ndarray], layers: list[dict], free: bool = False) -> None:
+    def _run(
+        self, values: dict[str, np.ndarray], layers: list[dict], free: bool = False, keep: set[str] = frozenset()
+    ) -> None:
         """Compute ``layers`` (in the file's order, which Keras writes sources first) into ``values``.
 
         ``free``: drop each layer's output after its last use among ``layers`` (the input and
-        the output stay). The encoder network has 180 layers: kept to the end, a batch's
+        the output stay, and ``keep``). The encoder network has 180 layers: kept to the end, a batch's
         activations took 15 GB for 256 photos at a 224 px working size (2026-12-06)."""
         last_use: dict[str, int] = {}
         if free:
@@ -359,7 +397,7 @@ class NumpyNetwork:
                 sources = [values[source] for source in self.sources[name]]
                 values[name] = _LAYERS[layer["class_name"]](sources, layer["config"], self.weights[name])
             for source in self.sources.get(name, ()):
-                if last_use.get(source) == index and source not in (self.input_name, self.output_name):
+                if last_use.get(source) == index and source not in (self.input_name, self.output_name, *keep):
                     values.pop(source, None)  # absent: a shut gate's branch, never computed
 
 

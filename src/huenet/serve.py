@@ -165,6 +165,19 @@ class _Recent:
         self.items: collections.OrderedDict[Any, Any] = collections.OrderedDict()
         self.lock = threading.Lock()
 
+    def peek(self, key: Any) -> Any:
+        """The value kept for ``key``, or None."""
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+            return self.items.get(key)
+
+    def put(self, key: Any, value: Any) -> None:
+        with self.lock:
+            self.items[key] = value
+            while len(self.items) > self.count:
+                self.items.popitem(last=False)
+
     def get(self, key: Any, make: Any) -> Any:
         """The value kept for ``key``, or ``make()`` kept (computed outside the lock)."""
         with self.lock:
@@ -172,15 +185,13 @@ class _Recent:
                 self.items.move_to_end(key)
                 return self.items[key]
         value = make()
-        with self.lock:
-            self.items[key] = value
-            while len(self.items) > self.count:
-                self.items.popitem(last=False)
+        self.put(key, value)
         return value
 
 
 _decoded = _Recent()  # uploads decoded, by (image id, pixel limit)
 _outputs = _Recent()  # the network's outputs without hints, by (image id, pixel limit, model file)
+_features = _Recent()  # what a network that reads hints computes without them (``Colorizer.network_outputs``)
 
 
 def _read(image_id: str | None, payload: bytes, max_pixels: int) -> Any:
@@ -214,14 +225,22 @@ def colorize_png(
 
     image = _read(image_id, payload, max_pixels)
     colorizer = Colorizer(load_model(model_name), Decoding(vivid=vivid, vividness=vividness))
-    if image_id and not colorizer.model.network_reads_hints:
-        # Hints act after the network alone: its outputs for this image serve every re-render.
-        key = (image_id, max_pixels, colorizer.model.source)
-        (outputs,) = _outputs.get(key, lambda: colorizer.network_outputs([image]))
-        ab = colorizer.honor_hints(image, outputs, hints)
-    else:
+    if not image_id:
         (ab,) = colorizer.predict_ab([image], [hints] if hints else None)
-    return _png(colorizer.compose(image, ab))
+        return _png(colorizer.compose(image, ab))
+    key = (image_id, max_pixels, colorizer.model.source)
+    if not colorizer.model.network_reads_hints:
+        # Hints act after the network alone: its outputs for this image serve every re-render.
+        (outputs,) = _outputs.get(key, lambda: colorizer.network_outputs([image]))
+    else:  # the network reads them: its hint-free part (the encoder) is computed once per image
+        kept = _features.peek(key)  # filled whole before it is kept: concurrent requests read it only
+        fresh = {} if kept is None else None
+        (outputs,) = colorizer.network_outputs(
+            [image], [hints] if hints else None, reuse=fresh if kept is None else kept
+        )
+        if fresh:  # the NumPy engine filled it (Keras keeps nothing)
+            _features.put(key, fresh)
+    return _png(colorizer.compose(image, colorizer.honor_hints(image, outputs, hints)))
 
 
 def suggest_json(
