@@ -26,6 +26,7 @@ from huenet.modelfile import ColorModel, load_model
 
 _STRIP_ROWS = 256
 _MAX_BATCH = 256
+_BATCH_PIXELS = 256 * 64 * 64  # network input pixels in one batch, at most
 # Vividness below 0 pulls toward the training colors' common, muted bins (a network that
 # paints unfamiliar scenes too colorfully); above 0 toward rare, saturated ones.
 VIVIDNESS_RANGE = (-2.0, 3.0)
@@ -475,9 +476,12 @@ class Colorizer:
             groups.setdefault(prepared[-1][1].shape, []).append(index)
         results: list[Any] = [None] * len(inputs)
         with _blas_threads(self.threads):
-            for indices in groups.values():
-                for start in range(0, len(indices), _MAX_BATCH):
-                    chunk = indices[start : start + _MAX_BATCH]
+            for shape, indices in groups.items():
+                # Batches bounded in pixels too: Keras keeps a batch's activations, and 256
+                # thumbnails enlarged to 160 px took 24 GB through the encoder network.
+                size = max(1, min(_MAX_BATCH, _BATCH_PIXELS // (shape[0] * shape[1])))
+                for start in range(0, len(indices), size):
+                    chunk = indices[start : start + size]
                     batch = np.stack([prepared[i][1] for i in chunk])  # (batch, h, w, 1 or 4)
                     outputs = run_network(self.model, batch, reuse)
                     for offset, index in enumerate(chunk):
