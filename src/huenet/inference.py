@@ -438,13 +438,16 @@ class Colorizer:
         hints_module.check_inside(parsed, image_size)
         return parsed
 
-    def predict_ab(self, inputs: Sequence[InputImage], hints: Sequence[Any] | None = None) -> list[np.ndarray]:
+    def predict_ab(
+        self, inputs: Sequence[InputImage], hints: Sequence[Any] | None = None, reuse: dict | None = None
+    ) -> list[np.ndarray]:
         """ab (Lab units) at working resolution for each input, batching inputs of one shape.
 
         Per input: shape (ceil(h / stride), ceil(w / stride), 2) for its working shape (h, w).
         ``hints``: for each input, its color hints (``huenet.hints.parse_hints``) or None.
+        ``reuse``: as ``network_outputs``'.
         """
-        return self._run(inputs, decode=True, hints=hints)
+        return self._run(inputs, decode=True, hints=hints, reuse=reuse)
 
     def network_outputs(
         self, inputs: Sequence[InputImage], hints: Sequence[Any] | None = None, reuse: dict | None = None

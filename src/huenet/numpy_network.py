@@ -197,8 +197,15 @@ class NumpyNetwork:
             self._check(layer)
         self.by_name = {layer["name"]: layer for layer in self.layers}
         self.gates = self._gates()
-        self.reads_hints = self._reads_hints()
         self.hint_free = self._hint_free()
+        # Whether the output can depend on the hint channels: if not, a forward pass without
+        # hints serves every set of hints (a hint path not yet trained: ``add_hint_inputs``).
+        self.reads_hints = self.output_name not in self.hint_free
+        # What ``__call__(..., reuse=)`` keeps: the hint-free activations the rest reads.
+        self.hint_frontier = self.hint_free & (
+            {self.output_name}
+            | {s for name, sources in self.sources.items() if name not in self.hint_free for s in sources}
+        )
         try:  # weights whose shapes do not fit the graph fail here, not on a user's image
             self(
                 np.zeros((1, 32, 32, self.input_channels), np.float32)
@@ -268,21 +275,6 @@ class NumpyNetwork:
             raise Unsupported(f"layer {layer['name']}: concatenation over axis {config.get('axis')}")
         elif kind in ("GlobalAveragePooling2D", "GlobalMaxPooling2D") and not config.get("keepdims", False):
             raise Unsupported(f"layer {layer['name']}: global pooling without keepdims")
-
-    def _reads_hints(self) -> bool:
-        """Whether the output can depend on the hint channels. False when every layer that reads
-        the input is a convolution whose weights on the hint channels are all zero (the
-        encoder's lightness select, a hint path not yet trained: ``add_hint_inputs``); then
-        a forward pass without hints serves every set of hints."""
-        if self.input_channels == 1:
-            return False
-        for name, sources in self.sources.items():
-            if self.input_name not in sources:
-                continue
-            kind, variables = self.by_name[name]["class_name"], self.weights[name]
-            if kind != "Conv2D" or sources != [self.input_name] or variables[0][:, :, 1:].any():
-                return True
-        return False
 
     def _hint_free(self) -> set[str]:
         """The layers whose outputs cannot change with the hint channels: those reached from
@@ -370,9 +362,7 @@ class NumpyNetwork:
         kept: set[str] = set()
         if reuse is not None and not reuse:  # the first call: every hint-free layer that is read later
             skipped -= self.hint_free
-            kept = {self.output_name} & self.hint_free
-            kept |= {s for name, sources in self.sources.items() if name not in self.hint_free for s in sources}
-            kept &= self.hint_free
+            kept = self.hint_frontier
         self._run(values, [layer for layer in self.layers if layer["name"] not in skipped], free=True, keep=kept)
         if kept:
             reuse.update({name: values[name] for name in kept})

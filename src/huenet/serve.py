@@ -180,12 +180,10 @@ class _Recent:
 
     def get(self, key: Any, make: Any) -> Any:
         """The value kept for ``key``, or ``make()`` kept (computed outside the lock)."""
-        with self.lock:
-            if key in self.items:
-                self.items.move_to_end(key)
-                return self.items[key]
-        value = make()
-        self.put(key, value)
+        value = self.peek(key)
+        if value is None:
+            value = make()
+            self.put(key, value)
         return value
 
 
@@ -225,22 +223,18 @@ def colorize_png(
 
     image = _read(image_id, payload, max_pixels)
     colorizer = Colorizer(load_model(model_name), Decoding(vivid=vivid, vividness=vividness))
-    if not image_id:
-        (ab,) = colorizer.predict_ab([image], [hints] if hints else None)
-        return _png(colorizer.compose(image, ab))
     key = (image_id, max_pixels, colorizer.model.source)
-    if not colorizer.model.network_reads_hints:
+    if image_id and not colorizer.model.network_reads_hints:
         # Hints act after the network alone: its outputs for this image serve every re-render.
         (outputs,) = _outputs.get(key, lambda: colorizer.network_outputs([image]))
-    else:  # the network reads them: its hint-free part (the encoder) is computed once per image
-        kept = _features.peek(key)  # filled whole before it is kept: concurrent requests read it only
-        fresh = {} if kept is None else None
-        (outputs,) = colorizer.network_outputs(
-            [image], [hints] if hints else None, reuse=fresh if kept is None else kept
-        )
-        if fresh:  # the NumPy engine filled it (Keras keeps nothing)
-            _features.put(key, fresh)
-    return _png(colorizer.compose(image, colorizer.honor_hints(image, outputs, hints)))
+        return _png(colorizer.compose(image, colorizer.honor_hints(image, outputs, hints)))
+    # A network that reads hints: its hint-free part (the encoder) is computed once per image.
+    kept = _features.peek(key) if image_id else None  # filled whole before it is kept: later requests only read it
+    fresh = {} if image_id and kept is None else None
+    (ab,) = colorizer.predict_ab([image], [hints] if hints else None, reuse=kept if kept is not None else fresh)
+    if fresh:  # the NumPy engine filled it (Keras keeps nothing)
+        _features.put(key, fresh)
+    return _png(colorizer.compose(image, ab))
 
 
 def suggest_json(
