@@ -354,6 +354,16 @@ def plot_user(results: dict, path: str) -> None:
     plt.close(figure)
 
 
+def _decay(value: str) -> float | str:
+    """--hint-decay: a number, or 'none' (no spreading after the network)."""
+    if value.lower() == "none":
+        return "none"
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number or 'none': {value!r}") from None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=None, help="model (default: the bundled default)")
@@ -376,7 +386,11 @@ def main() -> None:
         "--user-counts", type=int, nargs="+", default=list(USER_COUNTS), help="user-like protocol's hint counts"
     )
     parser.add_argument("--working-size", type=int, default=None)
-    parser.add_argument("--hint-decay", type=float, help="override the model's hint_decay (hints.Spreading.decay)")
+    parser.add_argument(
+        "--hint-decay",
+        type=_decay,
+        help="override the model's hint_decay (hints.Spreading.decay); 'none': the network alone honors the hints",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--levin-only", action="store_true", help="score only Levin 2004 (it does not depend on the model)"
@@ -401,7 +415,7 @@ def main() -> None:
         if not model.settings.get("hint_inputs"):
             sys.exit(f"bench_hints: model {arguments.model or 'default'} does not take color hints")
         if arguments.hint_decay is not None:
-            model.settings["hint_decay"] = arguments.hint_decay
+            model.settings["hint_decay"] = None if arguments.hint_decay == "none" else arguments.hint_decay
         colorizer = Colorizer(model, Decoding(), arguments.working_size)
         results.update(
             model=arguments.model or "default",

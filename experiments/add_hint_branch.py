@@ -27,6 +27,12 @@ def main() -> None:
     parser.add_argument("branch_run_model", help="model.keras of the --hint-branch run")
     parser.add_argument("--onto", required=True, help="the model the run started from (--init-from)")
     parser.add_argument("--output", required=True)
+    parser.add_argument(
+        "--weights-dtype",
+        choices=("float16", "float32"),
+        default="float16",
+        help="how the weights are stored (default float16, as the bundled model ships)",
+    )
     arguments = parser.parse_args()
     branched = load_model(arguments.branch_run_model, engine="keras")
     onto = load_model(arguments.onto, engine="keras")
@@ -52,7 +58,7 @@ def main() -> None:
     branch_record["init_from"] = {**branch_record.get("init_from", {}), "sha256": sha256_of(arguments.onto)}
     metadata["settings"] = {**metadata["settings"], "hint_inputs": True, "hint_branch": True}
     metadata["hint_branch_training"] = branch_record
-    save_model(branched.network, arguments.output, metadata)
+    save_model(branched.network, arguments.output, metadata, weights_dtype=arguments.weights_dtype)
     print(f"wrote {arguments.output}")
 
 
