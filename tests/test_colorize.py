@@ -309,14 +309,29 @@ def test_default_threads_leave_out_the_cores_busy_now(monkeypatch, tmp_path):
     assert colorize_module.default_threads() == 2
 
 
-def test_the_color_table_route_matches_the_direct_route():
+def test_the_color_table_keeps_every_levels_luma_and_stays_near_the_exact_colors(monkeypatch):
+    # The table solves every other gray level and blends the ones between: luma is linear in
+    # R, G and B, so the blends keep their own level's luma exactly.
+    rng = np.random.default_rng(0)
+    ab = rng.uniform(-60, 60, (6, 7, 2)).astype(np.float32)
+    gray = np.concatenate([np.arange(3, 250, dtype=np.uint8)] * 200)  # odd and even levels, many pixels
+    colors, position = colorize_module._color_table(gray, ab)
+    levels = np.unique(gray)
+    assert np.abs(color.luma(colors[:, :, position[levels]]) - levels / 255.0).max() < 1e-4
+    monkeypatch.setattr(colorize_module, "_TABLE_LEVEL_STEP", 1)
+    exact, _ = colorize_module._color_table(gray, ab)
+    assert np.abs(colors - exact).max() * 255 <= 5
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_color_table_route_matches_the_direct_route(threads):
     # 8-bit photos take the table route; 16-bit inputs of the same picture the direct one.
     y, x = np.mgrid[0:1600, 0:2400]  # big enough for the table to pay with any bundled model's ab grid
     gray = (127 + 90 * np.sin(x / 74.0) * np.cos(y / 46.0)).astype(np.uint8)
     model = huenet.load_model()
     (ab,) = colorize_module.Colorizer(model).predict_ab([read_image(gray)])
-    assert colorize_module._color_table(gray, ab) is not None
-    table = np.asarray(colorize_module.compose(read_image(gray), ab, model.working_size, 2), dtype=int)
+    assert colorize_module._color_table(gray, ab, threads) is not None
+    table = np.asarray(colorize_module.compose(read_image(gray), ab, model.working_size, 2, threads), dtype=int)
     direct_input = read_image(gray.astype(np.uint16) * 257)
     assert colorize_module._color_table(direct_input.gray, ab) is None
     direct = np.asarray(colorize_module.compose(direct_input, ab, model.working_size, 2), dtype=int)
