@@ -1,0 +1,101 @@
+"""Study: what one hint does to the pixels far from it, against the spreading's knobs.
+
+The protocol of ``tests/test_hints.py``'s far-pixel tests: BSDS500 val photos at a 384 px
+long side; one hint on the 8x8 cell whose colors are most wrong, carrying the truth's mean
+color there; far pixels lie beyond 1/6 of the long side from it. Prints, per variant, the
+mean PSNR change (dB, against no hint) far from the hint (and the worst photo's), near it
+and on the whole photo.
+
+    python experiments/studies/hint_far_pixels.py --count 12 --decays 5e-4 1e-3 2e-3 \\
+        --color-scales 1.5 --fixed-decoding
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import io
+import tarfile
+
+import numpy as np
+from PIL import Image
+
+import huenet
+from huenet import color, hints
+from huenet import inference as inference_module
+
+
+def _photos(archive: str, count: int) -> list[np.ndarray]:
+    with tarfile.open(archive) as tar:
+        members = sorted((m for m in tar.getmembers() if m.name.endswith(".jpg")), key=lambda m: m.name)[:count]
+        photos = []
+        for member in members:
+            image = Image.open(io.BytesIO(tar.extractfile(member).read())).convert("RGB")
+            image.thumbnail((384, 384), Image.Resampling.BICUBIC)
+            photos.append(np.asarray(image))
+    return photos
+
+
+def _psnr(prediction: np.ndarray, truth: np.ndarray, where: np.ndarray) -> float:
+    error = ((np.asarray(prediction, np.float64) - truth) ** 2)[where].mean()
+    return float(10 * np.log10(255.0**2 / max(error, 1e-10)))
+
+
+def one_hint(truth: np.ndarray, model) -> tuple[float, float, float]:
+    """(far, near, whole): PSNR changes from one hint where the colors are most wrong."""
+    gray = color.rgb_to_gray(truth)
+    plain = np.asarray(huenet.colorize(gray, model=model))
+    truth_ab = color.rgb_to_lab(truth)[..., 1:]
+    rows, cols = (gray.shape[0] // 8) * 8, (gray.shape[1] // 8) * 8
+    error = ((color.rgb_to_lab(plain)[..., 1:] - truth_ab) ** 2).sum(axis=-1)[:rows, :cols]
+    row, col = np.unravel_index(
+        np.argmax(error.reshape(rows // 8, 8, cols // 8, 8).mean(axis=(1, 3))), (rows // 8, cols // 8)
+    )
+    mean = truth_ab[row * 8 : row * 8 + 8, col * 8 : col * 8 + 8].reshape(-1, 2).mean(axis=0)
+    hint = hints.Hint(x=col * 8 + 3.5, y=row * 8 + 3.5, ab=(float(mean[0]), float(mean[1])), size=8)
+    hinted = np.asarray(huenet.colorize(gray, model=model, hints=[hint]))
+    ys, xs = np.mgrid[0 : gray.shape[0], 0 : gray.shape[1]]
+    far = np.hypot(ys - hint.y, xs - hint.x) > max(gray.shape) / 6
+    return tuple(_psnr(hinted, truth, part) - _psnr(plain, truth, part) for part in (far, ~far, far | ~far))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--photos", default="../shared/data/bsds500-jpeg/val.tar")
+    parser.add_argument("--count", type=int, default=12)
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--decays", type=float, nargs="*", default=[], help="hint decays to try")
+    parser.add_argument("--color-scales", type=float, nargs="*", default=[], help="Spreading.color_scale values")
+    parser.add_argument("--fixed-decoding", action="store_true", help="also: the automatic decoding, not the hint's")
+    arguments = parser.parse_args()
+    model = huenet.load_model(arguments.model)
+    photos = _photos(arguments.photos, arguments.count)
+    default_decay, local, choose = (
+        model.settings.get("hint_decay"),
+        hints.LOCAL,
+        inference_module.Colorizer.hinted_decoding,
+    )
+    variants = [("the model's", {}, None)]
+    variants += [(f"decay {d:g}", {}, d) for d in arguments.decays]
+    variants += [(f"color scale {s:g}", {"color_scale": s}, None) for s in arguments.color_scales]
+    if arguments.fixed_decoding:
+        variants.append(("the automatic decoding kept", {"fixed": True}, None))
+    try:
+        for name, change, decay in variants:
+            fixed = change.pop("fixed", False)
+            inference_module.hints_module.LOCAL = dataclasses.replace(local, **change)
+            model.settings["hint_decay"] = default_decay if decay is None else decay
+            inference_module.Colorizer.hinted_decoding = (lambda self, *_: self.decoding) if fixed else choose
+            changes = np.array([one_hint(truth, model) for truth in photos])
+            far = changes[:, 0]
+            print(
+                f"{name:28s} far {far.mean():+.3f} (worst {far.min():+.2f}, photo {int(far.argmin())}) "
+                f"near {changes[:, 1].mean():+.2f} whole {changes[:, 2].mean():+.3f}",
+                flush=True,
+            )
+    finally:
+        inference_module.hints_module.LOCAL, inference_module.Colorizer.hinted_decoding = local, choose
+
+
+if __name__ == "__main__":
+    main()
