@@ -15,14 +15,19 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import io
+import sys
 import tarfile
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-import huenet
-from huenet import color, hints
-from huenet import inference as inference_module
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from bench_hints import CELL, _psnr, far_mask, worst_cell  # noqa: E402  the user-like protocol's pieces
+
+import huenet  # noqa: E402
+from huenet import color, hints  # noqa: E402
+from huenet import inference as inference_module  # noqa: E402
 
 
 def _photos(archive: str, count: int) -> list[np.ndarray]:
@@ -36,26 +41,16 @@ def _photos(archive: str, count: int) -> list[np.ndarray]:
     return photos
 
 
-def _psnr(prediction: np.ndarray, truth: np.ndarray, where: np.ndarray) -> float:
-    error = ((np.asarray(prediction, np.float64) - truth) ** 2)[where].mean()
-    return float(10 * np.log10(255.0**2 / max(error, 1e-10)))
-
-
 def one_hint(truth: np.ndarray, model) -> tuple[float, float, float]:
     """(far, near, whole): PSNR changes from one hint where the colors are most wrong."""
     gray = color.rgb_to_gray(truth)
     plain = np.asarray(huenet.colorize(gray, model=model))
     truth_ab = color.rgb_to_lab(truth)[..., 1:]
-    rows, cols = (gray.shape[0] // 8) * 8, (gray.shape[1] // 8) * 8
-    error = ((color.rgb_to_lab(plain)[..., 1:] - truth_ab) ** 2).sum(axis=-1)[:rows, :cols]
-    row, col = np.unravel_index(
-        np.argmax(error.reshape(rows // 8, 8, cols // 8, 8).mean(axis=(1, 3))), (rows // 8, cols // 8)
-    )
-    mean = truth_ab[row * 8 : row * 8 + 8, col * 8 : col * 8 + 8].reshape(-1, 2).mean(axis=0)
-    hint = hints.Hint(x=col * 8 + 3.5, y=row * 8 + 3.5, ab=(float(mean[0]), float(mean[1])), size=8)
+    top, left = worst_cell(plain, truth_ab, set())
+    mean = truth_ab[top : top + CELL, left : left + CELL].reshape(-1, 2).mean(axis=0)
+    hint = hints.Hint(x=left + CELL / 2 - 0.5, y=top + CELL / 2 - 0.5, ab=(float(mean[0]), float(mean[1])), size=CELL)
     hinted = np.asarray(huenet.colorize(gray, model=model, hints=[hint]))
-    ys, xs = np.mgrid[0 : gray.shape[0], 0 : gray.shape[1]]
-    far = np.hypot(ys - hint.y, xs - hint.x) > max(gray.shape) / 6
+    far = far_mask(gray.shape, [(top, left)])
     return tuple(_psnr(hinted, truth, part) - _psnr(plain, truth, part) for part in (far, ~far, far | ~far))
 
 
