@@ -14,7 +14,7 @@ import dataclasses
 import glob
 import os
 import time
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 from PIL import Image
@@ -606,13 +606,7 @@ def compose(
         ab_full = ab_rows[:, cols[0]] * (1 - cols[2])[None, :, None] + ab_rows[:, cols[1]] * cols[2][None, :, None]
         output[rows_here, :, :3] = color.to_uint8(color.combine_gray_ab(image.gray_levels(rows_here), ab_full))
 
-    tops = range(0, height, strip_rows)
-    if threads > 1 and len(tops) > 1:
-        with concurrent.futures.ThreadPoolExecutor(min(threads, len(tops))) as pool:
-            list(pool.map(strip, tops))  # list() re-raises a strip's error here
-    else:
-        for top in tops:
-            strip(top)
+    _each_in_threads(strip, range(0, height, strip_rows), threads)
     if image.alpha is not None:
         output[..., 3] = image.alpha
     return Image.fromarray(output, mode="RGB" if channels == 3 else "RGBA")
@@ -641,9 +635,8 @@ def _color_table(gray: np.ndarray, ab: np.ndarray, threads: int = 1) -> tuple[np
     position[used] = np.arange(len(used))
     colors = np.empty((grid_h, grid_w, len(used), 3), np.float32)
     anchors = np.unique(np.concatenate([used[::_TABLE_LEVEL_STEP], used[-1:]]))
-    upper = np.clip(np.searchsorted(anchors, used), 1, max(1, len(anchors) - 1))
-    lower = upper - 1 if len(anchors) > 1 else upper * 0
-    upper = np.minimum(upper, len(anchors) - 1)
+    upper = np.minimum(np.searchsorted(anchors, used), len(anchors) - 1)  # the first anchor >= the level
+    lower = np.maximum(upper - 1, 0)
     span = np.maximum(anchors[upper] - anchors[lower], 1)
     weight = np.clip((used - anchors[lower]) / span, 0.0, 1.0).astype(np.float32)[:, None]
     levels = (anchors / 255.0).astype(np.float32)
@@ -656,14 +649,19 @@ def _color_table(gray: np.ndarray, ab: np.ndarray, threads: int = 1) -> tuple[np
         below = at_anchors[:, :, lower]
         colors[rows] = below + (at_anchors[:, :, upper] - below) * weight
 
-    bands = [slice(top, top + 8) for top in range(0, grid_h, 8)]  # 8 grid rows: a few MB each
-    if threads > 1 and len(bands) > 1:
-        with concurrent.futures.ThreadPoolExecutor(min(threads, len(bands))) as pool:
-            list(pool.map(band, bands))
-    else:
-        for rows in bands:
-            band(rows)
+    _each_in_threads(band, [slice(top, top + 8) for top in range(0, grid_h, 8)], threads)  # 8 grid rows: a few MB
     return colors, position
+
+
+def _each_in_threads(function: Callable[[Any], None], items: Sequence[Any], threads: int) -> None:
+    """``function(item)`` for every item, in up to ``threads`` threads (NumPy releases the GIL
+    in its loops); an item's error is raised here."""
+    if threads > 1 and len(items) > 1:
+        with concurrent.futures.ThreadPoolExecutor(min(threads, len(items))) as pool:
+            list(pool.map(function, items))  # list() re-raises an item's error here
+    else:
+        for item in items:
+            function(item)
 
 
 def _read_named(source: Any) -> InputImage:
