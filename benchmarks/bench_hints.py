@@ -354,6 +354,20 @@ def plot_user(results: dict, path: str) -> None:
     plt.close(figure)
 
 
+def replot(arguments: argparse.Namespace) -> None:
+    """The plots again from saved results, without measuring."""
+    results = json.loads(Path(arguments.replot).read_text())
+    earlier = json.loads(Path(arguments.levin_from).read_text()).get("user", {}) if arguments.levin_from else {}
+    for name, scores in results.get("user", {}).items():
+        known = earlier.get(name, {})
+        if not scores.get("levin_photos") and known.get("levin_photos"):
+            scores.update({key: known[key] for key in ("levin", "levin_far", "levin_photos") if key in known})
+    if arguments.plot and results.get("sets"):
+        plot(results, arguments.plot)
+    if arguments.user_plot and results.get("user"):
+        plot_user(results, arguments.user_plot)
+
+
 def _decay(value: str) -> float | str:
     """--hint-decay: a number, or 'none' (no spreading after the network)."""
     if value.lower() == "none":
@@ -367,7 +381,7 @@ def _decay(value: str) -> float | str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=None, help="model (default: the bundled default)")
-    parser.add_argument("--photos", action="append", required=True, help="a folder or tar of color photos (repeatable)")
+    parser.add_argument("--photos", action="append", help="a folder or tar of color photos (repeatable)")
     parser.add_argument("--limit", type=int, default=0, help="score only the first N photos of each set")
     parser.add_argument(
         "--protocol",
@@ -399,7 +413,18 @@ def main() -> None:
     parser.add_argument("--json")
     parser.add_argument("--plot", help="the random protocol's plot (PNG)")
     parser.add_argument("--user-plot", help="the user-like protocol's plot (PNG)")
+    parser.add_argument(
+        "--replot",
+        metavar="JSON",
+        help="only draw --plot and --user-plot from a JSON this benchmark wrote (Levin 2004's user-like curves "
+        "from --levin-from where it has none)",
+    )
     arguments = parser.parse_args()
+    if arguments.replot:
+        replot(arguments)
+        return
+    if not arguments.photos:
+        parser.error("--photos is needed (or --replot)")
     colorizer = None
     results = {
         "protocol": f"{SIZE}x{SIZE} squashed, random {PATCH}x{PATCH} patches with the truth's mean ab, seed {arguments.seed}",
