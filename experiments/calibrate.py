@@ -164,11 +164,14 @@ def save_calibrated(
     record: dict,
     shrunk: dict | None = None,
     min_working_size: int | None = None,
+    film_working_size: int | None = None,
 ) -> None:
     """Write ``model`` with the chosen (temperature, vividness) pairs and working size as its
     settings (and ``shrunk``, the decodings of shrunk inputs, if given), and a ``calibration``
     record: the command that chose them and ``record``. ``min_working_size``: small images are
-    enlarged to it for the network (``inference.working_shape``)."""
+    enlarged to it for the network (``inference.working_shape``). ``film_working_size``: the
+    long side films run at unless one is asked for (a film must keep up with its frame rate;
+    ``video.colorize_video``)."""
     metadata = read_metadata(source)
     metadata.pop("format", None)
     metadata["settings"] = {
@@ -180,6 +183,9 @@ def save_calibrated(
     }
     metadata["settings"].pop("shrunk", None)
     metadata["settings"].pop("min_working_size", None)
+    metadata["settings"].pop("film_working_size", None)
+    if film_working_size and film_working_size != working_size:
+        metadata["settings"]["film_working_size"] = int(film_working_size)
     if min_working_size:
         metadata["settings"]["min_working_size"] = int(min_working_size)
     if shrunk:

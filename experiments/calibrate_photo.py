@@ -186,6 +186,11 @@ def main() -> None:
         "recorded in the model's settings",
     )
     parser.add_argument(
+        "--film-working-size",
+        type=int,
+        help="the long side films run at (default: the working size); recorded in the model's settings",
+    )
+    parser.add_argument(
         "--size-decodings",
         default="0.4,-0.5 0.4,0.0 0.4,0.5",
         help="temperature,vividness pairs the working size is chosen with",
@@ -285,6 +290,7 @@ def main() -> None:
         shrunk=shrunk,
         record=record,
         min_working_size=arguments.min_working_size,
+        film_working_size=arguments.film_working_size,
     )
     print(f"wrote {arguments.output} ({time.perf_counter() - started:.0f} s)")
 

@@ -110,6 +110,30 @@ def _lightness_to_red_model():
     return ColorModel(None, template.metadata, source="<lightness to red>", runner=runner)
 
 
+def test_films_run_at_the_models_film_working_size_unless_one_is_asked_for(tmp_path):
+    """A model may run films smaller than stills, to keep up with the frame rate."""
+    from huenet.modelfile import ColorModel
+
+    template = _lightness_to_red_model()
+    seen = []
+
+    def recording(batch):
+        seen.append(max(batch.shape[1:3]))
+        return template.runner(batch)
+
+    settings = {**template.settings, "working_size": 64, "film_working_size": 32}
+    model = ColorModel(None, {**template.metadata, "settings": settings}, source="<films at 32>", runner=recording)
+    source = _write(tmp_path / "film.mp4", _gray_frames(3, height=96, width=128))
+    colorize_video(source, tmp_path / "default.mp4", model, threads=1)
+    films, seen[:] = list(seen), []
+    colorize_video(source, tmp_path / "through-a-colorizer.mp4", Colorizer(model, threads=1))  # as the CLI does
+    through, seen[:] = list(seen), []
+    colorize_video(source, tmp_path / "asked.mp4", Colorizer(model, working_size=64, threads=1))
+    asked, seen[:] = list(seen), []
+    Colorizer(model, threads=1).colorize_many([_gray_frames(1, height=96, width=128)[0]])
+    assert set(films) == {32} and set(through) == {32} and set(asked) == {64} and set(seen) == {64}
+
+
 def test_smoothing_removes_most_of_the_flicker_that_grain_and_exposure_make(tmp_path):
     colorizer = Colorizer(_lightness_to_red_model(), Decoding(), threads=1)
     rng = np.random.default_rng(3)

@@ -243,6 +243,8 @@ def command_models(arguments: argparse.Namespace) -> int:
         entry = bundled_models()[name]
         released = f"version {entry['version']} ({entry['date']}), " if "version" in entry else ""
         heading = f"  {name:10s} {released}preset {metadata['preset']}, working size {settings.get('working_size')}"
+        if settings.get("film_working_size"):
+            heading += f" (films {settings['film_working_size']})"
         if "evaluations" in metrics:  # one summary per test set
             print(heading)
             for test_set, summary in metrics.get("summary", {}).items():
@@ -406,7 +408,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--temperature", type=float, help="annealed-mean temperature for ab-bin models (advanced; default: the model's)"
     )
     colorize.add_argument(
-        "--working-size", type=int, help="long side in pixels at which the network runs (default: the model's)"
+        "--working-size",
+        type=int,
+        help="long side in pixels at which the network runs (default: the model's; films: its film size if it has one)",
     )
     colorize.add_argument(
         "--engine",

@@ -299,6 +299,7 @@ class Colorizer:
         self.decoding = decoding
         self.temperature, self.vividness = resolve_decoding(self.model, decoding)
         resolve_decoding(self.model, decoding, shrink=float("inf"))  # the shrunk photos' decoding is checked now too
+        self.asked_working_size = working_size
         self.working_size = resolve_working_size(self.model, working_size)
         # Small images are enlarged to this long side for the network (0: they run at their own
         # size); working_shape caps it at the working size.
@@ -312,6 +313,14 @@ class Colorizer:
             f"Colorizer({self.model!r}, temperature={self.temperature}, vividness={self.vividness}, "
             f"working_size={self.working_size}, threads={self.threads})"
         )
+
+    def for_films(self) -> Colorizer:
+        """This colorizer as a film runs it: at the model's ``film_working_size`` (a film must
+        keep up with its frame rate) unless a working size was asked for."""
+        size = self.model.settings.get("film_working_size")
+        if self.asked_working_size is not None or not size or size == self.working_size:
+            return self
+        return Colorizer(self.model, self.decoding, size, self.threads)
 
     def working_shape(self, size: tuple[int, int]) -> tuple[int, int]:
         """The (height, width) the network runs an image of ``size`` at (``working_shape``)."""

@@ -324,7 +324,9 @@ def colorize_video(
     subtitle streams are copied without re-encoding where the target container holds them.
 
     Args:
-        model, vivid, vividness, temperature, working_size, threads: as for ``colorize``.
+        model, vivid, vividness, temperature, working_size, threads: as for ``colorize``; a film
+            runs at the model's ``film_working_size`` where it has one, unless a working size
+            was asked for (``Colorizer.for_films``).
         hints: color hints (``colorize``'s form) applied to every frame, in frame pixels.
         smoothing: weight of the past in the logits' moving average over frames (0: none, and
             no average of the chroma planes either: each frame on its own).
@@ -354,7 +356,7 @@ def colorize_video(
         model
         if isinstance(model, Colorizer)
         else Colorizer(model, Decoding(temperature, vivid, vividness), working_size, threads)
-    )
+    ).for_films()
     smoother = TemporalSmoother(smoothing, network_every)
     import time
 
