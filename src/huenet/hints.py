@@ -401,15 +401,17 @@ def _smoothest(known: np.ndarray, fixed: np.ndarray, weights: np.ndarray, decays
     minimum of sum w_rs (x_r - x_s)^2 + decay_c d_r x_r^2 under ``weights`` (8, h, w).
 
     Computed channels first, (c, h, w), so that every array operation runs along whole rows
-    (channels last, NumPy's inner loops ran 3 long; the solve took twice as long)."""
-    channels = np.ascontiguousarray(np.moveaxis(np.asarray(known, np.float64), -1, 0))  # (c, h, w)
-    weights = np.asarray(weights, np.float64)[:, None]  # (8, 1, h, w)
+    (channels last, NumPy's inner loops ran 3 long; the solve took twice as long), in float32:
+    half the memory traffic of float64, and within 0.02 Lab units of it on a 288 px grid with
+    10 hints (2026-12-06)."""
+    channels = np.ascontiguousarray(np.moveaxis(np.asarray(known, np.float32), -1, 0))  # (c, h, w)
+    weights = np.asarray(weights, np.float32)[:, None]  # (8, 1, h, w)
     degree = weights.sum(axis=0)  # (1, h, w)
     free = ~fixed[None]
-    decays = np.moveaxis(np.broadcast_to(np.asarray(decays, np.float64), known.shape), -1, 0)  # (c, h, w)
-    diagonal = np.maximum(degree * (1.0 + decays), 1e-12)
+    decays = np.moveaxis(np.broadcast_to(np.asarray(decays, np.float32), known.shape), -1, 0)  # (c, h, w)
+    diagonal = np.maximum(degree * (1.0 + decays), 1e-12).astype(np.float32)
     height, width = fixed.shape
-    padded = np.zeros((channels.shape[0], height + 2, width + 2))  # x with a border of 0: off the grid
+    padded = np.zeros((channels.shape[0], height + 2, width + 2), np.float32)  # x with a border of 0: off the grid
     total = np.empty_like(channels)
 
     def neighbours(x: np.ndarray) -> np.ndarray:
