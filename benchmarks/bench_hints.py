@@ -362,7 +362,13 @@ def replot(arguments: argparse.Namespace) -> None:
         known = earlier.get(name, {})
         if not scores.get("levin_photos") and known.get("levin_photos"):
             scores.update({key: known[key] for key in ("levin", "levin_far", "levin_photos") if key in known})
-    if arguments.plot and results.get("sets"):
+    draw_plots(results, arguments)
+
+
+def draw_plots(results: dict, arguments: argparse.Namespace) -> None:
+    """--plot and --user-plot, where the results have what they show (a --levin-only run has
+    no huenet curve to plot against random patches)."""
+    if arguments.plot and results.get("model") and results.get("sets"):
         plot(results, arguments.plot)
     if arguments.user_plot and results.get("user"):
         plot_user(results, arguments.user_plot)
@@ -473,10 +479,7 @@ def main() -> None:
     results["seconds"] = round(time.perf_counter() - started, 1)
     if arguments.json:
         Path(arguments.json).write_text(json.dumps(results, indent=1) + "\n")
-    if arguments.plot and colorizer is not None and results["sets"]:
-        plot(results, arguments.plot)
-    if arguments.user_plot and results["user"]:
-        plot_user(results, arguments.user_plot)
+    draw_plots(results, arguments)
 
 
 if __name__ == "__main__":

@@ -409,7 +409,7 @@ def _smoothest(known: np.ndarray, fixed: np.ndarray, weights: np.ndarray, decays
     degree = weights.sum(axis=0)  # (1, h, w)
     free = ~fixed[None]
     decays = np.moveaxis(np.broadcast_to(np.asarray(decays, np.float32), known.shape), -1, 0)  # (c, h, w)
-    diagonal = np.maximum(degree * (1.0 + decays), 1e-12).astype(np.float32)
+    diagonal = np.maximum(degree * (1.0 + decays), 1e-12)  # float32, as its factors
     height, width = fixed.shape
     padded = np.zeros((channels.shape[0], height + 2, width + 2), np.float32)  # x with a border of 0: off the grid
     total = np.empty_like(channels)

@@ -651,10 +651,9 @@ def _color_table(gray: np.ndarray, ab: np.ndarray, threads: int = 1) -> tuple[np
     levels = (anchors / 255.0).astype(np.float32)
 
     def band(rows: slice) -> None:
-        shape = (len(range(grid_h)[rows]), grid_w, len(anchors))
-        at_anchors = color.combine_gray_ab(
-            np.broadcast_to(levels, shape), np.broadcast_to(ab[rows, :, None, :], (*shape, 2))
-        )
+        band_ab = ab[rows, :, None, :]
+        shape = (band_ab.shape[0], grid_w, len(anchors))
+        at_anchors = color.combine_gray_ab(np.broadcast_to(levels, shape), np.broadcast_to(band_ab, (*shape, 2)))
         below = at_anchors[:, :, lower]
         colors[rows] = below + (at_anchors[:, :, upper] - below) * weight
 
