@@ -36,7 +36,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from huenet import color, datasets
+from huenet import color, datasets, hints
 from huenet.hints import Hint
 from huenet.images import read_image
 from huenet.inference import Colorizer, Decoding
@@ -411,6 +411,12 @@ def main() -> None:
         type=_decay,
         help="override the model's hint_decay (hints.Spreading.decay); 'none': the network alone honors the hints",
     )
+    parser.add_argument(
+        "--hint-edge",
+        type=float,
+        help="override hints.EDGE: L units within which a hint's patch covers the cells around its center "
+        "(inf: the whole patch, as before 2026-12-06)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--levin-only", action="store_true", help="score only Levin 2004 (it does not depend on the model)"
@@ -447,8 +453,11 @@ def main() -> None:
             sys.exit(f"bench_hints: model {arguments.model or 'default'} does not take color hints")
         if arguments.hint_decay is not None:
             model.settings["hint_decay"] = None if arguments.hint_decay == "none" else arguments.hint_decay
+        if arguments.hint_edge is not None:
+            hints.EDGE = arguments.hint_edge
         colorizer = Colorizer(model, Decoding(), arguments.working_size)
         results.update(
+            hint_edge=hints.EDGE,
             model=arguments.model or "default",
             model_file=model.source,
             working_size=colorizer.working_size,

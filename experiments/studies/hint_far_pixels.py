@@ -7,7 +7,7 @@ mean PSNR change (dB, against no hint) far from the hint (and the worst photo's)
 and on the whole photo.
 
     python experiments/studies/hint_far_pixels.py --count 12 --decays 5e-4 1e-3 2e-3 \\
-        --color-scales 1.5 --fixed-decoding
+        --color-scales 1.5 --fixed-decoding --edges inf 5 15
 """
 
 from __future__ import annotations
@@ -61,23 +61,29 @@ def main() -> None:
     parser.add_argument("--model", default=None)
     parser.add_argument("--decays", type=float, nargs="*", default=[], help="hint decays to try")
     parser.add_argument("--color-scales", type=float, nargs="*", default=[], help="Spreading.color_scale values")
+    parser.add_argument(
+        "--edges", type=float, nargs="*", default=[], help="hints.EDGE values (L units; inf: the whole patch)"
+    )
     parser.add_argument("--fixed-decoding", action="store_true", help="also: the automatic decoding, not the hint's")
     arguments = parser.parse_args()
     model = huenet.load_model(arguments.model)
     photos = _photos(arguments.photos, arguments.count)
-    default_decay, local, choose = (
+    default_decay, local, choose, edge = (
         model.settings.get("hint_decay"),
         hints.LOCAL,
         inference_module.Colorizer.hinted_decoding,
+        hints.EDGE,
     )
     variants = [("the model's", {}, None)]
     variants += [(f"decay {d:g}", {}, d) for d in arguments.decays]
     variants += [(f"color scale {s:g}", {"color_scale": s}, None) for s in arguments.color_scales]
+    variants += [(f"edge {e:g}", {"edge": e}, None) for e in arguments.edges]
     if arguments.fixed_decoding:
         variants.append(("the automatic decoding kept", {"fixed": True}, None))
     try:
         for name, change, decay in variants:
             fixed = change.pop("fixed", False)
+            hints.EDGE = change.pop("edge", edge)
             inference_module.hints_module.LOCAL = dataclasses.replace(local, **change)
             model.settings["hint_decay"] = default_decay if decay is None else decay
             inference_module.Colorizer.hinted_decoding = (lambda self, *_: self.decoding) if fixed else choose
@@ -90,6 +96,7 @@ def main() -> None:
             )
     finally:
         inference_module.hints_module.LOCAL, inference_module.Colorizer.hinted_decoding = local, choose
+        hints.EDGE = edge
 
 
 if __name__ == "__main__":

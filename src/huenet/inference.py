@@ -347,11 +347,12 @@ class Colorizer:
         """(working shape, the network's input for ``image``: (h, w, 1), or (h, w, 4) with hint
         channels for a model that takes hints), padded to the network's multiple."""
         shape = self.working_shape(image.size)
-        lightness = _pad_to(color.normalize_lightness(image.working_lightness(*shape)), self.multiple)[..., None]
+        working = image.working_lightness(*shape)
+        lightness = _pad_to(color.normalize_lightness(working), self.multiple)[..., None]
         if self.takes_hints:
             placed = self.check_hints(hints, image.size)
             lightness = np.concatenate(
-                [lightness, hints_module.render(placed, image.size, shape, lightness.shape[:2])], -1
+                [lightness, hints_module.render(placed, image.size, shape, lightness.shape[:2], working)], -1
             )
         elif hints:
             self.check_hints(hints, image.size)  # refuses them, naming the model
