@@ -227,16 +227,12 @@ def render(
         half = hint.side(image_size) / 2
         rows = _cells(hint.y, half, scale_rows, working[0])
         columns = _cells(hint.x, half, scale_columns, working[1])
-        covered = np.zeros(padded, bool)
-        covered[rows, columns] = True
+        covered = np.ones((rows.stop - rows.start, columns.stop - columns.start), bool)
         if lightness is not None:
             row, column = _cell(hint.y, scale_rows, working[0]), _cell(hint.x, scale_columns, working[1])
-            patch = np.asarray(lightness[rows, columns], np.float32)
-            covered[rows, columns] = np.abs(patch - float(lightness[row, column])) <= edge
-            covered[row, column] = True
-        channels[covered, 0] = hint.ab[0] / color.AB_SCALE
-        channels[covered, 1] = hint.ab[1] / color.AB_SCALE
-        channels[covered, 2] = 1.0
+            covered = np.abs(np.asarray(lightness[rows, columns], np.float32) - lightness[row, column]) <= edge
+            covered[row - rows.start, column - columns.start] = True  # the patch always holds its center
+        channels[rows, columns][covered] = (hint.ab[0] / color.AB_SCALE, hint.ab[1] / color.AB_SCALE, 1.0)
     return channels
 
 
