@@ -197,7 +197,7 @@ def check_inside(hints: list[Hint], image_size: tuple[int, int]) -> None:
 # overlaps an edge leaves the other side alone). Chosen on validation photos, 2026-12-06
 # (docs/experiment-log.md, "a hint colors the thing at its center"): one user-like hint on 12
 # BSDS500 val photos +0.28 dB on the whole photo instead of +0.22, near it +0.94 instead of
-# +0.68; the first 30 imagenet-sample val photos as before under random patches, +0.24 dB at
+# +0.68; the first 30 imagenet-sample val photos as before under random patches, +0.27 dB at
 # 10 user-like hints. 5 and 15 scored within 0.02 dB of it on the scenes; 3 lost near the hints.
 EDGE = 10.0
 
