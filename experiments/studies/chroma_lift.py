@@ -31,9 +31,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from calibrate_photo import HeldOut, score_images  # noqa: E402
-from studies.photo_working_size import _named_sources  # noqa: E402
+from studies.photo_working_size import named_photos  # noqa: E402
 
-from huenet import datasets  # noqa: E402
 from huenet.inference import Colorizer, Decoding, decode_ab  # noqa: E402
 from huenet.modelfile import load_model  # noqa: E402
 
@@ -61,16 +60,8 @@ def main() -> None:
     model = load_model(arguments.model, engine="numpy")
     colorizer = Colorizer(model, Decoding(), arguments.working_size, threads=2)
     sets = {
-        name: HeldOut(
-            name,
-            [
-                image
-                for source in sources
-                for image in datasets.load_images(source, skip_gray=True).images[:: arguments.every]
-            ],
-            colorizer,
-        )
-        for name, sources in _named_sources(arguments.photos).items()
+        name: HeldOut(name, photos, colorizer)
+        for name, photos in named_photos(arguments.photos, arguments.every).items()
     }
     results: dict = {"arguments": vars(arguments), "gray_copy": {n: h.gray_copy() for n, h in sets.items()}, "rows": []}
     print("gray copy", json.dumps(results["gray_copy"]), flush=True)

@@ -30,11 +30,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the release tool
 from calibrate_photo import HeldOut  # noqa: E402  (the experiments folder is not a package)
 
 
-def _named_sources(specs: list[str]) -> dict[str, list[str]]:
-    named: dict[str, list[str]] = {}
+def named_photos(specs: list[str], every: int = 1) -> dict[str, list]:
+    """``name=folder-or-tar`` specs (several may share a name; no name: "photos") -> each
+    name's color photos, every ``every``-th of each source (grayscale ones left out)."""
+    named: dict[str, list] = {}
     for spec in specs:
         name, _, source = spec.rpartition("=")
-        named.setdefault(name or "photos", []).append(source)
+        named.setdefault(name or "photos", []).extend(datasets.load_images(source, skip_gray=True).images[::every])
     return named
 
 
@@ -51,14 +53,7 @@ def main() -> None:
     started = time.perf_counter()
 
     model = load_model(arguments.model, engine="numpy")
-    truths = {
-        name: [
-            image
-            for source in sources
-            for image in datasets.load_images(source, skip_gray=True).images[:: arguments.every]
-        ]
-        for name, sources in _named_sources(arguments.photos).items()
-    }
+    truths = named_photos(arguments.photos, arguments.every)
     results: dict = {"arguments": vars(arguments), "gray_copy": {}, "by_working_size": {}}
     for size in arguments.working_sizes:
         colorizer = Colorizer(model, Decoding(), size, threads=2)

@@ -227,8 +227,9 @@ def render(
         half = hint.side(image_size) / 2
         rows = _cells(hint.y, half, scale_rows, working[0])
         columns = _cells(hint.x, half, scale_columns, working[1])
-        covered = np.ones((rows.stop - rows.start, columns.stop - columns.start), bool)
-        if lightness is not None:
+        if lightness is None:
+            covered = np.ones((rows.stop - rows.start, columns.stop - columns.start), bool)
+        else:
             row, column = _cell(hint.y, scale_rows, working[0]), _cell(hint.x, scale_columns, working[1])
             covered = np.abs(np.asarray(lightness[rows, columns], np.float32) - lightness[row, column]) <= edge
             covered[row - rows.start, column - columns.start] = True  # the patch always holds its center
