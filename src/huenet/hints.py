@@ -339,7 +339,9 @@ class Spreading:
 # hints, 31.62 at 100, as before) and adds 0.4-0.7 dB at 3-10 user-like hints; the blend
 # added 0.02-0.1 dB for twice the time and is left out; a smaller decay on flat cells
 # (flat_share 0.3) filled flat objects but carried hints over flat water and sky, evenly on
-# both protocols, and is left out.
+# both protocols, and is left out here. A model may set its own ``hint_decay`` and
+# ``hint_flat_share`` (``Colorizer.spreading``): photo 0.2.3 at 288 has 6e-4 and 0.1, which its
+# finer grid needed to pass both two-hint tests (docs/experiment-log.md, "hints at 288").
 LOCAL = Spreading(decay=5e-4, levin_share=0.0, count_power=1.0)
 
 
@@ -427,48 +429,61 @@ def _smoothest(known: np.ndarray, fixed: np.ndarray, weights: np.ndarray, decays
     """Each channel of ``known`` (h, w, c) kept on the ``fixed`` cells and, elsewhere, the
     minimum of sum w_rs (x_r - x_s)^2 + decay_c d_r x_r^2 under ``weights`` (8, h, w).
 
-    Computed channels first, (c, h, w), so that every array operation runs along whole rows
-    (channels last, NumPy's inner loops ran 3 long; the solve took twice as long), in float32:
-    half the memory traffic of float64, and within 0.02 Lab units of it on a 288 px grid with
-    10 hints (2026-12-06)."""
+    Conjugate gradients with a Jacobi preconditioner, computed channels first, (c, h, w), so
+    that every array operation runs along whole rows (channels last, NumPy's inner loops ran
+    3 long; the solve took twice as long), in float32: half the memory traffic of float64,
+    and within 0.02 Lab units of it on a 288 px grid with 10 hints (2026-12-06). The loop
+    writes into buffers it owns (no temporaries per step): 15% less time on a 101 x 144 grid,
+    2026-12-06. A coarse-grid first guess (2x2 cells pooled, down to 13 x 18) saved only
+    10-25% of the steps and is left out (docs/experiment-log.md)."""
     channels = np.ascontiguousarray(np.moveaxis(np.asarray(known, np.float32), -1, 0))  # (c, h, w)
     weights = np.asarray(weights, np.float32)[:, None]  # (8, 1, h, w)
     degree = weights.sum(axis=0)  # (1, h, w)
-    free = ~fixed[None]
+    free = (~fixed[None]).astype(np.float32)  # 1 on the cells solved for, 0 on the hints'
     decays = np.moveaxis(np.broadcast_to(np.asarray(decays, np.float32), known.shape), -1, 0)  # (c, h, w)
     diagonal = np.maximum(degree * (1.0 + decays), 1e-12)  # float32, as its factors
+    inverse = free / diagonal  # the preconditioner, 0 on fixed cells
     height, width = fixed.shape
     padded = np.zeros((channels.shape[0], height + 2, width + 2), np.float32)  # x with a border of 0: off the grid
-    total = np.empty_like(channels)
+    scratch = np.empty_like(channels)
 
-    def neighbours(x: np.ndarray) -> np.ndarray:
-        """sum_k weights[k] * x[r + dr, c + dc] (0 off the grid), in ``total``: the solve's
+    def neighbours(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """sum_k weights[k] * x[r + dr, c + dc] (0 off the grid), into ``out``: the solve's
         inner loop, so it reads views of one padded buffer."""
         padded[:, 1:-1, 1:-1] = x
-        total.fill(0.0)
         for k, (dr, dc) in enumerate(_OFFSETS):
-            np.add(total, weights[k] * padded[:, 1 + dr : 1 + dr + height, 1 + dc : 1 + dc + width], out=total)
-        return total
+            view = padded[:, 1 + dr : 1 + dr + height, 1 + dc : 1 + dc + width]
+            if k == 0:
+                np.multiply(weights[k], view, out=out)
+            else:
+                np.multiply(weights[k], view, out=scratch)
+                out += scratch
+        return out
 
-    def operator(x: np.ndarray) -> np.ndarray:  # on free cells; x is 0 on fixed cells
-        return np.where(free, diagonal * x - neighbours(x), 0.0)
+    def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # per channel, (c, 1, 1)
+        return np.einsum("cij,cij->c", a, b)[:, None, None]
 
-    right = np.where(free, neighbours(channels), 0.0)  # a copy: ``total`` is reused
+    right = neighbours(channels, np.empty_like(channels)) * free
     x = np.zeros_like(right)
     residual = right.copy()
-    z = residual / diagonal
+    z = residual * inverse
     direction = z.copy()
-    rz = (residual * z).sum(axis=(1, 2))[:, None, None]
-    limit = _TOLERANCE * np.sqrt((right**2).sum(axis=(1, 2))) + 1e-12
+    product = np.empty_like(right)
+    rz = dot(residual, z)
+    limit = (_TOLERANCE * np.sqrt(dot(right, right)) + 1e-12) ** 2  # on the squared residual
     for _ in range(_MAX_ITERATIONS):
-        if np.all(np.sqrt((residual**2).sum(axis=(1, 2))) <= limit):
+        if np.all(dot(residual, residual) <= limit):
             break
-        product = operator(direction)
-        step = rz / np.maximum((direction * product).sum(axis=(1, 2))[:, None, None], 1e-30)
+        neighbours(direction, product)  # the operator on free cells: diagonal x - neighbours
+        np.multiply(diagonal, direction, out=scratch)
+        np.subtract(scratch, product, out=product)
+        product *= free
+        step = rz / np.maximum(dot(direction, product), 1e-30)
         x += step * direction
         residual -= step * product
-        z = residual / diagonal
-        new_rz = (residual * z).sum(axis=(1, 2))[:, None, None]
-        direction = z + (new_rz / np.maximum(rz, 1e-30)) * direction
+        np.multiply(residual, inverse, out=z)
+        new_rz = dot(residual, z)
+        direction *= new_rz / np.maximum(rz, 1e-30)
+        direction += z
         rz = new_rz
     return np.where(fixed[..., None], known, np.moveaxis(x, 0, -1))

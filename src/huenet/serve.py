@@ -200,11 +200,13 @@ def _read(image_id: str | None, payload: bytes, max_pixels: int) -> Any:
     return _decoded.get((image_id, max_pixels), lambda: read_image(payload, max_pixels=max_pixels))
 
 
-def _png(image: Any) -> bytes:
+def _png(image: Any, threads: int = 1) -> bytes:
+    """``image`` as PNG bytes, its strips deflated in ``threads`` threads (a 1 MP result: 0.055 s
+    in one, 0.035 s in two, 2026-12-06)."""
     from huenet.images import encode_image
 
     buffer = io.BytesIO()
-    encode_image(image, buffer, "result.png")  # the CLI's PNG writer and settings
+    encode_image(image, buffer, "result.png", threads)  # the CLI's PNG writer and settings
     return buffer.getvalue()
 
 
@@ -227,14 +229,14 @@ def colorize_png(
     if image_id and not colorizer.model.network_reads_hints:
         # Hints act after the network alone: its outputs for this image serve every re-render.
         (outputs,) = _outputs.get(key, lambda: colorizer.network_outputs([image]))
-        return _png(colorizer.compose(image, colorizer.honor_hints(image, outputs, hints)))
+        return _png(colorizer.compose(image, colorizer.honor_hints(image, outputs, hints)), colorizer.threads)
     # A network that reads hints: its hint-free part (the encoder) is computed once per image.
     kept = _features.peek(key) if image_id else None  # filled whole before it is kept: later requests only read it
     fresh = {} if image_id and kept is None else None
     (ab,) = colorizer.predict_ab([image], [hints] if hints else None, reuse=kept if kept is not None else fresh)
     if fresh:  # the NumPy engine filled it (Keras keeps nothing)
         _features.put(key, fresh)
-    return _png(colorizer.compose(image, ab))
+    return _png(colorizer.compose(image, ab), colorizer.threads)
 
 
 def suggest_json(
