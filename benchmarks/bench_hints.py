@@ -412,6 +412,12 @@ def main() -> None:
         help="override the model's hint_decay (hints.Spreading.decay); 'none': the network alone honors the hints",
     )
     parser.add_argument(
+        "--hint-flat-share",
+        type=float,
+        help="override the model's hint_flat_share (hints.Spreading.flat_share: the decay on flat cells "
+        "as a share of that on textured ones)",
+    )
+    parser.add_argument(
         "--hint-edge",
         type=float,
         help="override hints.EDGE: L units within which a hint's patch covers the cells around its center "
@@ -453,6 +459,8 @@ def main() -> None:
             sys.exit(f"bench_hints: model {arguments.model or 'default'} does not take color hints")
         if arguments.hint_decay is not None:
             model.settings["hint_decay"] = None if arguments.hint_decay == "none" else arguments.hint_decay
+        if arguments.hint_flat_share is not None:
+            model.settings["hint_flat_share"] = arguments.hint_flat_share
         if arguments.hint_edge is not None:
             hints.EDGE = arguments.hint_edge
         colorizer = Colorizer(model, Decoding(), arguments.working_size)

@@ -3,9 +3,9 @@
 The network gets the three hint channels of ``huenet.hints`` (hint ab and a mask) beside the
 lightness, with zero weights into its first convolution, so with or without hints it
 predicts exactly what it did. Hints then hold through ``hints.propagate``: the correction at
-each hint is spread over the output grid by gray-level affinity (``--hint-decay``, stored in
-the model's settings). The model keeps its metadata (training record, decodings), plus
-``hint_inputs`` and ``hint_decay``.
+each hint is spread over the output grid by gray-level affinity (``--hint-decay`` and, where
+given, ``--hint-flat-share``, stored in the model's settings). The model keeps its metadata
+(training record, decodings), plus ``hint_inputs``, ``hint_decay`` and ``hint_flat_share``.
 
     python experiments/add_hint_inputs.py runs/photo-recal/photo.keras --hint-decay 1e-4 \\
         --output runs/photo-recal/photo-hints.keras
@@ -27,6 +27,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model")
     parser.add_argument("--hint-decay", type=float, required=True, help="hints.propagate's pull toward no correction")
+    parser.add_argument(
+        "--hint-flat-share",
+        type=float,
+        help="hints.Spreading.flat_share: the decay on flat cells as a share of that on textured ones "
+        "(default: hints.LOCAL's)",
+    )
     parser.add_argument("--output", required=True)
     arguments = parser.parse_args()
     source = load_model(arguments.model, engine="keras")
@@ -40,6 +46,8 @@ def main() -> None:
     network = models.build_model(preset, **{k: v for k, v in overrides.items() if k not in ("working_size",)})
     _copy_weights(source, network)
     metadata["settings"] = {**metadata["settings"], "hint_inputs": True, "hint_decay": arguments.hint_decay}
+    if arguments.hint_flat_share is not None:
+        metadata["settings"]["hint_flat_share"] = arguments.hint_flat_share
     save_model(network, arguments.output, metadata)
     print(f"wrote {arguments.output}")
 

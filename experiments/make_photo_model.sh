@@ -66,9 +66,15 @@ python experiments/calibrate_photo.py $RUN/model.keras --small-images $SCRATCH/t
     --output $OUT/calibrated.keras
 
 # 4. The hint inputs: the hints enter the decoder at zero weight; hints hold through
-#    huenet.hints.propagate with this decay (0.2.0 had 1e-4, as 0.1.0; 5e-4 since 0.2.1, chosen
-#    under the user-like protocol on validation photos: experiments/studies/hint_locality.py).
-python experiments/add_hint_inputs.py $OUT/calibrated.keras --hint-decay 5e-4 --output $OUT/photo.keras
+#    huenet.hints.propagate with this decay (0.2.0 had 1e-4, as 0.1.0; 5e-4 in 0.2.1-0.2.2 at
+#    224, chosen under the user-like protocol on validation photos:
+#    experiments/studies/hint_locality.py). Since 0.2.3 (at 288): decay 6e-4, a tenth of it on
+#    flat cells (--hint-flat-share), chosen with the two-object hint test, the page's two-hint
+#    test, one hint on 12 BSDS500 val scenes (experiments/studies/hint_far_pixels.py) and both
+#    protocols on the first 40 imagenet-sample val photos (hint_locality.py): docs/experiment-log.md,
+#    "hints at 288: a tenth of the decay on flat cells".
+python experiments/add_hint_inputs.py $OUT/calibrated.keras --hint-decay 6e-4 --hint-flat-share 0.1 \
+    --output $OUT/photo.keras
 
 # 5. Bundle (float16 weights), score on the test sets and the validation photos beside the gray
 #    copy and the 0.1.0 model, bundle again with those metrics in the card.

@@ -8,6 +8,7 @@ and on the whole photo.
 
     python experiments/studies/hint_far_pixels.py --count 12 --decays 5e-4 1e-3 2e-3 \\
         --color-scales 1.5 --fixed-decoding --edges inf 5 15
+    python experiments/studies/hint_far_pixels.py --spreadings "decay=5e-4 flat=0.3" "decay=3e-4 power=0.5"
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from bench_hints import CELL, _psnr, far_mask, worst_cell  # noqa: E402  the user-like protocol's pieces
+from hint_locality import parse_variant  # noqa: E402  (this folder is on the path when run as a script)
 
 import huenet  # noqa: E402
 from huenet import color, hints  # noqa: E402
@@ -65,9 +67,16 @@ def main() -> None:
         "--edges", type=float, nargs="*", default=[], help="hints.EDGE values (L units; inf: the whole patch)"
     )
     parser.add_argument("--fixed-decoding", action="store_true", help="also: the automatic decoding, not the hint's")
+    parser.add_argument(
+        "--spreadings",
+        nargs="*",
+        default=[],
+        help='whole hints.Spreading variants in hint_locality.py\'s words, e.g. "decay=5e-4 flat=0.3"',
+    )
     arguments = parser.parse_args()
     model = huenet.load_model(arguments.model)
     photos = _photos(arguments.photos, arguments.count)
+    default_flat_share = model.settings.get("hint_flat_share", hints.LOCAL.flat_share)
     default_decay, local, choose, edge = (
         model.settings.get("hint_decay"),
         hints.LOCAL,
@@ -78,6 +87,10 @@ def main() -> None:
     variants += [(f"decay {d:g}", {}, d) for d in arguments.decays]
     variants += [(f"color scale {s:g}", {"color_scale": s}, None) for s in arguments.color_scales]
     variants += [(f"edge {e:g}", {"edge": e}, None) for e in arguments.edges]
+    for text in arguments.spreadings:
+        spreading = parse_variant(text)[0]
+        fields = {"flat_share", "texture_scale", "count_power", "color_scale", "levin_share"}
+        variants.append((text, {k: getattr(spreading, k) for k in fields}, spreading.decay))
     if arguments.fixed_decoding:
         variants.append(("the automatic decoding kept", {"fixed": True}, None))
     try:
@@ -86,6 +99,8 @@ def main() -> None:
             hints.EDGE = change.pop("edge", edge)
             inference_module.hints_module.LOCAL = dataclasses.replace(local, **change)
             model.settings["hint_decay"] = default_decay if decay is None else decay
+            # Colorizer.spreading takes the model's flat share over LOCAL's: set it there too.
+            model.settings["hint_flat_share"] = change.get("flat_share", default_flat_share)
             inference_module.Colorizer.hinted_decoding = (lambda self, *_: self.decoding) if fixed else choose
             changes = np.array([one_hint(truth, model) for truth in photos])
             far = changes[:, 0]

@@ -340,8 +340,9 @@ class Colorizer:
     @property
     def spreading(self) -> hints_module.Spreading:
         """How far a hint's color carries (``hints.Spreading``): the model's ``hint_decay``
-        with the product's locality (``hints.LOCAL``)."""
-        return dataclasses.replace(hints_module.LOCAL, decay=self.hint_decay)
+        and ``hint_flat_share`` (where it has one) with the product's locality (``hints.LOCAL``)."""
+        flat_share = self.model.settings.get("hint_flat_share", hints_module.LOCAL.flat_share)
+        return dataclasses.replace(hints_module.LOCAL, decay=self.hint_decay, flat_share=float(flat_share))
 
     def network_input(self, image: InputImage, hints: Any = None) -> tuple[tuple[int, int], np.ndarray]:
         """(working shape, the network's input for ``image``: (h, w, 1), or (h, w, 4) with hint
