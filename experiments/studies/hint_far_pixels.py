@@ -71,7 +71,8 @@ def main() -> None:
         "--spreadings",
         nargs="*",
         default=[],
-        help='whole hints.Spreading variants in hint_locality.py\'s words, e.g. "decay=5e-4 flat=0.3"',
+        help='whole hints.Spreading variants in hint_locality.py\'s words, e.g. "decay=5e-4 flat=0.3" '
+        "(fields not named take hints.LOCAL's values, not the model's)",
     )
     arguments = parser.parse_args()
     model = huenet.load_model(arguments.model)
@@ -89,7 +90,7 @@ def main() -> None:
     variants += [(f"edge {e:g}", {"edge": e}, None) for e in arguments.edges]
     for text in arguments.spreadings:
         spreading = parse_variant(text)[0]
-        fields = {"flat_share", "texture_scale", "count_power", "color_scale", "levin_share"}
+        fields = {field.name for field in dataclasses.fields(spreading)} - {"decay"}  # decay: the model's setting
         variants.append((text, {k: getattr(spreading, k) for k in fields}, spreading.decay))
     if arguments.fixed_decoding:
         variants.append(("the automatic decoding kept", {"fixed": True}, None))
