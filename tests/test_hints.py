@@ -1,5 +1,6 @@
 """Color hints: what users may send, how hints reach the network, and that none changes nothing."""
 
+import dataclasses
 import io
 import json
 import math
@@ -335,6 +336,30 @@ def test_away_from_the_hints_the_automatic_colors_come_back():
     to_automatic = np.hypot(*np.moveaxis(result - automatic, -1, 0))
     assert to_chosen[6, 5] < to_automatic[6, 5]  # next to the hint: the chosen decoding
     assert to_automatic[:, 30:].max() < 1.0  # far from it: the automatic colors
+
+
+def test_where_the_network_is_unsure_the_hint_colors_alone_fill_their_own_region():
+    """``Spreading.levin_share``: where the network is unsure (its spread above the image's
+    median) and the hints reach, the hint colors spread alone (as Levin et al. 2004 spread
+    them, on a coarser grid) weigh in: each side of a strong edge takes more of its own
+    hint's color than the correction alone carries there, and none of the other's."""
+    height, width = 16, 40
+    lightness = np.full((height, width), 30.0)
+    lightness[:, width // 2 :] = 80.0  # a strong edge down the middle
+    ab = np.zeros((height, width, 2), np.float32)
+    channels = np.zeros((height, width, 3), np.float32)
+    channels[7:9, 4:6] = (40.0 / color.AB_SCALE, 0.0, 1.0)  # red on the dark side
+    channels[7:9, 34:36] = (0.0, -40.0 / color.AB_SCALE, 1.0)  # blue on the bright side
+    unsure = np.ones((height, width), np.float32)
+    unsure[:, 10:30] = 5.0  # the network is unsure in the middle band
+    spreading = hints.Spreading(decay=0.01, levin_share=1.0)
+    blended = hints.propagate(ab, lightness, channels, spreading, unsure, None, hint_count=2)
+    alone = hints.propagate(ab, lightness, channels, dataclasses.replace(spreading, levin_share=0.0), None, None, 2)
+    left, right = blended[:, 12:18].reshape(-1, 2).mean(axis=0), blended[:, 22:28].reshape(-1, 2).mean(axis=0)
+    assert left[0] > 10 and abs(left[1]) < 1  # red, and no blue across the edge
+    assert right[1] < -10 and abs(right[0]) < 1
+    assert left[0] > alone[:, 12:18, 0].mean() + 5 and right[1] < alone[:, 22:28, 1].mean() - 5
+    assert np.allclose(blended[7:9, 4:6], (40.0, 0.0)) and np.allclose(blended[7:9, 34:36], (0.0, -40.0))
 
 
 def test_a_hint_fills_flat_places_farther_than_textured_ones_as_the_models_flat_share_says():

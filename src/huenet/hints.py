@@ -15,6 +15,7 @@ import dataclasses
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from huenet import color
 
@@ -269,6 +270,12 @@ COLOR_SCALE = 3.0
 # (experiments/studies/hint_affinities.py, "@0.4 ug"; docs/experiment-log.md, 2026-12-03).
 LEVIN_SHARE = 0.4
 LEVIN_DECAY = 3e-5
+# They are solved on a grid this many times coarser (2x2 cells pooled) and brought back
+# bilinearly: on the 288 px network's grid (about 100 x 144 cells, 1 MP photos) the blend
+# added 0.05-0.10 s to a re-render's hint work on the output grid, 0.02-0.04 s pooled, and
+# scored as well on both hint protocols (docs/experiment-log.md, 2026-12-07, "the hint
+# colors alone blended in again").
+LEVIN_POOL = 2
 
 _OFFSETS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
 
@@ -342,7 +349,12 @@ class Spreading:
 # both protocols, and is left out here. A model may set its own ``hint_decay`` and
 # ``hint_flat_share`` (``Colorizer.spreading``): photo 0.2.3 at 288 has 6e-4 and 0.1, which its
 # finer grid needed to pass both two-hint tests (docs/experiment-log.md, "hints at 288").
-LOCAL = Spreading(decay=5e-4, levin_share=0.0, count_power=1.0)
+# The blend came back on 2026-12-07 (share 0.5; 0.4 before it was left out), solved on a
+# coarser grid (``LEVIN_POOL``): with photo 0.2.3, on all 823 imagenet-sample val photos, it
+# added 0.11 dB at 10 random patches and 0.26 at 100 (0.6 and 0.65 on the first 20, where it
+# was chosen), and kept both two-hint tests and one hint's far pixels on BSDS500 val scenes
+# (docs/experiment-log.md, "the hint colors alone blended in again").
+LOCAL = Spreading(decay=5e-4, levin_share=0.5, count_power=1.0)
 
 
 def propagate(
@@ -388,28 +400,63 @@ def propagate(
     if not fixed.any():
         return ab if automatic is None else automatic
     hinted = channels[..., :2] * color.AB_SCALE
-    # The fields solved for, each fixed on the hint cells: the correction (a, b), the hint
-    # colors alone (a, b) and the hints' reach (1 on them), with their own decays.
-    blend = unsure is not None and spreading.levin_share > 0
-    known = np.concatenate([hinted - ab, np.ones_like(hinted[..., :1])] + ([hinted] if blend else []), axis=-1)
-    decay = spreading.decay / max(1, hint_count) ** spreading.count_power
-    decays = np.array([decay] * 3 + ([LEVIN_DECAY] * 2 if blend else []))
+    # The fields solved for, each fixed on the hint cells: the correction (a, b) and the
+    # hints' reach (1 on them); the hint colors alone are solved apart (``_levin_pooled``).
+    known = np.concatenate([hinted - ab, np.ones_like(hinted[..., :1])], axis=-1)
+    decays = np.full(3, spreading.decay / max(1, hint_count) ** spreading.count_power)
     if spreading.flat_share < 1.0:  # flat places hold a correction longer than textured ones
         texture = _texture(lightness) / spreading.texture_scale
-        scale = spreading.flat_share + (1.0 - spreading.flat_share) * np.minimum(texture**2, 1.0)
-        decays = np.where(np.arange(len(decays)) < 3, scale[..., None] * decays, decays)
+        decays = (spreading.flat_share + (1.0 - spreading.flat_share) * np.minimum(texture**2, 1.0))[..., None] * decays
     known = np.where(fixed[..., None], known, 0.0)
     base = ab if automatic is None else automatic
     solved = _smoothest(known, fixed, _affinities(lightness, base, spreading.color_scale), decays)
     reach = np.clip(solved[..., 2], 0.0, 1.0)
     result = ab + solved[..., :2]
-    if blend:
+    if unsure is not None and spreading.levin_share > 0:
+        alone = _levin_pooled(hinted, fixed, lightness, base, spreading.color_scale)
         share = spreading.levin_share * np.asarray(unsure, np.float64) / max(float(np.median(unsure)), 1e-6) * reach
         share = np.clip(share, 0.0, 1.0)[..., None]
-        result = (1.0 - share) * result + share * solved[..., 3:5]
+        result = (1.0 - share) * result + share * alone
     if automatic is not None:  # back to the automatic colors as the reach falls
         result = result + (1.0 - reach)[..., None] * (automatic - ab)
     return np.where(fixed[..., None], hinted, result).astype(np.float32)
+
+
+def _pool(values: np.ndarray, size: int) -> np.ndarray:
+    """Means over size x size blocks of (h, w, ...), the last partial blocks included."""
+    height, width = values.shape[:2]
+    rows, cols = -(-height // size), -(-width // size)
+    padded = np.pad(
+        values, [(0, rows * size - height), (0, cols * size - width)] + [(0, 0)] * (values.ndim - 2), mode="edge"
+    )
+    return padded.reshape(rows, size, cols, size, *values.shape[2:]).mean(axis=(1, 3))
+
+
+def _levin_pooled(
+    hinted: np.ndarray, fixed: np.ndarray, lightness: np.ndarray, base: np.ndarray, color_scale: float
+) -> np.ndarray:
+    """The hint colors alone spread as Levin et al. (2004) spread them, under the same
+    affinities, on a grid ``LEVIN_POOL`` times coarser (a coarse cell is hinted with the mean of
+    its hinted cells; the decay scaled to keep the reach) and brought back bilinearly: (h, w, 2)."""
+    size = LEVIN_POOL
+    count = _pool(fixed.astype(np.float64), size)
+    coarse_fixed = count > 0
+    known = _pool(np.where(fixed[..., None], hinted, 0.0), size) / np.maximum(count, 1e-12)[..., None]
+    weights = _affinities(_pool(lightness, size), _pool(base, size), color_scale)
+    solved = _smoothest(known, coarse_fixed, weights, np.full(2, LEVIN_DECAY * size * size))
+    height, width = fixed.shape
+    box = (0, 0, width / size, height / size)  # the coarse cells the fine grid covers
+    return np.stack(
+        [
+            np.asarray(
+                Image.fromarray(np.ascontiguousarray(plane, np.float32), mode="F").resize(
+                    (width, height), Image.Resampling.BILINEAR, box=box
+                )
+            )
+            for plane in np.moveaxis(solved, -1, 0)
+        ],
+        axis=-1,
+    )
 
 
 def _windows(level: np.ndarray) -> np.ndarray:

@@ -143,13 +143,14 @@ def decode_ab(
 def spread(logits: np.ndarray) -> np.ndarray:
     """ab-bin logits (..., bins) -> the standard deviation of ab under their softmax, in Lab
     units (...): how unsure the network is of a pixel's color (0: one bin)."""
-    logits = np.asarray(logits, np.float64)
-    probabilities = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    probabilities /= probabilities.sum(axis=-1, keepdims=True)
-    bins = color.ab_bins().astype(np.float64)
-    mean = probabilities @ bins
-    second = probabilities @ (bins**2).sum(axis=-1)
-    return np.sqrt(np.maximum(second - (mean**2).sum(axis=-1), 0.0)).astype(np.float32)
+    probabilities = np.array(logits, np.float32)  # a copy, worked on in place
+    probabilities -= probabilities.max(axis=-1, keepdims=True)
+    np.exp(probabilities, out=probabilities)
+    total = probabilities.sum(axis=-1)
+    bins = color.ab_bins().astype(np.float32)
+    moments = probabilities @ np.concatenate([bins, (bins**2).sum(axis=-1, keepdims=True)], axis=-1)
+    moments /= total[..., None]
+    return np.sqrt(np.maximum(moments[..., 2] - (moments[..., :2] ** 2).sum(axis=-1), 0.0))
 
 
 def decode_levels(model: ColorModel, outputs: np.ndarray) -> np.ndarray:
