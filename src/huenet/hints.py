@@ -449,7 +449,7 @@ def _levin_pooled(
     return np.stack(
         [
             np.asarray(
-                Image.fromarray(np.ascontiguousarray(plane, np.float32), mode="F").resize(
+                Image.fromarray(np.ascontiguousarray(plane, np.float32)).resize(
                     (width, height), Image.Resampling.BILINEAR, box=box
                 )
             )
