@@ -8,7 +8,9 @@ validation photos only, the whole photo and the pixels far from every hint.
 
 The network's outputs are computed once per photo: valid for models whose hint inputs enter
 at zero weight (the photo model 0.2.0), where hints change only what follows the network.
-Each variant is named by a string of fields, e.g. "decay=1e-3 levin=0 global":
+Each variant is named by a string of fields, e.g. "decay=1e-3 levin=0 global"; fields it
+does not name take ``hints.LOCAL``'s values (since 2026-12-07 its levin share is 0.5), not the
+model's:
 
     decay=D     Spreading.decay (the pull toward no correction)
     levin=S     Spreading.levin_share (0: the hint colors alone never weigh in)
