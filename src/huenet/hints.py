@@ -381,8 +381,10 @@ def propagate(
     blended with them, the share ``levin_share`` times the cell's ``unsure`` over the image's
     median times the hints' reach there. ``automatic``: the colors without hints, when ``ab``
     was decoded otherwise for the hints (``Colorizer.hinted_decoding``): away from the hints
-    the result returns to them, as the reach falls. Solved together by conjugate gradients
-    in NumPy on the output grid (the working size over the stride: a few thousand cells).
+    the result returns to them, as the reach falls. The correction and the reach are solved
+    together by conjugate gradients in NumPy on the output grid (the working size over the
+    stride: a few thousand cells), the hint colors alone apart on a grid ``LEVIN_POOL`` times
+    coarser (``_levin_pooled``).
 
     Args:
         ab: predicted ab (h, w, 2), Lab units, on the network's output grid.
