@@ -5,12 +5,17 @@ The photos of encoder_photos.py cover some 30 kinds of things (Imagenette's 9 cl
 ImageNet encoder recognizes things at, and colorize enlarges thumbnails to the model's
 min_working_size (160) before the network anyway, so they are written enlarged the same way
 (bicubic) to --size pixels, --per-class of each class (the first by name), the 14 held-out
-classes (photo_mix.HELD_OUT) left out, grayscale ones skipped:
+classes (photo_mix.HELD_OUT) left out, grayscale ones skipped. ``--exclude FOLDER`` (repeatable)
+leaves out the names (stems) found in a folder, so a second set skips the photos of a first one
+and the calibration thumbnails of heldout_thumbnails.py:
 
     OUTPUT/<wnid>/<name>.jpg
 
     python experiments/enlarged_thumbnails.py ../shared/data/tiny-imagenet-jpeg/train.tar.gz \\
         --per-class 100 --size 160 --output runs/lite0-mix/train/tiny
+    python experiments/enlarged_thumbnails.py ../shared/data/tiny-imagenet-jpeg/train.tar.gz \\
+        --per-class 100 --size 160 --exclude runs/lite0-mix/train/tiny --exclude SCRATCH/tiny-heldout \\
+        --output runs/lite0-mix2/train/tiny2
 """
 
 from __future__ import annotations
@@ -38,10 +43,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--per-class", type=int, default=100)
     parser.add_argument("--size", type=int, default=160)
     parser.add_argument("--output", required=True)
+    parser.add_argument(
+        "--exclude", action="append", default=[], help="a folder whose file names (stems) are left out (repeatable)"
+    )
     arguments = parser.parse_args(argv)
     output = Path(arguments.output)
     if output.exists() and any(output.iterdir()):
         sys.exit(f"enlarged_thumbnails: {output}: folder is not empty")
+    excluded: set[str] = set()
+    for folder in arguments.exclude:
+        stems = {path.stem for path in Path(folder).rglob("*") if path.is_file()}
+        if not stems:
+            sys.exit(f"enlarged_thumbnails: {folder}: no files to leave out")
+        excluded |= stems
     names: dict[str, list[str]] = {}
     with tarfile.open(arguments.source) as archive:
         for member in archive:
@@ -49,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
                 wnid = next(
                     (part for part in Path(member.name).parts if part.startswith("n") and part[1:].isdigit()), None
                 )
-                if wnid and wnid not in HELD_OUT:
+                if wnid and wnid not in HELD_OUT and Path(member.name).stem not in excluded:
                     names.setdefault(wnid, []).append(member.name)
     chosen = {name: wnid for wnid, members in names.items() for name in sorted(members)[: arguments.per_class]}
     counts = {"written": 0, "skipped_gray": 0, "classes": len(names)}
