@@ -32,6 +32,7 @@ from PIL import Image
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from heldout_thumbnails import file_stems  # noqa: E402
 from photo_mix import HELD_OUT  # noqa: E402
 
 from huenet import archives, color  # noqa: E402
@@ -50,12 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     output = Path(arguments.output)
     if output.exists() and any(output.iterdir()):
         sys.exit(f"enlarged_thumbnails: {output}: folder is not empty")
-    excluded: set[str] = set()
-    for folder in arguments.exclude:
-        stems = {path.stem for path in Path(folder).rglob("*") if path.is_file()}
-        if not stems:
-            sys.exit(f"enlarged_thumbnails: {folder}: no files to leave out")
-        excluded |= stems
+    excluded = set().union(*(file_stems(folder, "enlarged_thumbnails") for folder in arguments.exclude))
     names: dict[str, list[str]] = {}
     with tarfile.open(arguments.source) as archive:
         for member in archive:

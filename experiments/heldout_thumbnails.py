@@ -21,6 +21,15 @@ import tarfile
 from pathlib import Path
 
 
+def file_stems(folder: str | Path, script: str) -> set[str]:
+    """The names (stems) of the files under ``folder``, for a training mix to leave out; exits
+    naming the folder when it holds none (a mistyped path would otherwise leave nothing out)."""
+    stems = {path.stem for path in Path(folder).rglob("*") if path.is_file()}
+    if not stems:
+        sys.exit(f"{script}: {folder}: no files to leave out")
+    return stems
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("source", help="Tiny ImageNet train tar (train/<wnid>/.../name.JPEG)")
@@ -31,9 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     output = Path(arguments.output)
     if output.exists() and any(output.iterdir()):
         sys.exit(f"heldout_thumbnails: {output}: folder is not empty")
-    used = {path.stem for path in Path(arguments.exclude).rglob("*") if path.is_file()}
-    if not used:
-        sys.exit(f"heldout_thumbnails: {arguments.exclude}: no files to leave out")
+    used = file_stems(arguments.exclude, "heldout_thumbnails")
     taken: collections.Counter[str] = collections.Counter()
     with tarfile.open(arguments.source) as archive:
         for member in archive:
