@@ -37,6 +37,11 @@ from photo_mix import HELD_OUT  # noqa: E402
 from huenet import archives, color, datasets  # noqa: E402
 
 
+def voc_carved(count: int, validation: int, seed: int = 0) -> set[int]:
+    """Indices, into the VOC photos sorted by name, of those carved for validation."""
+    return set(np.random.default_rng(seed).permutation(count)[:validation].tolist())
+
+
 def _shrunk(image: Image.Image, long_side: int) -> Image.Image | None:
     """RGB shrunk to ``long_side`` (never enlarged); None for a grayscale photo."""
     image = image.convert("RGB")
@@ -96,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
                 )
 
     voc = sorted(Path(arguments.voc).glob("*.jpg"))
-    carved = set(np.random.default_rng(arguments.seed).permutation(len(voc))[: arguments.voc_validation].tolist())
+    carved = voc_carved(len(voc), arguments.voc_validation, arguments.seed)
     for index, path in enumerate(tqdm(voc, desc="voc", unit="photo")):
         with Image.open(path) as image:
             if index in carved:
