@@ -356,12 +356,12 @@ def _score(model, arguments) -> tuple[dict, int, dict, dict, float]:
     # 1. Working size, on the photos.
     size_decodings = [tuple(float(x) for x in pair.split(",")) for pair in arguments.size_decodings.split()]
     by_size: dict[int, dict[str, dict[str, float]]] = {}
-    held_by_size: dict[int, HeldOut] = {}
+    only_size: HeldOut | None = None  # with one working size, step 2 reuses its logits
     for size in arguments.working_sizes:
         held = HeldOut(f"photos@{size}", photos, Colorizer(model, Decoding(), size, threads=2), kinds)
         by_size[size] = {f"{t},{v}": held.score(t, v) for t, v in size_decodings}
         if len(arguments.working_sizes) == 1:
-            held_by_size[size] = held  # step 2 reuses its logits rather than running the network again
+            only_size = held
         mean_psnr = float(np.mean([s["psnr_mean"] for s in by_size[size].values()]))
         print(f"working size {size}: photo PSNR {mean_psnr:.3f} ({json.dumps(by_size[size])})", flush=True)
     working_size = max(by_size, key=lambda size: np.mean([s["psnr_mean"] for s in by_size[size].values()]))
@@ -370,8 +370,7 @@ def _score(model, arguments) -> tuple[dict, int, dict, dict, float]:
     # 2. Decodings, on both sets at that size.
     sets = {
         "tiny": HeldOut("tiny", tiny_truths, Colorizer(model, Decoding(), working_size, threads=2)),
-        "photos": held_by_size.get(working_size)
-        or HeldOut("photos", photos, Colorizer(model, Decoding(), working_size, threads=2), kinds),
+        "photos": only_size or HeldOut("photos", photos, Colorizer(model, Decoding(), working_size, threads=2), kinds),
     }
     gray = {name: held.gray_copy() for name, held in sets.items()}
     print(f"gray copy: {json.dumps(gray)}", flush=True)

@@ -58,6 +58,11 @@ def _read(path: Path) -> np.ndarray | None:
     return None if color.is_grayscale(rgb[None])[0] else rgb
 
 
+def photo_files(folder: Path) -> list[Path]:
+    """The JPEG and PNG files directly in ``folder``, sorted by name."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+
+
 def _class_folders(root: Path) -> list[Path]:
     folders = sorted(p for p in root.iterdir() if p.is_dir())
     held = [p.name for p in folders if p.name in HELD_OUT]
@@ -83,7 +88,7 @@ def _classes(
 ) -> None:
     """One random crop of each of ``per_class`` images per class folder, at a random scale."""
     for folder in tqdm(_class_folders(root), desc=key, unit="class"):
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        files = photo_files(folder)
         if per_class is not None:
             files = [files[i] for i in np.sort(rng.permutation(len(files))[:per_class])]
         for path in files:
@@ -100,7 +105,7 @@ def _classes(
 
 def _center_crops(root: Path, per_class: int, short: int, size: int, output: Path, counts: dict) -> None:
     for folder in _class_folders(root):
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[:per_class]
+        files = photo_files(folder)[:per_class]
         for path in files:
             image = _read(path)
             crop = None if image is None else center_crop(shrink_to_short_side(image, short), size)

@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from encoder_photos import voc_carved  # noqa: E402  (the experiments folder is not a package)
+from photo_mix import photo_files  # noqa: E402
 
 OTHER_SETS = ("CUrban100", "CSun_Hays80", "CSet14")  # never BSD68 / CBSD68: BSDS500 test photos
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
 def _link_all(paths: list[Path], folder: Path) -> int:
@@ -39,7 +39,7 @@ def _link_all(paths: list[Path], folder: Path) -> int:
 
 
 def _photos(folder: Path) -> list[Path]:
-    photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
+    photos = photo_files(folder)
     if not photos:
         sys.exit(f"validation_photos: {folder}: no photos")
     return photos
