@@ -146,3 +146,25 @@ def test_a_seed_preset_trains_decodes_and_is_evaluated_in_its_color_space(
     )
     row = json.loads((out / "evaluation.json").read_text())["results"][f"seed-{space}"]
     assert 0.0 < row["psnr_mean"] < 100.0 and 0.0 <= row["exact_match"] <= 1.0
+
+
+def test_the_vivid_row_shares_the_forward_pass_and_equals_colorizing_with_vivid(tmp_path, rng):
+    """evaluate --vivid runs the network once per photo and decodes it twice; each row must be
+    what colorizing with that decoding alone gives, and rows score as all_metrics does."""
+    from huenet import metrics
+
+    model = make_color_model("unet-classification")  # untrained: broad distributions, which vividness moves
+    settings = {**model.settings, "working_size": 16, "vividness": 0.0, "vivid": {"temperature": 0.5, "vividness": 2.0}}
+    model_path = save_model(model.network, tmp_path / "m.keras", {**model.metadata, "settings": settings})
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for index, (height, width) in enumerate([(30, 45), (45, 30), (21, 33)]):
+        Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(folder / f"p{index}.png")
+    report, predictions, truths = evaluate.evaluate([str(model_path)], str(folder), vivid=True)
+    loaded = load_model(model_path)
+    gray = [color.rgb_to_gray(truth) for truth in truths]
+    for row, vivid in (("m", False), ("m (vivid)", True)):
+        alone = evaluate.predict_rgb(loaded, gray, vivid=vivid)
+        assert all(np.array_equal(a, b) for a, b in zip(predictions[row], alone)), row
+        assert report["results"][row] == metrics.all_metrics(alone, truths)
+    assert not all(np.array_equal(a, b) for a, b in zip(predictions["m"], predictions["m (vivid)"]))

@@ -78,26 +78,49 @@ def predict_rgb(
     full size. Seed models (``levels`` head) at their native size return their own RGB, as
     the seed scored them; ab models go through the same path as ``huenet colorize``.
     """
-    from huenet.images import read_image
     from huenet.inference import Colorizer, Decoding, decode_levels, run_network
 
-    colorizer = Colorizer(model, Decoding(temperature, vivid, vividness), working_size)
-    if model.head == "levels" and isinstance(gray, np.ndarray) and max(gray.shape[1:3]) == colorizer.working_size:
-        outputs = []
-        for start in range(0, len(gray), 256):
-            raw = run_network(model, color.network_input(gray[start : start + 256].astype(np.float32) / 255.0))
-            outputs.append(decode_levels(model, raw))
-        return np.concatenate(outputs)
-    outputs = []
-    for start in range(0, len(gray), _CHUNK):
+    decoding = Decoding(temperature, vivid, vividness)
+    if model.head == "levels" and isinstance(gray, np.ndarray):
+        colorizer = Colorizer(model, decoding, working_size)
+        if max(gray.shape[1:3]) == colorizer.working_size:
+            outputs = []
+            for start in range(0, len(gray), 256):
+                raw = run_network(model, color.network_input(gray[start : start + 256].astype(np.float32) / 255.0))
+                outputs.append(decode_levels(model, raw))
+            return np.concatenate(outputs)
+    return predict_rgb_decodings(model, gray, [decoding], working_size)[0]
+
+
+def predict_rgb_decodings(
+    model: Any, gray: np.ndarray | list, decodings: Sequence[Any], working_size: int | None = None
+) -> list[np.ndarray | list]:
+    """``predict_rgb`` for each of several decodings (``inference.Decoding``) of one forward
+    pass: the network runs once per image, however many decodings are scored."""
+    from huenet.images import read_image
+    from huenet.inference import Colorizer
+
+    colorizers = [Colorizer(model, decoding, working_size) for decoding in decodings]
+    outputs: list[list] = [[] for _ in decodings]
+    chunk = _CHUNK if isinstance(gray, np.ndarray) else _PHOTO_CHUNK
+    for start in range(0, len(gray), chunk):
         # A chunk at a time: the network inputs of all 9,874 Tiny ImageNet test images,
         # enlarged to 160 px, ran a 24 GB machine out of memory at once (2026-12-06).
-        inputs = [read_image(image) for image in gray[start : start + _CHUNK]]
-        outputs += [np.asarray(colorizer.compose(image, ab)) for image, ab in zip(inputs, colorizer.predict_ab(inputs))]
-    return outputs if isinstance(gray, list) else np.stack(outputs)
+        inputs = [read_image(image) for image in gray[start : start + chunk]]
+        if len(colorizers) == 1:
+            ab_of_each = [colorizers[0].predict_ab(inputs)]
+        else:
+            raw = colorizers[0].network_outputs(inputs)
+            ab_of_each = [
+                [each.honor_hints(image, values, None) for image, values in zip(inputs, raw)] for each in colorizers
+            ]
+        for results, colorizer, abs_ in zip(outputs, colorizers, ab_of_each):
+            results += [np.asarray(colorizer.compose(image, ab)) for image, ab in zip(inputs, abs_)]
+    return [results if isinstance(gray, list) else np.stack(results) for results in outputs]
 
 
-_CHUNK = 512  # images colorized together by predict_rgb
+_CHUNK = 512  # same-size images colorized together by predict_rgb
+_PHOTO_CHUNK = 64  # full-size photos: their network outputs (ab-bin logits) are kept for every decoding
 
 
 def evaluate(
@@ -115,6 +138,7 @@ def evaluate(
     ``progress``, when given, receives one line per stage (a 10,000-image test split takes
     minutes on a CPU, so the command says what it is doing).
     """
+    from huenet.inference import Decoding
     from huenet.modelfile import load_model
 
     say = progress or (lambda line: None)
@@ -136,20 +160,26 @@ def evaluate(
         # every new size (a thousand photos ran a 24 GB machine out of memory, 2026-12-06).
         model = load_model(path, engine="keras" if isinstance(gray_inputs, np.ndarray) else "auto")
         name = row_name(path)
-        say(f"colorizing {len(truth)} images with {name}")
         started = time.time()
-        predictions[name] = predict_rgb(model, gray_inputs, temperature, False, working_size)
+        if vivid and "vivid" in model.settings and model.head != "levels":
+            say(f"colorizing {len(truth)} images with {name}, faithful and vivid")
+            decodings = [Decoding(temperature), Decoding(vivid=True)]
+            faithful, vivid_rgb = predict_rgb_decodings(model, gray_inputs, decodings, working_size)
+            predictions[name], predictions[f"{name} (vivid)"] = faithful, vivid_rgb
+        else:
+            say(f"colorizing {len(truth)} images with {name}")
+            predictions[name] = predict_rgb(model, gray_inputs, temperature, False, working_size)
+            if vivid and "vivid" in model.settings:
+                say(f"colorizing {len(truth)} images with {name} (vivid)")
+                predictions[f"{name} (vivid)"] = predict_rgb(model, gray_inputs, None, True, working_size)
         timings[name] = time.time() - started
-        if vivid and "vivid" in model.settings:
-            say(f"colorizing {len(truth)} images with {name} (vivid)")
-            predictions[f"{name} (vivid)"] = predict_rgb(model, gray_inputs, None, True, working_size)
     say(f"scoring {len(predictions)} rows")
     report = {
         "dataset": str(dataset),
         "split": split,
         "images": int(len(truth)),
         "left_out_grayscale": int(gray_mask.sum()),
-        "results": {name: metrics.all_metrics(prediction, truth) for name, prediction in predictions.items()},
+        "results": metrics.all_metrics_rows(predictions, truth),
         "seconds_to_colorize": timings,
     }
     return report, predictions, truth

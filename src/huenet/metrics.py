@@ -7,11 +7,15 @@ a gray copy is unbounded), as ``huenet evaluate`` does.
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 import numpy as np
 
 from huenet import color
 
 AUC_THRESHOLDS = np.arange(0, 151)  # Zhang et al.: ab error thresholds 0..150
+SSIM_WINDOW = 7  # scikit-image's default
 
 
 def _check(prediction: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -58,20 +62,66 @@ def _box_mean(values: np.ndarray, size: int) -> np.ndarray:
     return window / (size * size)
 
 
-def ssim(prediction: np.ndarray, truth: np.ndarray, window: int = 7) -> float:
+class Truth:
+    """Same-size truths (count, h, w, 3) and what scoring any prediction against them needs
+    of them alone (their Lab ab, SSIM window sums, colorfulness), computed once: ``huenet
+    evaluate`` scores five or more rows against one truth set."""
+
+    def __init__(self, images: np.ndarray) -> None:
+        self.images = np.asarray(images)
+
+    @functools.cached_property
+    def ab(self) -> np.ndarray:
+        return np.concatenate(
+            [_lab_ab(self.images[start : start + 1024]) for start in range(0, len(self.images), 1024)]
+        )
+
+    @property
+    def ssim_window(self) -> int:
+        """``ssim``'s window: 7, or the images' own size where they are smaller."""
+        return max(1, min(SSIM_WINDOW, self.images.shape[1], self.images.shape[2]))
+
+    @functools.cached_property
+    def ssim_terms(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(the truth as float64, its window means, its window variances) for ``ssim``'s window."""
+        y = self.images.astype(np.float64)
+        window = self.ssim_window
+        count = window * window
+        mean_y = _box_mean(y, window)
+        var_y = _covariance_norm(count) * (_box_mean(y * y, window) - mean_y**2)
+        return y, mean_y, var_y
+
+    @functools.cached_property
+    def colorfulness(self) -> float:
+        return colorfulness(self.images)
+
+
+def _lab_ab(images: np.ndarray) -> np.ndarray:
+    return color.rgb_to_lab(images)[..., 1:]
+
+
+def _covariance_norm(count: int) -> float:
+    return count / (count - 1) if count > 1 else 1.0
+
+
+def ssim(prediction: np.ndarray, truth: np.ndarray) -> float:
     """Mean SSIM over images and channels (Wang et al. 2004), scikit-image's defaults.
 
     A 7x7 uniform window, sample covariance, K1 = 0.01, K2 = 0.03, data range 255, and the
     mean taken over windows that lie fully inside the image (scikit-image crops the same
     border). Images smaller than the window are compared with a window of their own size.
     """
-    x, y = (array.astype(np.float64) for array in _check(prediction, truth))
-    window = max(1, min(window, x.shape[1], x.shape[2]))
-    count = window * window
-    covariance_norm = count / (count - 1) if count > 1 else 1.0
-    mean_x, mean_y = _box_mean(x, window), _box_mean(y, window)
+    _check(prediction, truth)
+    return _ssim(prediction, Truth(truth))
+
+
+def _ssim(prediction: np.ndarray, truth: Truth) -> float:
+    x = np.asarray(prediction).astype(np.float64)
+    y, mean_y, var_y = truth.ssim_terms
+    window = truth.ssim_window
+    covariance_norm = _covariance_norm(window * window)
+    mean_x = _box_mean(x, window)
     var_x = covariance_norm * (_box_mean(x * x, window) - mean_x**2)
-    var_y = covariance_norm * (_box_mean(y * y, window) - mean_y**2)
     cov_xy = covariance_norm * (_box_mean(x * y, window) - mean_x * mean_y)
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     value = ((2 * mean_x * mean_y + c1) * (2 * cov_xy + c2)) / ((mean_x**2 + mean_y**2 + c1) * (var_x + var_y + c2))
@@ -81,17 +131,25 @@ def ssim(prediction: np.ndarray, truth: np.ndarray, window: int = 7) -> float:
 def ab_errors(prediction: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """Per-pixel Euclidean ab distance in Lab units, flattened."""
     _check(prediction, truth)
+    return _ab_errors(prediction, Truth(truth))
+
+
+def _ab_errors(prediction: np.ndarray, truth: Truth) -> np.ndarray:
     errors = []
-    for start in range(0, len(truth), 1024):
-        predicted_ab = color.rgb_to_lab(prediction[start : start + 1024])[..., 1:]
-        true_ab = color.rgb_to_lab(truth[start : start + 1024])[..., 1:]
-        errors.append(np.sqrt(((predicted_ab - true_ab) ** 2).sum(-1)).ravel())
+    for start in range(0, len(prediction), 1024):
+        predicted_ab = _lab_ab(prediction[start : start + 1024])
+        errors.append(np.sqrt(((predicted_ab - truth.ab[start : start + 1024]) ** 2).sum(-1)).ravel())
     return np.concatenate(errors)
 
 
 def auc(prediction: np.ndarray, truth: np.ndarray) -> float:
     """Zhang et al.'s AuC: share of pixels with ab error <= t, averaged over t = 0..150."""
-    errors = np.sort(ab_errors(prediction, truth))
+    _check(prediction, truth)
+    return _auc(prediction, Truth(truth))
+
+
+def _auc(prediction: np.ndarray, truth: Truth) -> float:
+    errors = np.sort(_ab_errors(prediction, truth))
     shares = np.searchsorted(errors, AUC_THRESHOLDS, side="right") / len(errors)
     return float(shares.mean())
 
@@ -122,73 +180,90 @@ def all_metrics(prediction: np.ndarray | list, truth: np.ndarray | list) -> dict
     size and combined as if scored together: pixel shares (exact, within, AuC) and pooled
     PSNR weighted by pixels, per-image means (PSNR, SSIM, colorfulness) by images.
     """
-    if isinstance(truth, list) or isinstance(prediction, list):
-        return _all_metrics_of_sizes(list(prediction), list(truth))
-    truth_colorfulness = colorfulness(truth)
-    predicted_colorfulness = colorfulness(prediction)
+    return all_metrics_rows({"": prediction}, truth)[""]
+
+
+def all_metrics_rows(predictions: dict[str, Any], truth: np.ndarray | list) -> dict[str, dict[str, float]]:
+    """``all_metrics`` of each named prediction against one truth set; what the truth alone
+    decides (``Truth``) is computed once per group of one size, not once per row."""
+    if isinstance(truth, list) or any(isinstance(prediction, list) for prediction in predictions.values()):
+        return _all_metrics_of_sizes({name: list(prediction) for name, prediction in predictions.items()}, list(truth))
+    reference = Truth(truth)
+    rows = {}
+    for name, prediction in predictions.items():
+        _check(prediction, truth)
+        totals = _group_metrics(prediction, reference)
+        predicted = totals["colorfulness"]
+        totals["psnr_pooled"] = psnr_pooled(prediction, truth)
+        totals["colorfulness_ratio"] = predicted / reference.colorfulness if reference.colorfulness else float("nan")
+        rows[name] = {key: float(totals[key]) for key in _ORDER}
+    return rows
+
+
+_BY_PIXELS = ("exact_match", "within_5", "within_13", "auc")
+_BY_IMAGES = ("psnr_mean", "ssim", "colorfulness")
+_ORDER = (
+    "exact_match",
+    "within_5",
+    "within_13",
+    "psnr_mean",
+    "psnr_pooled",
+    "ssim",
+    "auc",
+    "colorfulness",
+    "colorfulness_ratio",
+)
+
+
+def _group_metrics(prediction: np.ndarray, truth: Truth) -> dict[str, float]:
+    """The pixel shares and per-image means of one same-size group."""
     return {
-        "exact_match": exact_match(prediction, truth),
-        "within_5": within(prediction, truth, 5),
-        "within_13": within(prediction, truth, 13),
-        "psnr_mean": psnr_per_image(prediction, truth),
-        "psnr_pooled": psnr_pooled(prediction, truth),
-        "ssim": ssim(prediction, truth),
-        "auc": auc(prediction, truth),
-        "colorfulness": predicted_colorfulness,
-        "colorfulness_ratio": predicted_colorfulness / truth_colorfulness if truth_colorfulness else float("nan"),
+        "exact_match": exact_match(prediction, truth.images),
+        "within_5": within(prediction, truth.images, 5),
+        "within_13": within(prediction, truth.images, 13),
+        "auc": _auc(prediction, truth),
+        "psnr_mean": psnr_per_image(prediction, truth.images),
+        "ssim": _ssim(prediction, truth),
+        "colorfulness": colorfulness(prediction),
     }
 
 
-def _all_metrics_of_sizes(predictions: list, truths: list) -> dict[str, float]:
-    if len(predictions) != len(truths):
-        raise ValueError(f"{len(predictions)} predictions for {len(truths)} truths")
+def _all_metrics_of_sizes(predictions: dict[str, list], truths: list) -> dict[str, dict[str, float]]:
     groups: dict[tuple[int, ...], list[int]] = {}
-    for index, (prediction, truth) in enumerate(zip(predictions, truths)):
-        if np.shape(prediction) != np.shape(truth):
-            raise ValueError(
-                f"image {index}: prediction shape {np.shape(prediction)} differs from truth shape {np.shape(truth)}"
-            )
+    for images in predictions.values():
+        if len(images) != len(truths):
+            raise ValueError(f"{len(images)} predictions for {len(truths)} truths")
+        for index, (prediction, truth) in enumerate(zip(images, truths)):
+            if np.shape(prediction) != np.shape(truth):
+                raise ValueError(
+                    f"image {index}: prediction shape {np.shape(prediction)} differs from truth shape {np.shape(truth)}"
+                )
+    for index, truth in enumerate(truths):
         groups.setdefault(np.shape(truth), []).append(index)
-    by_pixels = ("exact_match", "within_5", "within_13", "auc")
-    by_images = ("psnr_mean", "ssim", "colorfulness")
-    totals = dict.fromkeys(by_pixels + by_images, 0.0)
-    squared_error = pixels = images = 0.0
-    truth_colorfulness = 0.0
+    totals = {name: dict.fromkeys(_BY_PIXELS + _BY_IMAGES, 0.0) for name in predictions}
+    squared_errors = dict.fromkeys(predictions, 0.0)
+    pixels = images = truth_colorfulness = 0.0
     for shape, indices in groups.items():
-        prediction = np.stack([predictions[i] for i in indices])
-        truth = np.stack([truths[i] for i in indices])
+        # One group's truth quantities at a time: kept for all 823 imagenet-sample photos,
+        # their Lab and SSIM sums would take about 10 GB.
+        reference = Truth(np.stack([truths[i] for i in indices]))
         group_pixels = len(indices) * shape[0] * shape[1]
-        for key, value in (
-            ("exact_match", exact_match(prediction, truth)),
-            ("within_5", within(prediction, truth, 5)),
-            ("within_13", within(prediction, truth, 13)),
-            ("auc", auc(prediction, truth)),
-        ):
-            totals[key] += value * group_pixels
-        for key, value in (
-            ("psnr_mean", psnr_per_image(prediction, truth)),
-            ("ssim", ssim(prediction, truth)),
-            ("colorfulness", colorfulness(prediction)),
-        ):
-            totals[key] += value * len(indices)
-        squared_error += float(_squared_errors(prediction, truth).sum()) * shape[0] * shape[1]
-        truth_colorfulness += colorfulness(truth) * len(indices)
+        for name, images_of_row in predictions.items():
+            prediction = np.stack([images_of_row[i] for i in indices])
+            for key, value in _group_metrics(prediction, reference).items():
+                totals[name][key] += value * (group_pixels if key in _BY_PIXELS else len(indices))
+            squared_errors[name] += float(_squared_errors(prediction, reference.images).sum()) * shape[0] * shape[1]
+        truth_colorfulness += reference.colorfulness * len(indices)
         pixels += group_pixels
         images += len(indices)
-    result = {key: totals[key] / (pixels if key in by_pixels else images) for key in totals}
-    mse = squared_error / pixels
-    result["psnr_pooled"] = float(10 * np.log10(255.0**2 / max(mse, 255.0**2 * 1e-10)))
     truth_colorfulness /= images
-    result["colorfulness_ratio"] = result["colorfulness"] / truth_colorfulness if truth_colorfulness else float("nan")
-    order = (
-        "exact_match",
-        "within_5",
-        "within_13",
-        "psnr_mean",
-        "psnr_pooled",
-        "ssim",
-        "auc",
-        "colorfulness",
-        "colorfulness_ratio",
-    )
-    return {key: float(result[key]) for key in order}
+    rows = {}
+    for name in predictions:
+        result = {key: totals[name][key] / (pixels if key in _BY_PIXELS else images) for key in totals[name]}
+        mse = squared_errors[name] / pixels
+        result["psnr_pooled"] = float(10 * np.log10(255.0**2 / max(mse, 255.0**2 * 1e-10)))
+        result["colorfulness_ratio"] = (
+            result["colorfulness"] / truth_colorfulness if truth_colorfulness else float("nan")
+        )
+        rows[name] = {key: float(result[key]) for key in _ORDER}
+    return rows
