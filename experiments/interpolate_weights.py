@@ -10,8 +10,8 @@ a 2026-12-01 study of base and scene fine-tune found them on one frontier (exper
 Weight-space ensembling of a fine-tune and its base (Wortsman et al. 2022, "Robust
 fine-tuning of zero-shot models", WiSE-FT): ``(1 - alpha) * base + alpha * fine-tuned``,
 layer by layer, batch-norm statistics included. alpha 1 is the fine-tune, 0 the base. One
-network, so colorizing costs the same. The base is the fine-tune's ``init_from`` file (both
-share the architecture: the fine-tune copied the base's weights by position). The output
+network, so colorizing costs the same. The base is the fine-tune's ``init_from`` file; layers
+are paired by name (the base may have more: a bundled file's hint layers). The output
 keeps the fine-tune's metadata (its bin prior is the base's) and records the interpolation.
 """
 
@@ -40,12 +40,20 @@ def main() -> None:
     metadata.pop("format", None)
     base_path = arguments.base or metadata["training"]["init_from"]["file"]
     finetuned = load_model(arguments.finetuned, engine="keras").network
-    base = load_model(base_path, engine="keras").network
-    pairs = list(zip(base.get_weights(), finetuned.get_weights(), strict=True))
-    if any(a.shape != b.shape for a, b in pairs):
-        raise SystemExit(f"{base_path} and {arguments.finetuned} do not share one architecture")
+    base = {layer.name: layer for layer in load_model(base_path, engine="keras").network.layers}
     alpha = arguments.alpha
-    finetuned.set_weights([((1 - alpha) * a.astype(np.float64) + alpha * b).astype(b.dtype) for a, b in pairs])
+    # Layer by layer, by name: a bundled base carries the hint inputs' layers, which a network
+    # trained from it (huenet train --init-from copies weights by name) lacks.
+    for layer in finetuned.layers:
+        weights = layer.get_weights()
+        if not weights:
+            continue
+        other = base[layer.name].get_weights() if layer.name in base else None
+        if other is None or [w.shape for w in other] != [w.shape for w in weights]:
+            raise SystemExit(f"{base_path} has no layer {layer.name} shaped as in {arguments.finetuned}")
+        layer.set_weights(
+            [((1 - alpha) * a.astype(np.float64) + alpha * b).astype(b.dtype) for a, b in zip(other, weights)]
+        )
     metadata["interpolation"] = {
         "method": "WiSE-FT: (1 - alpha) * base + alpha * fine-tuned, every weight",
         "alpha": alpha,
