@@ -62,27 +62,36 @@ _BOOTSTRAP_DRAWS = 1000
 def score_images(predictions: list, truths: list) -> dict[str, float]:
     """Mean per-image PSNR, AuC (pixel-weighted) and colorfulness ratio, images of any sizes;
     ``colorfulness_low``: the ratio's 5th percentile over bootstrap resamples of the images."""
-    groups: dict[tuple, list[int]] = {}
-    for index, truth in enumerate(truths):
-        groups.setdefault(truth.shape, []).append(index)
-    psnr = auc = pixels = 0.0
-    colorful, truth_colorful = np.zeros(len(truths)), np.zeros(len(truths))
-    for shape, indices in groups.items():
-        prediction = np.stack([predictions[i] for i in indices])
-        truth = np.stack([truths[i] for i in indices])
-        count, group_pixels = len(indices), len(indices) * shape[0] * shape[1]
-        psnr += metrics.psnr_per_image(prediction, truth) * count
-        auc += metrics.auc(prediction, truth) * group_pixels
-        colorful[indices] = metrics.colorfulness_per_image(prediction)
-        truth_colorful[indices] = metrics.colorfulness_per_image(truth)
-        pixels += group_pixels
-    images = len(truths)
+    return aggregate(image_scores(predictions, [metrics.Truth(truth[None]) for truth in truths]))
+
+
+def image_scores(predictions: list, truths: list) -> dict[str, np.ndarray]:
+    """Each image's PSNR, AuC, pixel count and colorfulness (its own and its truth's) against
+    ``truths`` (``metrics.Truth`` of one image each, which keep their Lab between calls)."""
+    scores = {key: np.zeros(len(truths)) for key in ("psnr", "auc", "pixels", "colorful", "truth_colorful")}
+    for index, (prediction, truth) in enumerate(zip(predictions, truths)):
+        prediction = np.asarray(prediction)[None]
+        scores["psnr"][index] = metrics.psnr_per_image(prediction, truth.images)
+        scores["auc"][index] = metrics.auc(prediction, truth)
+        scores["pixels"][index] = prediction.shape[1] * prediction.shape[2]
+        scores["colorful"][index] = metrics.colorfulness_per_image(prediction)[0]
+        scores["truth_colorful"][index] = truth.colorfulness
+    return scores
+
+
+def aggregate(scores: dict[str, np.ndarray], indices: np.ndarray | None = None) -> dict[str, float]:
+    """``score_images``' numbers from ``image_scores`` of the images at ``indices`` (all: None):
+    AuC weighted by pixels, as if all their pixels were one pool."""
+    if indices is not None:
+        scores = {key: values[indices] for key, values in scores.items()}
+    images = len(scores["psnr"])
     draws = np.random.default_rng(0).integers(0, images, size=(_BOOTSTRAP_DRAWS, images))
+    colorful, truth_colorful = scores["colorful"], scores["truth_colorful"]
     ratios = colorful[draws].sum(axis=1) / np.maximum(truth_colorful[draws].sum(axis=1), 1e-12)
     return {
-        "psnr_mean": psnr / images,
-        "auc": auc / pixels,
-        "colorfulness_ratio": colorful.sum() / truth_colorful.sum(),
+        "psnr_mean": float(scores["psnr"].mean()),
+        "auc": float((scores["auc"] * scores["pixels"]).sum() / scores["pixels"].sum()),
+        "colorfulness_ratio": float(colorful.sum() / truth_colorful.sum()),
         "colorfulness_low": float(np.percentile(ratios, 5)),
     }
 
@@ -95,6 +104,7 @@ class HeldOut:
         self.name = name
         self.truths = truths
         self.kinds = kinds if kinds and len(set(kinds)) > 1 else None
+        self._references: list | None = None  # each truth's metrics.Truth, made at the first score
         self.inputs = [read_image(color.rgb_to_gray(truth)) for truth in truths]
         self.colorizer = colorizer
         started = time.perf_counter()
@@ -125,16 +135,15 @@ class HeldOut:
         return self._scores([np.repeat(color.rgb_to_gray(t)[..., None], 3, axis=-1) for t in self.truths])
 
     def _scores(self, predictions: list) -> dict:
-        """``score_images`` over the set, and under ``"kinds"`` over each kind apart (if any)."""
-        scores: dict = score_images(predictions, self.truths)
+        """``score_images`` over the set, and under ``"kinds"`` over each kind apart (if any):
+        each image is scored once, against its truth's Lab computed once for every decoding."""
+        if self._references is None:
+            self._references = [metrics.Truth(truth[None]) for truth in self.truths]
+        each = image_scores(predictions, self._references)
+        scores: dict = aggregate(each)
         if self.kinds:
-            scores["kinds"] = {
-                kind: score_images(
-                    [p for p, k in zip(predictions, self.kinds) if k == kind],
-                    [t for t, k in zip(self.truths, self.kinds) if k == kind],
-                )
-                for kind in sorted(set(self.kinds))
-            }
+            kinds = np.array(self.kinds)
+            scores["kinds"] = {kind: aggregate(each, np.flatnonzero(kinds == kind)) for kind in sorted(set(self.kinds))}
         return scores
 
 

@@ -93,3 +93,19 @@ def test_photos_of_several_sizes_score_as_if_scored_together():
     assert mixed["psnr_pooled"] == pytest.approx(10 * np.log10(255**2 / squared.mean()))
     with pytest.raises(ValueError, match="image 1"):
         metrics.all_metrics([predictions[0], predictions[2]], [truths[0], truths[1]])
+
+
+def test_a_truth_scored_against_many_predictions_gives_what_the_array_gives(rng):
+    """metrics.Truth keeps a truth's Lab and SSIM sums between predictions (evaluate's rows,
+    calibration's decodings); the numbers are those of the plain arrays."""
+    truth = rng.integers(0, 256, (2, 9, 11, 3), dtype=np.uint8)
+    reference = metrics.Truth(truth)
+    for shift in (5, 40):
+        prediction = np.clip(truth.astype(int) + rng.integers(-shift, shift + 1, truth.shape), 0, 255).astype(np.uint8)
+        assert metrics.auc(prediction, reference) == metrics.auc(prediction, truth)
+        assert metrics.ssim(prediction, reference) == metrics.ssim(prediction, truth)
+        assert np.array_equal(metrics.ab_errors(prediction, reference), metrics.ab_errors(prediction, truth))
+    rows = metrics.all_metrics_rows({"a": truth, "b": prediction}, truth)
+    assert rows["a"]["auc"] == 1.0 and rows["b"] == metrics.all_metrics(prediction, truth)
+    with pytest.raises(ValueError, match="differs"):
+        metrics.auc(prediction[:, :5], reference)

@@ -104,15 +104,16 @@ def _covariance_norm(count: int) -> float:
     return count / (count - 1) if count > 1 else 1.0
 
 
-def ssim(prediction: np.ndarray, truth: np.ndarray) -> float:
+def ssim(prediction: np.ndarray, truth: np.ndarray | Truth) -> float:
     """Mean SSIM over images and channels (Wang et al. 2004), scikit-image's defaults.
 
     A 7x7 uniform window, sample covariance, K1 = 0.01, K2 = 0.03, data range 255, and the
     mean taken over windows that lie fully inside the image (scikit-image crops the same
     border). Images smaller than the window are compared with a window of their own size.
+    ``truth`` may be a ``Truth`` (its window sums kept between calls).
     """
-    _check(prediction, truth)
-    return _ssim(prediction, Truth(truth))
+    truth = _as_truth(prediction, truth)
+    return _ssim(prediction, truth)
 
 
 def _ssim(prediction: np.ndarray, truth: Truth) -> float:
@@ -128,10 +129,9 @@ def _ssim(prediction: np.ndarray, truth: Truth) -> float:
     return float(value.mean())
 
 
-def ab_errors(prediction: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """Per-pixel Euclidean ab distance in Lab units, flattened."""
-    _check(prediction, truth)
-    return _ab_errors(prediction, Truth(truth))
+def ab_errors(prediction: np.ndarray, truth: np.ndarray | Truth) -> np.ndarray:
+    """Per-pixel Euclidean ab distance in Lab units, flattened (``truth``: or a ``Truth``)."""
+    return _ab_errors(prediction, _as_truth(prediction, truth))
 
 
 def _ab_errors(prediction: np.ndarray, truth: Truth) -> np.ndarray:
@@ -142,10 +142,15 @@ def _ab_errors(prediction: np.ndarray, truth: Truth) -> np.ndarray:
     return np.concatenate(errors)
 
 
-def auc(prediction: np.ndarray, truth: np.ndarray) -> float:
-    """Zhang et al.'s AuC: share of pixels with ab error <= t, averaged over t = 0..150."""
-    _check(prediction, truth)
-    return _auc(prediction, Truth(truth))
+def auc(prediction: np.ndarray, truth: np.ndarray | Truth) -> float:
+    """Zhang et al.'s AuC: share of pixels with ab error <= t, averaged over t = 0..150
+    (``truth``: or a ``Truth``, whose Lab is kept between calls)."""
+    return _auc(prediction, _as_truth(prediction, truth))
+
+
+def _as_truth(prediction: np.ndarray, truth: np.ndarray | Truth) -> Truth:
+    _check(prediction, truth.images if isinstance(truth, Truth) else truth)
+    return truth if isinstance(truth, Truth) else Truth(truth)
 
 
 def _auc(prediction: np.ndarray, truth: Truth) -> float:
