@@ -174,11 +174,16 @@ def save_calibrated(
     ``video.colorize_video``)."""
     metadata = read_metadata(source)
     metadata.pop("format", None)
+
+    def contrast(decoding: tuple) -> dict:  # calibrate_photo.py's decodings carry a chroma contrast third
+        return {"contrast": decoding[2]} if len(decoding) > 2 and decoding[2] != 1.0 else {}
+
     metadata["settings"] = {
-        **metadata["settings"],
+        **{key: value for key, value in metadata["settings"].items() if key != "contrast"},
         "temperature": faithful[0],
         "vividness": faithful[1],
-        "vivid": {"temperature": vivid[0], "vividness": vivid[1]},
+        **contrast(faithful),
+        "vivid": {"temperature": vivid[0], "vividness": vivid[1], **contrast(vivid)},
         "working_size": working_size,
     }
     metadata["settings"].pop("shrunk", None)

@@ -121,9 +121,10 @@ class HeldOut:
             flush=True,
         )
 
-    def score(self, temperature: float, vividness: float, gain: float = 1.0) -> dict[str, float]:
-        """Scores of one decoding; ``gain`` scales the decoded ab (a chroma gain to compare)."""
-        decoding = Decoding(temperature, False, vividness)
+    def score(self, temperature: float, vividness: float, gain: float = 1.0, contrast: float = 1.0) -> dict:
+        """Scores of one decoding; ``gain`` scales the decoded ab (a chroma gain to compare);
+        ``contrast``: ``Decoding.contrast``."""
+        decoding = Decoding(temperature, False, vividness, contrast)
         model = self.colorizer.model
         predictions = [
             np.asarray(self.colorizer.compose(image, gain * decode_ab(model, logits[None], decoding)[0]))
@@ -156,7 +157,8 @@ def choose_decodings(
     margin_db: float,
     margin_auc: float,
 ) -> tuple[tuple, tuple]:
-    """(faithful, vivid) (temperature, vividness) pairs for the sets ``names``; each must pass.
+    """(faithful, vivid) decodings, (temperature, vividness, contrast), for the sets ``names``;
+    each must pass.
 
     Faithful: the best mean PSNR among decodings whose bootstrap-low colorfulness ratio is at
     least ``min_colorfulness[name]`` on every set. Vivid: among decodings at least
@@ -235,6 +237,13 @@ def main() -> None:
         default=[-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5],
     )
     parser.add_argument(
+        "--contrasts",
+        type=float,
+        nargs="+",
+        default=[1.0],
+        help="chroma contrasts (inference.Decoding.contrast), each scored with every temperature and vividness",
+    )
+    parser.add_argument(
         "--min-colorfulness",
         type=float,
         default=0.5,
@@ -265,10 +274,7 @@ def main() -> None:
     model.settings["min_working_size"] = arguments.min_working_size  # every Colorizer below runs with it
     if arguments.scores_from:
         record, working_size, photo_shrink = _recorded_scores(arguments.scores_from, model)
-        scores = {
-            tuple(float(x) for x in key.split(",")): value
-            for key, value in record["by_temperature_and_vividness"].items()
-        }
+        scores = {decoding_key(key): value for key, value in record["by_temperature_and_vividness"].items()}
         gray = record["gray_copy"]
     else:
         record, working_size, scores, gray, photo_shrink = _score(model, arguments)
@@ -290,21 +296,13 @@ def main() -> None:
         else {name: choose([name]) for name in ("tiny", "photos")}
     )
     for name, (faithful, vivid) in chosen.items():
-        print(
-            f"{name}: faithful temperature {faithful[0]}, vividness {faithful[1]}: {json.dumps(scores[faithful])}",
-            flush=True,
-        )
-        print(f"{name}: vivid temperature {vivid[0]}, vividness {vivid[1]}: {json.dumps(scores[vivid])}", flush=True)
+        print(f"{name}: faithful {json.dumps(settings_of(faithful))}: {json.dumps(scores[faithful])}", flush=True)
+        print(f"{name}: vivid {json.dumps(settings_of(vivid))}: {json.dumps(scores[vivid])}", flush=True)
     faithful, vivid = chosen["both" if arguments.one_decoding else "tiny"]
     shrunk = None
     if not arguments.one_decoding:
         large_faithful, large_vivid = chosen["photos"]
-        shrunk = {
-            "shrink": round(photo_shrink, 3),
-            "temperature": large_faithful[0],
-            "vividness": large_faithful[1],
-            "vivid": {"temperature": large_vivid[0], "vividness": large_vivid[1]},
-        }
+        shrunk = {"shrink": round(photo_shrink, 3), **settings_of(large_faithful), "vivid": settings_of(large_vivid)}
         print(f"shrunk {photo_shrink:.2f} times or more: {json.dumps(shrunk)}", flush=True)
 
     record = {
@@ -325,6 +323,22 @@ def main() -> None:
         film_working_size=arguments.film_working_size,
     )
     print(f"wrote {arguments.output} ({time.perf_counter() - started:.0f} s)")
+
+
+def decoding_key(text: str) -> tuple[float, float, float]:
+    """A record's ``"temperature,vividness[,contrast]"`` -> (temperature, vividness, contrast)."""
+    values = [float(x) for x in text.split(",")]
+    return (values[0], values[1], values[2] if len(values) > 2 else 1.0)
+
+
+def decoding_text(key: tuple[float, float, float]) -> str:
+    """``decoding_key``'s inverse; a contrast of 1 is left out (records before contrasts)."""
+    return ",".join(str(x) for x in (key if key[2] != 1.0 else key[:2]))
+
+
+def settings_of(key: tuple[float, float, float]) -> dict[str, float]:
+    """A decoding as model settings: temperature, vividness and (other than 1) contrast."""
+    return {"temperature": key[0], "vividness": key[1], **({"contrast": key[2]} if key[2] != 1.0 else {})}
 
 
 def _recorded_scores(path: str, model) -> tuple[dict, int, float]:
@@ -383,18 +397,23 @@ def _score(model, arguments) -> tuple[dict, int, dict, dict, float]:
     }
     gray = {name: held.gray_copy() for name, held in sets.items()}
     print(f"gray copy: {json.dumps(gray)}", flush=True)
-    scores: dict[tuple[float, float], dict[str, dict[str, float]]] = {}
-    for temperature in arguments.temperatures:
-        for vividness in arguments.vividness:
-            scores[(temperature, vividness)] = {name: held.score(temperature, vividness) for name, held in sets.items()}
-            print(f"T={temperature} vividness={vividness}: {json.dumps(scores[(temperature, vividness)])}", flush=True)
+    scores: dict[tuple[float, float, float], dict[str, dict[str, float]]] = {}
+    for contrast in arguments.contrasts:
+        for temperature in arguments.temperatures:
+            for vividness in arguments.vividness:
+                key = (temperature, vividness, contrast)
+                scores[key] = {
+                    name: held.score(temperature, vividness, contrast=contrast) for name, held in sets.items()
+                }
+                label = f"T={temperature} vividness={vividness}" + (f" contrast={contrast}" if contrast != 1.0 else "")
+                print(f"{label}: {json.dumps(scores[key])}", flush=True)
     photo_shrink = float(np.median([shrink_factor(photo.shape[:2], working_size) for photo in photos]))
     record = {
         "validation_images": len(tiny_truths),
         "photos": len(photos),
         "gray_copy": gray,
         "photo_scores_by_working_size": {str(k): v for k, v in by_size.items()},
-        "by_temperature_and_vividness": {f"{t},{v}": s for (t, v), s in scores.items()},
+        "by_temperature_and_vividness": {decoding_text(key): s for key, s in scores.items()},
     }
     return record, working_size, scores, gray, photo_shrink
 

@@ -371,3 +371,12 @@ def test_a_hint_with_a_negative_coordinate_is_one_line_outside_the_image(tmp_pat
     assert code == 1 and "usage:" not in err, err
     assert len(error_lines) == 1 and "is outside the 30x20 image" in error_lines[0], err
     assert not (tmp_path / "out.png").exists()
+
+
+def test_models_names_a_chroma_contrast_only_where_there_is_one():
+    settings = {"temperature": 0.4, "vividness": 0.3, "vivid": {"temperature": 0.4, "vividness": 1.0, "contrast": 1.2}}
+    assert cli._decoding_summary(settings) == (
+        "temperature 0.4, vividness 0.3; --vivid: temperature 0.4, vividness 1.0, contrast 1.2"
+    )
+    settings["vivid"]["contrast"] = 1.0
+    assert "contrast" not in cli._decoding_summary(settings)

@@ -153,6 +153,40 @@ def test_vividness_moves_toward_rare_saturated_bins():
     assert np.hypot(*muted) < np.hypot(*faithful) - 1
 
 
+def test_contrast_moves_each_pixel_away_from_its_own_images_mean_color():
+    """Chroma contrast c: ab' = mean + c (ab - mean), the mean over each image's own grid; the
+    model's vivid block may carry one, the user's overrides it, hint candidates never use it."""
+    from huenet.modelfile import ColorModel
+
+    model = make_color_model("unet-classification")
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 3, (2, 3, 4, len(color.ab_bins()))).astype(np.float32)  # two images
+    plain = decode_ab(model, logits, Decoding(temperature=1.0))
+    assert np.array_equal(decode_ab(model, logits, Decoding(temperature=1.0, contrast=1.0)), plain)
+    strong = decode_ab(model, logits, Decoding(temperature=1.0, contrast=1.5))
+    for image in range(2):
+        mean = plain[image].mean(axis=(0, 1))
+        np.testing.assert_allclose(strong[image], mean + 1.5 * (plain[image] - mean), atol=1e-4)
+        np.testing.assert_allclose(strong[image].mean(axis=(0, 1)), mean, atol=1e-4)  # the image's mean holds
+    settings = {**model.settings, "temperature": 1.0, "vivid": {"temperature": 1.0, "vividness": 0.0, "contrast": 2.0}}
+    calibrated = ColorModel(model.network, {**model.metadata, "settings": settings}, source="calibrated")
+    np.testing.assert_allclose(decode_ab(calibrated, logits, Decoding()), plain, atol=1e-5)  # faithful: none
+    doubled = decode_ab(calibrated, logits, Decoding(vivid=True))
+    np.testing.assert_allclose(doubled, decode_ab(model, logits, Decoding(temperature=1.0, contrast=2.0)), atol=1e-5)
+    assert colorize_module.resolve_contrast(calibrated, Decoding(vivid=True, contrast=1.2)) == 1.2
+    assert all(candidate.contrast == 1.0 for candidate in colorize_module.HINT_DECODINGS)
+    shrunk = {"shrink": 4.0, "temperature": 1.0, "vividness": 0.0, "vivid": {"vividness": 0.5, "contrast": 3.0}}
+    photos = ColorModel(model.network, {**model.metadata, "settings": {**settings, "shrunk": shrunk}}, source="p")
+    resolve = colorize_module.resolve_contrast
+    assert resolve(photos, Decoding(vivid=True), shrink=1.0) == 2.0  # its own size: the vivid block's
+    assert resolve(photos, Decoding(vivid=True), shrink=2.0) == pytest.approx(2.5)  # halfway in log(shrink)
+    assert resolve(photos, Decoding(vivid=True), shrink=8.0) == 3.0 and resolve(photos, Decoding(), shrink=8.0) == 1.0
+    with pytest.raises(ValueError, match="contrast must be between"):
+        decode_ab(model, logits, Decoding(contrast=0.0))
+    with pytest.raises(ValueError, match="contrast apply to ab-bin models"):
+        colorize_module.resolve_decoding(make_color_model("unet-tiny"), Decoding(contrast=1.5))
+
+
 def _model_with_a_shrunk_decoding():
     from huenet.modelfile import ColorModel
 

@@ -278,10 +278,16 @@ def command_models(arguments: argparse.Namespace) -> int:
 
 
 def _decoding_summary(settings: dict[str, Any]) -> str:
-    """A settings block's faithful decoding and its --vivid one, in words."""
+    """A settings block's faithful decoding and its --vivid one, in words (a chroma contrast
+    only where it is not 1)."""
     vivid = settings.get("vivid", {})
-    return f"temperature {settings['temperature']}, vividness {settings.get('vividness', 0.0)}" + (
+
+    def contrast(block: dict[str, Any]) -> str:
+        return f", contrast {block['contrast']}" if block.get("contrast", 1.0) != 1.0 else ""
+
+    return f"temperature {settings['temperature']}, vividness {settings.get('vividness', 0.0)}{contrast(settings)}" + (
         f"; --vivid: temperature {vivid.get('temperature', settings['temperature'])}, vividness {vivid['vividness']}"
+        + contrast(vivid)
         if "vividness" in vivid
         else ""
     )

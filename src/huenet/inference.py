@@ -30,6 +30,10 @@ _BATCH_PIXELS = 256 * 64 * 64  # network input pixels in one batch, at most
 # Vividness below 0 pulls toward the training colors' common, muted bins (a network that
 # paints unfamiliar scenes too colorfully); above 0 toward rare, saturated ones.
 VIVIDNESS_RANGE = (-2.0, 3.0)
+# Chroma contrast: each pixel's ab moved away from the image's mean ab by this factor (1: as
+# decoded). Above about 0.9 of the truth's colorfulness it costs less PSNR than more vividness
+# (docs/experiment-log.md, 2026-12-07).
+CONTRAST_RANGE = (0.5, 3.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,12 +45,14 @@ class Decoding:
     training colors' frequencies) raised to this power. 0 is the faithful estimate; 1 is
     about what training with rebalancing gives, favoring rarer, more saturated colors.
     ``temperature`` is the annealed-mean temperature (1: plain mean; lower: toward the mode).
-    ``vivid`` selects the model's calibrated vivid settings.
+    ``vivid`` selects the model's calibrated vivid settings. ``contrast`` moves each pixel's
+    ab away from the image's mean ab by that factor (1: as decoded; ``decode_ab``).
     """
 
     temperature: float | None = None
     vivid: bool = False
     vividness: float | None = None
+    contrast: float | None = None
 
 
 # The decodings an image with hints may take (``Colorizer.hinted_decoding``): temperatures from
@@ -55,8 +61,10 @@ class Decoding:
 # docs/experiment-log.md, 2026-12-03): the mean (T 1) is the candidate that most often wins where
 # the network's colors are wrong.
 HINT_TEMPERATURES = (0.25, 0.4, 0.6, 1.0)
-HINT_DECODINGS = tuple(
-    Decoding(temperature=t, vividness=float(v)) for t in HINT_TEMPERATURES for v in np.arange(-1.0, 2.01, 0.5)
+HINT_DECODINGS = tuple(  # contrast 1: their costs are scored on the hinted cells alone, without the image's mean
+    Decoding(temperature=t, vividness=float(v), contrast=1.0)
+    for t in HINT_TEMPERATURES
+    for v in np.arange(-1.0, 2.01, 0.5)
 )
 HINT_VIVIDNESS_COST = 300.0  # squared Lab units per unit of vividness squared (the temperature is free)
 
@@ -74,9 +82,9 @@ def resolve_decoding(model: ColorModel, decoding: Decoding, shrink: float = 1.0)
     """
     settings = model.settings
     if model.head != "ab_bins":
-        if decoding.temperature is not None or decoding.vividness is not None:
+        if decoding.temperature is not None or decoding.vividness is not None or decoding.contrast is not None:
             raise ValueError(
-                f"temperature and vividness apply to ab-bin models; {model.source} has a {model.head} head"
+                f"temperature, vividness and contrast apply to ab-bin models; {model.source} has a {model.head} head"
             )
         if decoding.vivid:
             raise ValueError(f"{model.source} has no vivid setting (only ab-bin models have one)")
@@ -112,6 +120,28 @@ def _calibrated(settings: dict[str, Any], vivid: bool) -> tuple[float, float]:
     )
 
 
+def resolve_contrast(model: ColorModel, decoding: Decoding, shrink: float = 1.0) -> float:
+    """The chroma contrast (``Decoding.contrast``) for this model and shrink factor: the
+    user's, else the settings' (``"contrast"`` in the faithful block or in ``"vivid"``, 1 where
+    absent), blended toward ``settings["shrunk"]``'s as ``resolve_decoding`` blends."""
+    settings = model.settings
+    key = "vivid" if decoding.vivid else None
+    try:
+        contrast = float((settings.get(key, {}) if key else settings).get("contrast", 1.0))
+        shrunk = settings.get("shrunk")
+        if shrunk and shrink > 1.0 and decoding.contrast is None:
+            weight = min(1.0, float(np.log(shrink) / np.log(max(float(shrunk["shrink"]), 1.0 + 1e-9))))
+            large = float((shrunk.get(key, {}) if key else shrunk).get("contrast", 1.0))
+            contrast += weight * (large - contrast)
+    except (TypeError, ValueError, KeyError, AttributeError) as error:
+        raise ValueError(f"{model.source}: unreadable decoding settings ({type(error).__name__}: {error})") from None
+    contrast = decoding.contrast if decoding.contrast is not None else contrast
+    low, high = CONTRAST_RANGE
+    if not low <= contrast <= high:
+        raise ValueError(f"contrast must be between {low:g} and {high:g}, got {contrast}")
+    return float(contrast)
+
+
 def shrink_factor(size: tuple[int, int], working_size: int) -> float:
     """How many times an image of ``size`` (height, width) is shrunk to run at ``working_size``
     (at least 1: smaller images run at their own size)."""
@@ -122,7 +152,8 @@ def decode_ab(
     model: ColorModel, outputs: np.ndarray, decoding: Decoding = Decoding(), shrink: float = 1.0
 ) -> np.ndarray:
     """Network outputs (batch, h, w, channels) -> ab in Lab units (batch, h, w, 2), for
-    inputs shrunk ``shrink`` times to the working size (``resolve_decoding``)."""
+    inputs shrunk ``shrink`` times to the working size (``resolve_decoding``). A contrast
+    other than 1 (``resolve_contrast``) counts each item's (h, w) grid as one image."""
     outputs = np.asarray(outputs, dtype=np.float32)
     if model.head == "ab_regression":
         resolve_decoding(model, decoding)
@@ -136,7 +167,12 @@ def decode_ab(
         logits -= logits.max(axis=-1, keepdims=True)
         probabilities = np.exp(logits)
         probabilities /= probabilities.sum(axis=-1, keepdims=True)
-        return probabilities @ color.ab_bins()
+        ab = probabilities @ color.ab_bins()
+        contrast = resolve_contrast(model, decoding, shrink)
+        if contrast != 1.0:
+            mean = ab.mean(axis=(1, 2), keepdims=True)
+            ab = mean + contrast * (ab - mean)
+        return ab
     return color.rgb_to_lab(decode_levels(model, outputs))[..., 1:]
 
 
@@ -396,13 +432,14 @@ class Colorizer:
         most likely colors (a low temperature) over the mean of its distribution (T 1). Each
         unit of vividness away from the calibrated one costs ``HINT_VIVIDNESS_COST`` squared
         Lab units, so that one hint on one cell moves the decoding only for a clear gain (a
-        prior). A decoding the user chose (temperature, vividness or vivid) is kept.
+        prior). A decoding the user chose (temperature, vividness, contrast or vivid) is kept.
         ``channels``: ``_hint_cells``.
         """
         if (
             self.model.head != "ab_bins"
             or self.decoding.temperature is not None
             or self.decoding.vividness is not None
+            or self.decoding.contrast is not None
             or self.decoding.vivid
         ):
             return self.decoding
