@@ -154,6 +154,13 @@ def validation_sample(model, data: str, limit: int):
     return [validation.images[i] for i in chosen]
 
 
+def settings_of(decoding: tuple) -> dict[str, float]:
+    """A decoding, (temperature, vividness[, contrast]), as model settings: the contrast only
+    where it is not 1 (calibrate_photo.py's decodings carry one; models before it have none)."""
+    contrast = {"contrast": decoding[2]} if len(decoding) > 2 and decoding[2] != 1.0 else {}
+    return {"temperature": decoding[0], "vividness": decoding[1], **contrast}
+
+
 def save_calibrated(
     model,
     source: str,
@@ -175,15 +182,10 @@ def save_calibrated(
     metadata = read_metadata(source)
     metadata.pop("format", None)
 
-    def contrast(decoding: tuple) -> dict:  # calibrate_photo.py's decodings carry a chroma contrast third
-        return {"contrast": decoding[2]} if len(decoding) > 2 and decoding[2] != 1.0 else {}
-
     metadata["settings"] = {
         **{key: value for key, value in metadata["settings"].items() if key != "contrast"},
-        "temperature": faithful[0],
-        "vividness": faithful[1],
-        **contrast(faithful),
-        "vivid": {"temperature": vivid[0], "vividness": vivid[1], **contrast(vivid)},
+        **settings_of(faithful),
+        "vivid": settings_of(vivid),
         "working_size": working_size,
     }
     metadata["settings"].pop("shrunk", None)

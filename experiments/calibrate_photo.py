@@ -54,7 +54,7 @@ from huenet.inference import Colorizer, Decoding, decode_ab, shrink_factor
 from huenet.modelfile import load_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from calibrate import save_calibrated, validation_sample  # noqa: E402  (the experiments folder is not a package)
+from calibrate import save_calibrated, settings_of, validation_sample  # noqa: E402  (the experiments folder is not a package)
 
 _BOOTSTRAP_DRAWS = 1000
 
@@ -334,11 +334,6 @@ def decoding_key(text: str) -> tuple[float, float, float]:
 def decoding_text(key: tuple[float, float, float]) -> str:
     """``decoding_key``'s inverse; a contrast of 1 is left out (records before contrasts)."""
     return ",".join(str(x) for x in (key if key[2] != 1.0 else key[:2]))
-
-
-def settings_of(key: tuple[float, float, float]) -> dict[str, float]:
-    """A decoding as model settings: temperature, vividness and (other than 1) contrast."""
-    return {"temperature": key[0], "vividness": key[1], **({"contrast": key[2]} if key[2] != 1.0 else {})}
 
 
 def _recorded_scores(path: str, model) -> tuple[dict, int, float]:

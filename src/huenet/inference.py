@@ -80,6 +80,19 @@ def resolve_decoding(model: ColorModel, decoding: Decoding, shrink: float = 1.0)
     compromise that costs each. Between no shrinking and that factor the two are blended
     linearly in log(shrink). A temperature or vividness the user gives holds at every size.
     """
+    temperature, vividness, _ = _resolve(model, decoding, shrink)
+    return temperature, vividness
+
+
+def resolve_contrast(model: ColorModel, decoding: Decoding, shrink: float = 1.0) -> float:
+    """The chroma contrast (``Decoding.contrast``) for this model and shrink factor: the
+    user's, else the settings' (``"contrast"`` in the faithful block or in ``"vivid"``, 1 where
+    absent), blended toward ``settings["shrunk"]``'s as ``resolve_decoding`` blends."""
+    return _resolve(model, decoding, shrink)[2]
+
+
+def _resolve(model: ColorModel, decoding: Decoding, shrink: float) -> tuple[float, float, float]:
+    """(temperature, vividness, contrast): ``resolve_decoding`` and ``resolve_contrast``."""
     settings = model.settings
     if model.head != "ab_bins":
         if decoding.temperature is not None or decoding.vividness is not None or decoding.contrast is not None:
@@ -88,58 +101,38 @@ def resolve_decoding(model: ColorModel, decoding: Decoding, shrink: float = 1.0)
             )
         if decoding.vivid:
             raise ValueError(f"{model.source} has no vivid setting (only ab-bin models have one)")
-        return 1.0, 0.0
+        return 1.0, 0.0, 1.0
     if decoding.vivid and "vividness" not in settings.get("vivid", {}):
         raise ValueError(f"{model.source} has no vivid setting (the model was not calibrated)")
     try:
-        temperature, vividness = _calibrated(settings, decoding.vivid)
+        calibrated = np.array(_calibrated(settings, decoding.vivid))
         shrunk = settings.get("shrunk")
         if shrunk and shrink > 1.0:
             weight = min(1.0, float(np.log(shrink) / np.log(max(float(shrunk["shrink"]), 1.0 + 1e-9))))
-            large_temperature, large_vividness = _calibrated(shrunk, decoding.vivid)
-            temperature += weight * (large_temperature - temperature)
-            vividness += weight * (large_vividness - vividness)
+            calibrated += weight * (np.array(_calibrated(shrunk, decoding.vivid)) - calibrated)
     except (TypeError, ValueError, KeyError, AttributeError) as error:
         raise ValueError(f"{model.source}: unreadable decoding settings ({type(error).__name__}: {error})") from None
-    temperature = decoding.temperature if decoding.temperature is not None else temperature
-    vividness = decoding.vividness if decoding.vividness is not None else vividness
+    given = (decoding.temperature, decoding.vividness, decoding.contrast)
+    temperature, vividness, contrast = (
+        float(value if value is not None else default) for value, default in zip(given, calibrated)
+    )
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
-    low, high = VIVIDNESS_RANGE
-    if not low <= vividness <= high:
-        raise ValueError(f"vividness must be between {low:g} and {high:g}, got {vividness}")
-    return float(temperature), float(vividness)
+    for name, value, (low, high) in (("vividness", vividness, VIVIDNESS_RANGE), ("contrast", contrast, CONTRAST_RANGE)):
+        if not low <= value <= high:
+            raise ValueError(f"{name} must be between {low:g} and {high:g}, got {value}")
+    return temperature, vividness, contrast
 
 
-def _calibrated(settings: dict[str, Any], vivid: bool) -> tuple[float, float]:
-    """A settings block's (temperature, vividness): its vivid pair, or its faithful one."""
+def _calibrated(settings: dict[str, Any], vivid: bool) -> tuple[float, float, float]:
+    """A settings block's (temperature, vividness, contrast): its vivid ones, or its faithful
+    ones (a vivid block without a contrast has none: 1)."""
     preset = settings.get("vivid", {}) if vivid else {}
     return (
         float(preset.get("temperature", settings.get("temperature", 1.0))),
         float(preset.get("vividness", settings.get("vividness", 0.0))),
+        float(preset.get("contrast", 1.0) if vivid else settings.get("contrast", 1.0)),
     )
-
-
-def resolve_contrast(model: ColorModel, decoding: Decoding, shrink: float = 1.0) -> float:
-    """The chroma contrast (``Decoding.contrast``) for this model and shrink factor: the
-    user's, else the settings' (``"contrast"`` in the faithful block or in ``"vivid"``, 1 where
-    absent), blended toward ``settings["shrunk"]``'s as ``resolve_decoding`` blends."""
-    settings = model.settings
-    key = "vivid" if decoding.vivid else None
-    try:
-        contrast = float((settings.get(key, {}) if key else settings).get("contrast", 1.0))
-        shrunk = settings.get("shrunk")
-        if shrunk and shrink > 1.0 and decoding.contrast is None:
-            weight = min(1.0, float(np.log(shrink) / np.log(max(float(shrunk["shrink"]), 1.0 + 1e-9))))
-            large = float((shrunk.get(key, {}) if key else shrunk).get("contrast", 1.0))
-            contrast += weight * (large - contrast)
-    except (TypeError, ValueError, KeyError, AttributeError) as error:
-        raise ValueError(f"{model.source}: unreadable decoding settings ({type(error).__name__}: {error})") from None
-    contrast = decoding.contrast if decoding.contrast is not None else contrast
-    low, high = CONTRAST_RANGE
-    if not low <= contrast <= high:
-        raise ValueError(f"contrast must be between {low:g} and {high:g}, got {contrast}")
-    return float(contrast)
 
 
 def shrink_factor(size: tuple[int, int], working_size: int) -> float:
@@ -159,7 +152,7 @@ def decode_ab(
         resolve_decoding(model, decoding)
         return color.denormalize_ab(outputs)
     if model.head == "ab_bins":
-        temperature, vividness = resolve_decoding(model, decoding, shrink)
+        temperature, vividness, contrast = _resolve(model, decoding, shrink)
         logits = outputs / temperature
         if vividness:
             prior = model.bin_prior if model.bin_prior is not None else np.ones(outputs.shape[-1])
@@ -168,7 +161,6 @@ def decode_ab(
         probabilities = np.exp(logits)
         probabilities /= probabilities.sum(axis=-1, keepdims=True)
         ab = probabilities @ color.ab_bins()
-        contrast = resolve_contrast(model, decoding, shrink)
         if contrast != 1.0:
             mean = ab.mean(axis=(1, 2), keepdims=True)
             ab = mean + contrast * (ab - mean)
