@@ -50,7 +50,7 @@ import numpy as np
 
 from huenet import color, datasets, metrics
 from huenet.images import read_image
-from huenet.inference import Colorizer, Decoding, decode_ab, shrink_factor
+from huenet.inference import Colorizer, Decoding, calibrated_decoding, decode_ab, shrink_factor
 from huenet.modelfile import load_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -256,6 +256,12 @@ def main() -> None:
         "bootstrap already says how sure their ratio is",
     )
     parser.add_argument("--one-decoding", action="store_true", help="one decoding for both sets (the best mean PSNR)")
+    parser.add_argument(
+        "--keep-small-decodings",
+        action="store_true",
+        help="keep the model's own decodings for images that run at their own size (its faithful and vivid "
+        "blocks; their scores still printed) and choose only the shrunk photos' ones",
+    )
     parser.add_argument("--vivid-target", type=float, default=0.95, help="colorfulness ratio the vivid setting aims at")
     parser.add_argument(
         "--margin-db", type=float, default=0.1, help="vivid stays this far above the gray copy's PSNR on both sets"
@@ -290,14 +296,18 @@ def main() -> None:
             scores, gray, names, minimum, arguments.vivid_target, arguments.margin_db, arguments.margin_auc
         )
 
+    if arguments.one_decoding and arguments.keep_small_decodings:
+        parser.error("--keep-small-decodings chooses the photos' decodings apart: not with --one-decoding")
     chosen = (
         {"both": choose(["tiny", "photos"])}
         if arguments.one_decoding
         else {name: choose([name]) for name in ("tiny", "photos")}
     )
+    if arguments.keep_small_decodings:
+        chosen["tiny"] = (calibrated_decoding(model.settings, False), calibrated_decoding(model.settings, True))
     for name, (faithful, vivid) in chosen.items():
-        print(f"{name}: faithful {json.dumps(settings_of(faithful))}: {json.dumps(scores[faithful])}", flush=True)
-        print(f"{name}: vivid {json.dumps(settings_of(vivid))}: {json.dumps(scores[vivid])}", flush=True)
+        for role, key in (("faithful", faithful), ("vivid", vivid)):
+            print(f"{name}: {role} {json.dumps(settings_of(key))}: {json.dumps(scores.get(key, 'not scored'))}", flush=True)
     faithful, vivid = chosen["both" if arguments.one_decoding else "tiny"]
     shrunk = None
     if not arguments.one_decoding:
@@ -353,6 +363,7 @@ def _recorded_scores(path: str, model) -> tuple[dict, int, float]:
         raise SystemExit(f"{path}: the photos' shrink factor is not recorded; score again")
     record = {key: value for key, value in record.items() if key != "command"}
     record["scores_from"] = path
+    record.setdefault("scored_by", metadata["calibration"].get("command"))
     return record, int(settings["working_size"]), float(shrink)
 
 

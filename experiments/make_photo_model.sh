@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# How the bundled photo model ("photo", the default, version 0.2.4) was made, start to finish,
+# How the bundled photo model ("photo", the default, version 0.2.5) was made, start to finish,
 # on the 2-core CPU machine with no GPU: EfficientNet-Lite0's ImageNet encoder (frozen) and a
 # U-Net decoder trained here (preset huenet-lite0). Every choice was made on validation photos
 # (imagenet-sample val, BSDS500 val, VOC photos carved from training, CUrban100, CSun_Hays80,
@@ -71,6 +71,18 @@ python experiments/calibrate_photo.py $RUN/model.keras --small-images $SCRATCH/t
     other=$SCRATCH/other-photos --working-sizes 288 --film-working-size 224 --size-decodings "0.4,0.5" \
     --min-working-size 160 --temperatures 0.4 --vividness 0.25 0.3 0.35 0.4 0.45 0.5 0.75 1.0 1.25 1.5 2.0 \
     --min-colorfulness 0.4 --photos-min-colorfulness 0.5 --output $OUT/calibrated.keras
+# 3c. (0.2.5) A chroma contrast (ab' = mean + c (ab - mean), the image's mean ab) scored beside
+#    vividness; from 0.2.4's bundled file (hint inputs in, so step 4 leaves it as it is). The
+#    thumbnails keep 0.2.4's decodings (--keep-small-decodings, chosen again from the record
+#    without a network run), so the Tiny ImageNet test scores stand.
+python experiments/calibrate_photo.py src/huenet/weights/photo.keras --small-images $SCRATCH/tiny-heldout \
+    --limit 500 --photos imagenet=$SCRATCH/imagenet-half other=$DATA/bsds500-jpeg/val.tar other=$SCRATCH/voc-val \
+    other=$SCRATCH/other-photos --working-sizes 288 --film-working-size 224 --size-decodings "0.4,0.5" \
+    --min-working-size 160 --temperatures 0.4 --vividness 0.25 0.3 1.0 1.25 1.5 --contrasts 1.0 1.2 1.35 \
+    --min-colorfulness 0.4 --photos-min-colorfulness 0.5 --output $OUT/calibrated-grid.keras
+python experiments/calibrate_photo.py src/huenet/weights/photo.keras --scores-from $OUT/calibrated-grid.keras \
+    --keep-small-decodings --min-working-size 160 --film-working-size 224 --min-colorfulness 0.4 \
+    --photos-min-colorfulness 0.5 --output $OUT/calibrated.keras
 
 # 4. The hint inputs: the hints enter the decoder at zero weight; hints hold through
 #    huenet.hints.propagate with this decay (0.2.0 had 1e-4, as 0.1.0; 5e-4 in 0.2.1-0.2.2 at
@@ -89,13 +101,13 @@ COMMAND="$(cat experiments/photo-model-command.txt)"
 NOTES=experiments/photo-model-notes.md
 NOTE="the model used when none is named (the photo model; the CIFAR-10 model is cifar10)"
 python experiments/publish_model.py $OUT/photo.keras --name photo --default --default-note "$NOTE" \
-    --version 0.2.4 --date 2026-12-07 --command "$COMMAND" --notes $NOTES
+    --version 0.2.5 --date 2026-12-07 --command "$COMMAND" --notes $NOTES
 for set in tiny:tiny-imagenet-jpeg/test.tar.gz bsds500:bsds500-jpeg/test.tar imagenet-sample:imagenet-sample-jpeg/val.tar; do
     huenet evaluate photo --vivid --data $DATA/${set#*:} --output-dir docs/photo-evaluation/${set%%:*}
 done
 huenet evaluate photo --vivid --data $SCRATCH/other-photos --output-dir docs/photo-evaluation/other-photos
 python experiments/publish_model.py $OUT/photo.keras --name photo --default --default-note "$NOTE" \
-    --version 0.2.4 --date 2026-12-07 --command "$COMMAND" --notes $NOTES \
+    --version 0.2.5 --date 2026-12-07 --command "$COMMAND" --notes $NOTES \
     --evaluation docs/photo-evaluation/bsds500/evaluation.json \
     docs/photo-evaluation/imagenet-sample/evaluation.json docs/photo-evaluation/other-photos/evaluation.json
 

@@ -105,11 +105,11 @@ def _resolve(model: ColorModel, decoding: Decoding, shrink: float) -> tuple[floa
     if decoding.vivid and "vividness" not in settings.get("vivid", {}):
         raise ValueError(f"{model.source} has no vivid setting (the model was not calibrated)")
     try:
-        calibrated = np.array(_calibrated(settings, decoding.vivid))
+        calibrated = np.array(calibrated_decoding(settings, decoding.vivid))
         shrunk = settings.get("shrunk")
         if shrunk and shrink > 1.0:
             weight = min(1.0, float(np.log(shrink) / np.log(max(float(shrunk["shrink"]), 1.0 + 1e-9))))
-            calibrated += weight * (np.array(_calibrated(shrunk, decoding.vivid)) - calibrated)
+            calibrated += weight * (np.array(calibrated_decoding(shrunk, decoding.vivid)) - calibrated)
     except (TypeError, ValueError, KeyError, AttributeError) as error:
         raise ValueError(f"{model.source}: unreadable decoding settings ({type(error).__name__}: {error})") from None
     given = (decoding.temperature, decoding.vividness, decoding.contrast)
@@ -124,7 +124,7 @@ def _resolve(model: ColorModel, decoding: Decoding, shrink: float) -> tuple[floa
     return temperature, vividness, contrast
 
 
-def _calibrated(settings: dict[str, Any], vivid: bool) -> tuple[float, float, float]:
+def calibrated_decoding(settings: dict[str, Any], vivid: bool) -> tuple[float, float, float]:
     """A settings block's (temperature, vividness, contrast): its vivid ones, or its faithful
     ones (a vivid block without a contrast has none: 1)."""
     preset = settings.get("vivid", {}) if vivid else {}
