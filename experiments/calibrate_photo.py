@@ -307,7 +307,10 @@ def main() -> None:
         chosen["tiny"] = (calibrated_decoding(model.settings, False), calibrated_decoding(model.settings, True))
     for name, (faithful, vivid) in chosen.items():
         for role, key in (("faithful", faithful), ("vivid", vivid)):
-            print(f"{name}: {role} {json.dumps(settings_of(key))}: {json.dumps(scores.get(key, 'not scored'))}", flush=True)
+            print(
+                f"{name}: {role} {json.dumps(settings_of(key))}: {json.dumps(scores.get(key, 'not scored'))}",
+                flush=True,
+            )
     faithful, vivid = chosen["both" if arguments.one_decoding else "tiny"]
     shrunk = None
     if not arguments.one_decoding:
