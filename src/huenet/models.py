@@ -233,26 +233,38 @@ _register(
 # Photos with a pretrained encoder (since 2026-12-06): EfficientNet-Lite0 (ImageNet) reads the
 # lightness, frozen unless train_encoder_from names a block; a U-Net decoder maps its features
 # to ab bins. depth 5: inputs are multiples of 32 (the encoder's deepest stride).
+_ENCODER_UNET = {
+    "decoder_filters": (160, 96, 64, 32),
+    "context_filters": 256,
+    "dropout_rate": 0.0,
+    "hint_inputs": False,
+    "hint_branch": False,
+    # The hints a hint branch trains on: patches up to 7 px (a person's hint at the working
+    # size is about 5), half of them where the truth is colorful (hints.sample_training_hints).
+    "max_patch": 7,
+    "colorful_share": 0.5,
+    "encoder_weights": "imagenet",
+    "train_encoder_from": None,
+    "depth": 5,
+    "output_stride": 2,
+    "working_size": 224,
+    "class_loss_weight": 0.0,
+    "rebalance_mix": 1.0,
+    "temperature": 1.0,
+}
 _register(
     "huenet-lite0",
     "huenet.unet:build_encoder_unet",
     "ab_bins",
     "photo model on a pretrained EfficientNet-Lite0 encoder (ImageNet) with a U-Net decoder",
-    decoder_filters=(160, 96, 64, 32),
-    context_filters=256,
-    dropout_rate=0.0,
-    hint_inputs=False,
-    hint_branch=False,
-    # The hints a hint branch trains on: patches up to 7 px (a person's hint at the working
-    # size is about 5), half of them where the truth is colorful (hints.sample_training_hints).
-    max_patch=7,
-    colorful_share=0.5,
-    encoder_weights="imagenet",
-    train_encoder_from=None,
-    depth=5,
-    output_stride=2,
-    working_size=224,
-    class_loss_weight=0.0,
-    rebalance_mix=1.0,
-    temperature=1.0,
+    **_ENCODER_UNET,
+)
+# The same decoder on EfficientNet-Lite1 (2026-12-07): more blocks a stage, Lite0's feature widths.
+_register(
+    "huenet-lite1",
+    "huenet.unet:build_encoder_unet",
+    "ab_bins",
+    "huenet-lite0's decoder on EfficientNet-Lite1 (ImageNet; Lite0's widths, 21 blocks)",
+    **_ENCODER_UNET,
+    encoder_variant="lite1",
 )

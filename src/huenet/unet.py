@@ -232,8 +232,10 @@ def build_encoder_unet(
     encoder_weights: str | None = "imagenet",
     train_encoder_from: int | None = None,
     hint_branch: bool = False,
+    encoder_variant: str = "lite0",
 ) -> keras.Model:
-    """The pretrained EfficientNet-Lite0 (``huenet.encoder``) and a U-Net decoder to ab bins.
+    """The pretrained EfficientNet-Lite0 (``huenet.encoder``; ``encoder_variant`` "lite1" for
+    Lite1, the same widths, more blocks) and a U-Net decoder to ab bins.
 
     The encoder reads the lightness; the decoder starts from its deepest features (stride 32,
     with the 1x1 head's) plus a global context (their average, through a dense layer: what
@@ -261,7 +263,7 @@ def build_encoder_unet(
     if hint_branch and not hint_inputs:
         raise ValueError("the hint branch reads the hint inputs: set hint_inputs")
     inputs = keras.Input((None, None, 1 + (HINT_CHANNELS if hint_inputs else 0)), name="lightness")
-    features = encoder.build_encoder(inputs)
+    features = encoder.build_encoder(inputs, encoder_variant)
     branch = _encoder_hint_branch(inputs, features) if hint_branch else {}
 
     def with_hints(x: Any, stride: int) -> Any:
@@ -307,7 +309,7 @@ def build_encoder_unet(
     outputs = layers.Conv2D(num_bins, 1, name=head)(x)
     network = keras.Model(inputs, outputs, name=name)
     if encoder_weights == "imagenet":
-        encoder.set_weights(network)
+        encoder.set_weights(network, name=encoder_variant)
     elif encoder_weights is not None:
         raise ValueError(f"encoder_weights must be 'imagenet' or None, got {encoder_weights!r}")
     encoder.freeze(network, train_encoder_from)
