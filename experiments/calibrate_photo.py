@@ -244,6 +244,13 @@ def main() -> None:
         help="chroma contrasts (inference.Decoding.contrast), each scored with every temperature and vividness",
     )
     parser.add_argument(
+        "--decodings",
+        nargs="+",
+        metavar="T,V[,C]",
+        help="score exactly these temperature,vividness[,contrast] decodings instead of the grid of "
+        "--temperatures, --vividness and --contrasts (each decoding costs minutes on a thousand photos)",
+    )
+    parser.add_argument(
         "--min-colorfulness",
         type=float,
         default=0.5,
@@ -272,6 +279,10 @@ def main() -> None:
     arguments = parser.parse_args()
     if not arguments.scores_from and not ((arguments.data or arguments.small_images) and arguments.photos):
         parser.error("--data (or --small-images) and --photos are needed (or --scores-from)")
+    try:
+        decoding_grid(arguments)
+    except (ValueError, IndexError):
+        parser.error(f"--decodings: each is temperature,vividness[,contrast], not {' '.join(arguments.decodings)}")
     started = time.perf_counter()
 
     # The NumPy engine: Keras under TensorFlow traces the network again for every new photo
@@ -344,6 +355,14 @@ def decoding_key(text: str) -> tuple[float, float, float]:
     return (values[0], values[1], values[2] if len(values) > 2 else 1.0)
 
 
+def decoding_grid(arguments) -> list[tuple[float, float, float]]:
+    """The decodings to score: ``--decodings`` as given, or every contrast, temperature and
+    vividness together."""
+    if arguments.decodings:
+        return [decoding_key(text) for text in arguments.decodings]
+    return [(t, v, c) for c in arguments.contrasts for t in arguments.temperatures for v in arguments.vividness]
+
+
 def decoding_text(key: tuple[float, float, float]) -> str:
     """``decoding_key``'s inverse; a contrast of 1 is left out (records before contrasts)."""
     return ",".join(str(x) for x in (key if key[2] != 1.0 else key[:2]))
@@ -407,15 +426,11 @@ def _score(model, arguments) -> tuple[dict, int, dict, dict, float]:
     gray = {name: held.gray_copy() for name, held in sets.items()}
     print(f"gray copy: {json.dumps(gray)}", flush=True)
     scores: dict[tuple[float, float, float], dict[str, dict[str, float]]] = {}
-    for contrast in arguments.contrasts:
-        for temperature in arguments.temperatures:
-            for vividness in arguments.vividness:
-                key = (temperature, vividness, contrast)
-                scores[key] = {
-                    name: held.score(temperature, vividness, contrast=contrast) for name, held in sets.items()
-                }
-                label = f"T={temperature} vividness={vividness}" + (f" contrast={contrast}" if contrast != 1.0 else "")
-                print(f"{label}: {json.dumps(scores[key])}", flush=True)
+    for temperature, vividness, contrast in decoding_grid(arguments):
+        key = (temperature, vividness, contrast)
+        scores[key] = {name: held.score(temperature, vividness, contrast=contrast) for name, held in sets.items()}
+        label = f"T={temperature} vividness={vividness}" + (f" contrast={contrast}" if contrast != 1.0 else "")
+        print(f"{label}: {json.dumps(scores[key])}", flush=True)
     photo_shrink = float(np.median([shrink_factor(photo.shape[:2], working_size) for photo in photos]))
     record = {
         "validation_images": len(tiny_truths),
