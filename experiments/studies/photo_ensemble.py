@@ -33,7 +33,7 @@ from huenet.modelfile import load_model
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the release tools in experiments/
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from calibrate_photo import HeldOut  # noqa: E402  (the experiments folder is not a package)
-from photo_working_size import named_photos  # noqa: E402
+from photo_working_size import named_photos, score_line  # noqa: E402
 
 ROWS = ("first", "second", "mean probabilities", "mean logits")
 
@@ -105,10 +105,7 @@ def main() -> None:
             one = held[name]
             scores = one.score(arguments.temperature, vividness)
             results["scores"][f"{name},{vividness}"] = scores
-            line = "; ".join(
-                f"{kind} {s['psnr_mean']:.3f} dB {100 * s['auc']:.2f}% c {s['colorfulness_ratio']:.3f}"
-                for kind, s in (scores.get("kinds") or {"photos": scores}).items()
-            )
+            line = score_line(scores.get("kinds") or {"photos": scores})
             print(f"{name}, vividness {vividness}: {line} ({time.perf_counter() - started:.0f} s)", flush=True)
         Path(arguments.output).parent.mkdir(parents=True, exist_ok=True)
         Path(arguments.output).write_text(json.dumps(results, indent=1))

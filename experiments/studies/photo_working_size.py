@@ -40,6 +40,14 @@ def named_photos(specs: list[str], every: int = 1) -> dict[str, list]:
     return named
 
 
+def score_line(scores: dict) -> str:
+    """Each named set's PSNR, AuC and colorfulness ratio on one line."""
+    return "; ".join(
+        f"{name} {s['psnr_mean']:.3f} dB {100 * s['auc']:.2f}% c {s['colorfulness_ratio']:.3f}"
+        for name, s in scores.items()
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model")
@@ -70,10 +78,7 @@ def main() -> None:
             gc.collect()
         results["by_working_size"][str(size)] = scores
         for key, value in scores.items():
-            line = "; ".join(
-                f"{name} {s['psnr_mean']:.3f} dB {100 * s['auc']:.2f}% c {s['colorfulness_ratio']:.3f}"
-                for name, s in value.items()
-            )
+            line = score_line(value)
             print(f"size {size} decoding {key}: {line} ({time.perf_counter() - started:.0f} s)", flush=True)
         Path(arguments.output).parent.mkdir(parents=True, exist_ok=True)
         Path(arguments.output).write_text(json.dumps(results, indent=1))
