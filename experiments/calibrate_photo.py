@@ -100,11 +100,20 @@ class HeldOut:
     """One set's truths, its gray inputs and the network's logits at one working size
     (``compare_photo_models.py`` scores candidate models with it too)."""
 
-    def __init__(self, name: str, truths: list, colorizer: Colorizer, kinds: list[str] | None = None):
+    def __init__(
+        self,
+        name: str,
+        truths: list,
+        colorizer: Colorizer,
+        kinds: list[str] | None = None,
+        references: list | None = None,
+    ):
+        """``references``: another set's ``references()`` of the same truths, to share (a
+        second network scored on the same photos)."""
         self.name = name
         self.truths = truths
         self.kinds = kinds if kinds and len(set(kinds)) > 1 else None
-        self._references: list | None = None  # each truth's metrics.Truth, made at the first score
+        self._references = references  # each truth's metrics.Truth, made at the first score
         self.inputs = [read_image(color.rgb_to_gray(truth)) for truth in truths]
         self.colorizer = colorizer
         started = time.perf_counter()
@@ -132,15 +141,19 @@ class HeldOut:
         ]
         return self._scores(predictions)
 
+    def references(self) -> list:
+        """Each truth's ``metrics.Truth`` (its Lab and the rest a score needs), made once."""
+        if self._references is None:
+            self._references = [metrics.Truth(truth[None]) for truth in self.truths]
+        return self._references
+
     def gray_copy(self) -> dict[str, float]:
         return self._scores([np.repeat(color.rgb_to_gray(t)[..., None], 3, axis=-1) for t in self.truths])
 
     def _scores(self, predictions: list) -> dict:
         """``score_images`` over the set, and under ``"kinds"`` over each kind apart (if any):
         each image is scored once, against its truth's Lab computed once for every decoding."""
-        if self._references is None:
-            self._references = [metrics.Truth(truth[None]) for truth in self.truths]
-        each = image_scores(predictions, self._references)
+        each = image_scores(predictions, self.references())
         scores: dict = aggregate(each)
         if self.kinds:
             kinds = np.array(self.kinds)

@@ -65,10 +65,14 @@ def main() -> None:
     }
     grid = [(t, v, g) for t in arguments.temperatures for v in arguments.vividness for g in arguments.gains]
     results: dict = {"gray_copy": None, "models": {}}
+    references: dict = {}  # each set's truth references, made once for every model
     for path in arguments.models:
         model = first if path == arguments.models[0] else load_model(path, engine="keras")
         colorizer = Colorizer(model, Decoding(), arguments.working_size, threads=2)
-        sets = {name: HeldOut(name, images, colorizer) for name, images in truths.items()}
+        sets = {
+            name: HeldOut(name, images, colorizer, references=references.get(name)) for name, images in truths.items()
+        }
+        references = {name: held.references() for name, held in sets.items()}
         if results["gray_copy"] is None:
             results["gray_copy"] = {name: held.gray_copy() for name, held in sets.items()}
             print(f"gray copy: {json.dumps(results['gray_copy'])}", flush=True)

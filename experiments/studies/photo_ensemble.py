@@ -91,10 +91,12 @@ def main() -> None:
     first = load_model(arguments.first, engine="numpy")
     second = load_model(arguments.second, engine="numpy")
     second.settings["min_working_size"] = first.settings.get("min_working_size", 0)
-    held = {
-        "first": HeldOut("first", photos, Colorizer(first, Decoding(), arguments.working_size, threads=2), kinds),
-        "second": HeldOut("second", photos, Colorizer(second, Decoding(), arguments.working_size, threads=2), kinds),
-    }
+    # One set of truth references for every row (the copies in ``combined`` share it too):
+    # a thousand full-size photos' take about a minute and gigabytes each time.
+    held = {"first": HeldOut("first", photos, Colorizer(first, Decoding(), arguments.working_size, threads=2), kinds)}
+    references = held["first"].references()
+    colorizer = Colorizer(second, Decoding(), arguments.working_size, threads=2)
+    held["second"] = HeldOut("second", photos, colorizer, kinds, references)
     combos = [row for row in arguments.rows if row.startswith("mean")]
     in_place = len(combos) == 1 and not {"first", "second"} & set(arguments.rows)
     for how in combos:
