@@ -328,3 +328,47 @@ def test_the_encoder_networks_hint_branch_is_gated_and_both_engines_run_it(tmp_p
             variables[0][...] = np.nan
     assert np.isfinite(engine(batch[:1])).all()
     assert np.isnan(engine(batch[1:])).any()
+
+
+def test_two_decoders_on_one_encoder_average_their_logits_in_both_engines(tmp_path, state):
+    """decoders=2: two decoders trained apart on the same frozen encoder, joined into one
+    network (unet.join_decoders) that runs the encoder once and predicts the mean of their
+    logits, in Keras and in the NumPy engine. Networks whose encoders differ are refused."""
+    from huenet import models, unet
+    from huenet.inference import run_network
+    from huenet.modelfile import load_model, save_model
+
+    rng = np.random.default_rng(7)
+    first, second = (models.build_model("huenet-lite0", hint_inputs=True, encoder_weights=None) for _ in range(2))
+    for network in (first, second):
+        encoder.set_weights(network, state)
+        randomized(network, rng)
+        hint_path = network.get_layer(unet.ENCODER_UNET_HINTS)  # untrained: zero, as add_hint_inputs.py leaves it
+        hint_path.set_weights([np.zeros_like(w) for w in hint_path.get_weights()])
+    joint = models.build_model("huenet-lite0", hint_inputs=True, encoder_weights=None, decoders=2)
+    unet.join_decoders([first, second], joint)
+    lightness = rng.uniform(-1, 1, (2, 64, 96, 1)).astype(np.float32)
+    batch = np.concatenate([lightness, np.zeros((2, 64, 96, 3), np.float32)], axis=-1)
+    one, two = np.asarray(first(batch)), np.asarray(second(batch))
+    assert np.abs(one - two).max() > 0.1  # two different decoders
+    expected = (one + two) / 2
+    np.testing.assert_allclose(np.asarray(joint(batch)), expected, atol=1e-5 * np.abs(expected).max())
+    # One encoder: its layers appear once.
+    assert sum(layer.name.startswith(encoder.PREFIX) for layer in joint.layers) == sum(
+        layer.name.startswith(encoder.PREFIX) for layer in first.layers
+    )
+    settings = {**models.resolve_settings("huenet-lite0"), "hint_inputs": True, "decoders": 2}
+    path = save_model(
+        joint, tmp_path / "joint.keras", {"preset": "huenet-lite0", "head": "ab_bins", "settings": settings}
+    )
+    numpy_model = load_model(path, engine="numpy")
+    assert numpy_model.engine == "numpy"
+    assert not numpy_model.network_reads_hints  # both hint paths at zero: one pass serves every hint
+    np.testing.assert_allclose(run_network(numpy_model, batch), expected, atol=2e-4 * np.abs(expected).max())
+
+    layer = next(layer for layer in second.layers if layer.name.startswith(encoder.PREFIX + "block3"))
+    layer.set_weights([w * 1.01 for w in layer.get_weights()])
+    with pytest.raises(ValueError, match="encoder differs"):
+        unet.join_decoders([first, second], joint)
+    with pytest.raises(ValueError, match="average 3 decoders"):
+        unet.join_decoders([first, second, second], joint)

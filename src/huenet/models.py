@@ -245,6 +245,8 @@ _ENCODER_UNET = {
     "colorful_share": 0.5,
     "encoder_weights": "imagenet",
     "train_encoder_from": None,
+    # Decoders on the one encoder, their logits averaged (experiments/join_decoders.py).
+    "decoders": 1,
     "depth": 5,
     "output_stride": 2,
     "working_size": 224,

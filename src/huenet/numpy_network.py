@@ -486,6 +486,7 @@ _LAYERS: dict[str, Callable[[list[np.ndarray], dict, list[np.ndarray]], np.ndarr
     "UpSampling2D": _upsampling,
     "Concatenate": lambda sources, config, variables: np.concatenate(sources, axis=-1),
     "Add": lambda sources, config, variables: sum(sources[1:], sources[0]),
+    "Average": lambda sources, config, variables: sum(sources[1:], sources[0]) / np.float32(len(sources)),
     "GlobalAveragePooling2D": lambda sources, config, variables: _one(sources).mean(axis=(1, 2), keepdims=True),
     "GlobalMaxPooling2D": lambda sources, config, variables: _one(sources).max(axis=(1, 2), keepdims=True),
     "Multiply": lambda sources, config, variables: functools.reduce(np.multiply, sources[1:], sources[0]),

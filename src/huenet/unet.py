@@ -185,7 +185,15 @@ def inference_network(network: keras.Model) -> keras.Model:
     return keras.Model(network.input, network.output[head], name=network.name)
 
 
-ENCODER_UNET_HINTS = "decoder_hints"  # the encoder network's hint path into its decoder
+DECODER_PREFIX = "decoder_"  # names of the encoder network's decoder layers (its first decoder's)
+ENCODER_UNET_HINTS = DECODER_PREFIX + "hints"  # the encoder network's hint path into its decoder
+
+
+def decoder_prefix(index: int) -> str:
+    """The layer-name prefix of the encoder network's decoder ``index`` (from 0)."""
+    return DECODER_PREFIX if index == 0 else f"decoder{index + 1}_"
+
+
 ENCODER_HINT_WIDTHS = {2: 16, 4: 24, 8: 40, 16: 64, 32: 96}  # the hint branch's channels at each stride
 
 
@@ -233,6 +241,7 @@ def build_encoder_unet(
     train_encoder_from: int | None = None,
     hint_branch: bool = False,
     encoder_variant: str = "lite0",
+    decoders: int = 1,
 ) -> keras.Model:
     """The pretrained EfficientNet-Lite0 (``huenet.encoder``; ``encoder_variant`` "lite1" for
     Lite1, the same widths, more blocks) and a U-Net decoder to ab bins.
@@ -252,6 +261,12 @@ def build_encoder_unet(
     into every decoder level (``_encoder_hint_branch``): an image without hints gets
     exactly the network without it, so it trains alone on a frozen network
     (``huenet train --hint-branch``).
+
+    ``decoders`` 2 or more: that many decoders on the one encoder, their logits averaged (the
+    output ``head``; each decoder's own is ``head_1``, ``head_2``, ...). The first decoder's
+    layers keep the names of a one-decoder network (``decoder_...``), the k-th's are
+    ``decoder{k}_...``, so each is filled from a one-decoder network trained apart
+    (``experiments/join_decoders.py``).
     """
     from huenet import encoder
     from huenet.hints import HINT_CHANNELS
@@ -262,6 +277,10 @@ def build_encoder_unet(
         raise ValueError(f"decoder_filters: one width for each of strides 16, 8, 4 and 2, got {decoder_filters!r}")
     if hint_branch and not hint_inputs:
         raise ValueError("the hint branch reads the hint inputs: set hint_inputs")
+    if not isinstance(decoders, int) or isinstance(decoders, bool) or not 1 <= decoders <= 4:
+        raise ValueError(f"decoders: 1 to 4, got {decoders!r}")
+    if hint_branch and decoders > 1:
+        raise ValueError("a hint branch feeds one decoder: build it with decoders=1")
     inputs = keras.Input((None, None, 1 + (HINT_CHANNELS if hint_inputs else 0)), name="lightness")
     features = encoder.build_encoder(inputs, encoder_variant)
     branch = _encoder_hint_branch(inputs, features) if hint_branch else {}
@@ -278,35 +297,46 @@ def build_encoder_unet(
         added = layers.Multiply(name=f"{HINT_PREFIX}gated{stride}")([added, gate])
         return layers.Add(name=f"{HINT_PREFIX}add{stride}")([x, added])
 
-    def conv_bn_relu(x: Any, filters: int, kernel: int, label: str) -> Any:
-        x = layers.Conv2D(filters, kernel, padding="same", use_bias=False, name=f"decoder_{label}_conv")(x)
-        x = layers.BatchNormalization(name=f"decoder_{label}_bn")(x)
-        return layers.Activation("relu", name=f"decoder_{label}_relu")(x)
+    def decoder(prefix: str, head_name: str) -> Any:
+        """One decoder, its layers named ``prefix``...: the ab-bin logits."""
 
-    x = layers.Concatenate(name="decoder_deep_concat")([features["stride32"], features["head"]])
-    x = with_hints(conv_bn_relu(x, context_filters, 1, "deep"), 32)
-    context = layers.GlobalAveragePooling2D(keepdims=True, name="decoder_context_pool")(features["head"])
-    context = layers.Dense(context_filters, activation="relu", name="decoder_context")(context)
-    x = layers.Add(name="decoder_context_add")([x, context])
-    for filters, stride in zip(decoder_filters, (16, 8, 4, 2)):
-        x = layers.UpSampling2D(2, interpolation="bilinear", name=f"decoder_up{stride}")(x)
-        x = layers.Concatenate(name=f"decoder_skip{stride}")([x, features[f"stride{stride}"]])
-        x = with_hints(conv_bn_relu(x, filters, 1, f"squeeze{stride}"), stride)
-        if hint_inputs and stride == 2:
-            hints = layers.Conv2D(
-                filters,
-                3,
-                strides=2,
-                padding="same",
-                use_bias=False,
-                kernel_initializer="zeros",
-                name=ENCODER_UNET_HINTS,
-            )(inputs)
-            x = layers.Add(name=f"{ENCODER_UNET_HINTS}_add")([x, hints])
-        x = conv_bn_relu(x, filters, 3, f"level{stride}")
-        if dropout_rate and stride >= 8:
-            x = layers.SpatialDropout2D(dropout_rate, name=f"decoder_dropout{stride}")(x)
-    outputs = layers.Conv2D(num_bins, 1, name=head)(x)
+        def conv_bn_relu(x: Any, filters: int, kernel: int, label: str) -> Any:
+            x = layers.Conv2D(filters, kernel, padding="same", use_bias=False, name=f"{prefix}{label}_conv")(x)
+            x = layers.BatchNormalization(name=f"{prefix}{label}_bn")(x)
+            return layers.Activation("relu", name=f"{prefix}{label}_relu")(x)
+
+        x = layers.Concatenate(name=f"{prefix}deep_concat")([features["stride32"], features["head"]])
+        x = with_hints(conv_bn_relu(x, context_filters, 1, "deep"), 32)
+        context = layers.GlobalAveragePooling2D(keepdims=True, name=f"{prefix}context_pool")(features["head"])
+        context = layers.Dense(context_filters, activation="relu", name=f"{prefix}context")(context)
+        x = layers.Add(name=f"{prefix}context_add")([x, context])
+        for filters, stride in zip(decoder_filters, (16, 8, 4, 2)):
+            x = layers.UpSampling2D(2, interpolation="bilinear", name=f"{prefix}up{stride}")(x)
+            x = layers.Concatenate(name=f"{prefix}skip{stride}")([x, features[f"stride{stride}"]])
+            x = with_hints(conv_bn_relu(x, filters, 1, f"squeeze{stride}"), stride)
+            if hint_inputs and stride == 2:
+                hints_name = prefix + ENCODER_UNET_HINTS.removeprefix(DECODER_PREFIX)
+                hints = layers.Conv2D(
+                    filters,
+                    3,
+                    strides=2,
+                    padding="same",
+                    use_bias=False,
+                    kernel_initializer="zeros",
+                    name=hints_name,
+                )(inputs)
+                x = layers.Add(name=f"{hints_name}_add")([x, hints])
+            x = conv_bn_relu(x, filters, 3, f"level{stride}")
+            if dropout_rate and stride >= 8:
+                x = layers.SpatialDropout2D(dropout_rate, name=f"{prefix}dropout{stride}")(x)
+        return layers.Conv2D(num_bins, 1, name=head_name)(x)
+
+    if decoders == 1:
+        outputs = decoder(DECODER_PREFIX, head)
+    else:
+        # Each decoder's logits (``decoder_prefix``), averaged: trained apart from different
+        # starts, they make different errors (experiments/join_decoders.py puts them together).
+        outputs = layers.Average(name=head)([decoder(decoder_prefix(k), f"{head}_{k + 1}") for k in range(decoders)])
     network = keras.Model(inputs, outputs, name=name)
     if encoder_weights == "imagenet":
         encoder.set_weights(network, name=encoder_variant)
@@ -314,3 +344,46 @@ def build_encoder_unet(
         raise ValueError(f"encoder_weights must be 'imagenet' or None, got {encoder_weights!r}")
     encoder.freeze(network, train_encoder_from)
     return network
+
+
+def join_decoders(networks: list[keras.Model], joint: keras.Model, rtol: float = 0.0, atol: float = 0.0) -> None:
+    """Fill ``joint`` (``build_encoder_unet(decoders=len(networks))``) from one-decoder encoder
+    networks trained apart: decoder k from ``networks[k]``, the encoder from the first.
+
+    The decoders were each trained on their own network's encoder features, so those
+    encoders must hold the same weights (within ``rtol`` and ``atol``: frozen ones are the
+    pretrained weights, perhaps stored in float16). A network without the hint inputs
+    leaves its decoder's hint path at zero, as ``add_hint_inputs`` would. Raises ValueError
+    naming the layer that does not fit."""
+    from huenet import encoder
+
+    average = joint.layers[-1]
+    if type(average).__name__ != "Average" or len(networks) != len(average.input):
+        raise ValueError(f"the joint network must average {len(networks)} decoders")
+    head = average.name
+    sources = [{layer.name: layer for layer in network.layers if layer.weights} for network in networks]
+    for layer in joint.layers:
+        if not layer.weights:
+            continue
+        index, name = 0, layer.name
+        for k in range(1, len(networks)):
+            if name.startswith(decoder_prefix(k)):
+                index, name = k, DECODER_PREFIX + name.removeprefix(decoder_prefix(k))
+        if name.startswith(f"{head}_"):
+            index, name = int(name.rsplit("_", 1)[1]) - 1, head
+        source = sources[index].get(name)
+        if source is None and name in (ENCODER_UNET_HINTS, encoder.INPUT_SELECT):
+            continue  # a network without hint inputs: the joint network's start (zero; the lightness select)
+        if source is None:
+            raise ValueError(f"decoder {index + 1}'s network has no layer {name!r}")
+        weights = source.get_weights()
+        if [w.shape for w in weights] != [tuple(w.shape) for w in layer.weights]:
+            raise ValueError(f"layer {name!r} of decoder {index + 1}'s network does not fit the joint network")
+        if index == 0 and not name.startswith(DECODER_PREFIX) and name not in (head, encoder.INPUT_SELECT):
+            for k, other in enumerate(sources[1:], start=2):  # the shared encoder: every network's the same
+                theirs = other.get(name)
+                if theirs is None or any(
+                    not np.allclose(a, b, rtol=rtol, atol=atol) for a, b in zip(weights, theirs.get_weights())
+                ):
+                    raise ValueError(f"network {k}'s encoder differs from the first's at layer {name!r}")
+        layer.set_weights(weights)
