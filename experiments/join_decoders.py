@@ -39,20 +39,28 @@ SHAPE = ("decoder_filters", "context_filters", "encoder_variant", "depth", "outp
 METADATA_KEY = "metadata"  # the npz entry holding the model file's metadata, as JSON text
 
 
-def _is_decoder_layer(name: str, head: str) -> bool:
-    return name.startswith(unet.DECODER_PREFIX) or name == head
+def _one_decoder(path: str, metadata: dict) -> dict:
+    """``metadata`` of a file that holds one decoder and no hint branch, or exit naming ``path``."""
+    if metadata["settings"].get("decoders", 1) != 1 or metadata["settings"].get("hint_branch"):
+        raise SystemExit(f"join_decoders: {path} must hold one decoder and no hint branch")
+    return metadata
+
+
+def _build(metadata: dict, **changes: object) -> object:
+    """The network of a model file's preset and settings (those the preset has), with ``changes``."""
+    preset = models.get_preset(metadata["preset"])
+    settings = {key: value for key, value in metadata["settings"].items() if key in preset.settings}
+    return models.build_model(metadata["preset"], **{**settings, **changes})
 
 
 def extract(model_path: str, output: str) -> None:
     """A one-decoder model file's decoder weights (float16) and metadata, in a pickle-free npz."""
-    metadata = read_metadata(model_path)
-    if metadata["settings"].get("decoders", 1) != 1 or metadata["settings"].get("hint_branch"):
-        raise SystemExit(f"join_decoders: {model_path} must hold one decoder and no hint branch")
+    metadata = _one_decoder(model_path, read_metadata(model_path))
     network = load_model(model_path, engine="keras").network
     arrays = {
         f"{layer.name}/{i}": np.asarray(weight, np.float16)
         for layer in network.layers
-        if layer.weights and _is_decoder_layer(layer.name, metadata["head"])
+        if layer.weights and unet.is_decoder_layer(layer.name, metadata["head"])
         for i, weight in enumerate(layer.get_weights())
     }
     record = {key: value for key, value in metadata.items() if key != "format"}
@@ -66,12 +74,10 @@ def rebuild(decoder_path: str) -> tuple[dict, object]:
     with np.load(decoder_path, allow_pickle=False) as stored:
         metadata = json.loads(str(stored[METADATA_KEY]))
         arrays = {key: stored[key] for key in stored.files if key != METADATA_KEY}
-    preset = models.get_preset(metadata["preset"])
-    settings = {key: value for key, value in metadata["settings"].items() if key in preset.settings}
-    network = models.build_model(metadata["preset"], **{**settings, "encoder_weights": "imagenet"})
+    network = _build(_one_decoder(decoder_path, metadata), encoder_weights="imagenet")
     filled = set()
     for layer in network.layers:
-        if layer.weights and _is_decoder_layer(layer.name, metadata["head"]):
+        if layer.weights and unet.is_decoder_layer(layer.name, metadata["head"]):
             weights = [arrays.get(f"{layer.name}/{i}") for i in range(len(layer.weights))]
             if any(w is None or w.shape != tuple(v.shape) for w, v in zip(weights, layer.weights)):
                 raise SystemExit(f"join_decoders: {decoder_path} does not fit layer {layer.name!r}")
@@ -101,7 +107,9 @@ def main() -> None:
     if len(arguments.models) < 2:
         raise SystemExit("join_decoders: name two model files or more")
     rebuilt = {path: rebuild(path) for path in arguments.models if path.endswith(".npz")}
-    metadata = [rebuilt[path][0] if path in rebuilt else read_metadata(path) for path in arguments.models]
+    metadata = [
+        rebuilt[path][0] if path in rebuilt else _one_decoder(path, read_metadata(path)) for path in arguments.models
+    ]
     first = metadata[0]
     for path, other in zip(arguments.models[1:], metadata[1:]):
         if other.get("preset") != first.get("preset"):
@@ -109,13 +117,8 @@ def main() -> None:
         for key in SHAPE:
             if other["settings"].get(key) != first["settings"].get(key):
                 raise SystemExit(f"join_decoders: {path} has another {key} than {arguments.models[0]}")
-    if any(data["settings"].get("decoders", 1) != 1 or data["settings"].get("hint_branch") for data in metadata):
-        raise SystemExit("join_decoders: every file must hold one decoder and no hint branch")
     settings = {**first["settings"], "decoders": len(arguments.models)}
-    build_settings = {
-        key: value for key, value in settings.items() if key in models.get_preset(first["preset"]).settings
-    }
-    joint = models.build_model(first["preset"], **{**build_settings, "encoder_weights": None})
+    joint = _build({**first, "settings": settings}, encoder_weights=None)
     networks = [
         rebuilt[path][1] if path in rebuilt else load_model(path, engine="keras").network for path in arguments.models
     ]

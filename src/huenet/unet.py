@@ -194,6 +194,11 @@ def decoder_prefix(index: int) -> str:
     return DECODER_PREFIX if index == 0 else f"decoder{index + 1}_"
 
 
+def is_decoder_layer(name: str, head: str) -> bool:
+    """Whether layer ``name`` of a one-decoder encoder network is its decoder's (``head``: its output)."""
+    return name.startswith(DECODER_PREFIX) or name == head
+
+
 ENCODER_HINT_WIDTHS = {2: 16, 4: 24, 8: 40, 16: 64, 32: 96}  # the hint branch's channels at each stride
 
 
@@ -379,7 +384,7 @@ def join_decoders(networks: list[keras.Model], joint: keras.Model, rtol: float =
         weights = source.get_weights()
         if [w.shape for w in weights] != [tuple(w.shape) for w in layer.weights]:
             raise ValueError(f"layer {name!r} of decoder {index + 1}'s network does not fit the joint network")
-        if index == 0 and not name.startswith(DECODER_PREFIX) and name not in (head, encoder.INPUT_SELECT):
+        if index == 0 and not is_decoder_layer(name, head) and name != encoder.INPUT_SELECT:
             for k, other in enumerate(sources[1:], start=2):  # the shared encoder: every network's the same
                 theirs = other.get(name)
                 if theirs is None or any(
