@@ -54,6 +54,13 @@ def test_mode_i_and_f(tmp_path):
     assert any("stretched" in note for note in stretched.notes)
 
 
+def test_a_32_bit_tiff_of_8_bit_levels_keeps_its_levels(tmp_path):
+    levels = np.array([[0, 100, 255]], dtype=np.int32)
+    loaded = read_image(_save(tmp_path, Image.fromarray(levels, mode="I"), "levels.tif"))
+    np.testing.assert_allclose(loaded.lightness()[0], color.gray_to_lightness(levels[0] / 255.0), atol=1e-3)
+    assert any("8-bit" in note for note in loaded.notes)
+
+
 @pytest.mark.parametrize("mode", ["LA", "RGBA", "PA"])
 def test_alpha_is_carried(tmp_path, mode):
     rgba = np.dstack([np.repeat(GRADIENT[..., None], 3, -1), np.tile(np.arange(33, dtype=np.uint8) * 7, (47, 1))])

@@ -136,6 +136,7 @@ def _open(file: Path | io.BytesIO, max_pixels: int | None) -> InputImage:
 
 def _from_pil(image: Image.Image) -> InputImage:
     notes = []
+    image_format = image.format
     if getattr(image, "n_frames", 1) > 1:
         # Animated GIF/PNG/WebP and multi-page TIFF alike
         notes.append(f"{image.n_frames} frames or pages: colorizing the first one only")
@@ -160,7 +161,7 @@ def _from_pil(image: Image.Image) -> InputImage:
     if mode.startswith("I;16"):
         return InputImage(np.asarray(image).astype(np.uint16), alpha, notes)
     if mode in ("I", "F"):
-        return InputImage(_scale_wide(np.asarray(image), mode, notes), alpha, notes)
+        return InputImage(_scale_wide(np.asarray(image), mode, notes, image_format), alpha, notes)
     try:
         rgb = np.asarray(image.convert("RGB"))
     except (ValueError, OSError) as error:
@@ -168,15 +169,19 @@ def _from_pil(image: Image.Image) -> InputImage:
     return _from_rgb(rgb, alpha, notes, f"{mode} input")
 
 
-def _scale_wide(values: np.ndarray, mode: str, notes: list[str]) -> np.ndarray:
-    """32-bit int or float gray -> uint16 or float32 in [0, 1] gray levels."""
+def _scale_wide(values: np.ndarray, mode: str, notes: list[str], image_format: str | None = None) -> np.ndarray:
+    """32-bit int or float gray -> uint8, uint16 or float32 in [0, 1] gray levels."""
     values = np.asarray(values)
     if mode == "F" and not np.isfinite(values).all():
         notes.append("non-finite values replaced by 0")
         values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
     low, high = float(values.min()), float(values.max())
+    if mode == "I" and image_format == "TIFF" and low >= 0 and high <= 255:
+        # A 32-bit TIFF says nothing of its range: 8-bit levels, not a nearly black 16-bit picture
+        notes.append("32-bit values within 0-255: read as 8-bit gray levels")
+        return values.astype(np.uint8)
     if mode == "I" and low >= 0 and high <= 65535:
-        return values.astype(np.uint16)  # 16-bit PNGs open as mode I
+        return values.astype(np.uint16)  # 16-bit PGMs (and PNGs in older Pillows) open as mode I
     if mode == "F" and low >= 0 and high <= 1:
         return values.astype(np.float32)
     if mode == "F" and low >= 0 and high <= 255:
