@@ -380,3 +380,17 @@ def test_models_names_a_chroma_contrast_only_where_there_is_one():
     )
     settings["vivid"]["contrast"] = 1.0
     assert "contrast" not in cli._decoding_summary(settings)
+
+
+def test_stretch_reaches_the_network_from_the_command_line(tmp_path, capsys):
+    """--stretch colors a faded picture as the API's stretch=True does, and not as without it."""
+    import huenet
+
+    faded = np.round(80 + 0.3 * np.asarray(Image.open("examples/bsds-103070.png").convert("L"))).astype(np.uint8)
+    source = tmp_path / "faded.png"
+    Image.fromarray(faded).save(source)
+    for flags, name in (([], "plain.png"), (["--stretch"], "stretched.png")):
+        assert _run(["colorize", source, "-o", tmp_path / name, "-q", *flags], capsys)[0] == 0
+    stretched = np.asarray(Image.open(tmp_path / "stretched.png"))
+    np.testing.assert_array_equal(stretched, np.asarray(huenet.colorize(faded, stretch=True)))
+    assert np.abs(stretched.astype(int) - np.asarray(Image.open(tmp_path / "plain.png"))).max() > 0

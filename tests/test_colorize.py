@@ -371,3 +371,33 @@ def test_the_color_table_route_matches_the_direct_route(threads):
     direct = np.asarray(colorize_module.compose(direct_input, ab, model.working_size, 2), dtype=int)
     difference = np.abs(table - direct)
     assert difference.mean() < 0.05 and difference.max() <= 3
+
+
+def test_stretch_widens_only_a_narrow_lightness_onto_the_span():
+    ramp = np.linspace(0.0, 100.0, 10_001, dtype=np.float32)
+    np.testing.assert_array_equal(colorize_module.stretch_lightness(ramp), ramp)  # a full range is kept
+    faded = 0.6 * ramp + 20.0
+    stretched = colorize_module.stretch_lightness(faded)
+    np.testing.assert_allclose(np.percentile(stretched, [1, 99]), colorize_module.STRETCH_SPAN, atol=0.01)
+    assert (np.diff(stretched) >= 0).all()  # the order of gray levels is kept
+
+
+def test_a_faded_photo_stretched_is_colored_as_the_photo_itself():
+    """Faded to 60% of its contrast (in L), a photo colored as it is drifts from the colors the
+    network gives the photo itself; with ``stretch`` the network sees both at one contrast and
+    the drift shrinks (2.85 against 0.97 Lab units, photo 0.2.5, 2026-12-07), while the output
+    keeps the faded gray levels."""
+    photo = np.asarray(Image.open("examples/bsds-143090.png").convert("L"))
+    lab = np.zeros(photo.shape + (3,))
+    lab[..., 0] = 0.6 * color.gray_to_lightness(photo / 255.0) + 20.0
+    faded = color.to_uint8(color.lab_to_rgb(lab))[..., 0]
+    model = huenet.load_model()
+
+    def colors(image, stretch):
+        return np.asarray(colorize(image, model=model, stretch=stretch))
+
+    as_is = np.abs(color.rgb_to_lab(colors(faded, False))[..., 1:] - color.rgb_to_lab(colors(photo, False))[..., 1:])
+    stretched_output = colors(faded, True)
+    stretched = np.abs(color.rgb_to_lab(stretched_output)[..., 1:] - color.rgb_to_lab(colors(photo, True))[..., 1:])
+    assert stretched.mean() < 0.5 * as_is.mean(), (stretched.mean(), as_is.mean())
+    assert np.abs(color.rgb_to_gray(stretched_output).astype(int) - faded).max() <= 1  # the faded gray is kept

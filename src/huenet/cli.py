@@ -85,7 +85,7 @@ def command_colorize(arguments: argparse.Namespace) -> int:
         from huenet.kerasutil import require_keras
 
         require_keras("--engine keras")
-    decoding = Decoding(arguments.temperature, arguments.vivid, arguments.vividness)
+    decoding = Decoding(arguments.temperature, arguments.vivid, arguments.vividness, stretch=arguments.stretch)
     if arguments.ray is not None:
         from huenet.scaleout import RaySettings, colorize_on_ray
 
@@ -409,6 +409,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--vividness",
         type=float,
         help="chroma strength for ab-bin models, -2 (muted) to 3 (default: the model's calibrated faithful value; --vivid picks its vivid one; huenet models shows both)",
+    )
+    colorize.add_argument(
+        "--stretch",
+        action="store_true",
+        help="faded or low-contrast photos: the network sees the gray stretched to a normal contrast (the output keeps the photo's own gray levels)",
     )
     colorize.add_argument(
         "--temperature", type=float, help="annealed-mean temperature for ab-bin models (advanced; default: the model's)"

@@ -47,12 +47,34 @@ class Decoding:
     ``temperature`` is the annealed-mean temperature (1: plain mean; lower: toward the mode).
     ``vivid`` selects the model's calibrated vivid settings. ``contrast`` moves each pixel's
     ab away from the image's mean ab by that factor (1: as decoded; ``decode_ab``).
+    ``stretch``: the network reads a faded, low-contrast gray stretched to a normal contrast
+    (``stretch_lightness``); the output keeps the input's own gray levels either way.
     """
 
     temperature: float | None = None
     vivid: bool = False
     vividness: float | None = None
     contrast: float | None = None
+    stretch: bool = False
+
+
+# ``Decoding.stretch``: the working lightness's 1st-99th percentiles are widened onto this span
+# (L units) where they are narrower. A typical photo spans about 4-94 (imagenet-sample val's
+# medians); a photo faded to 60% of its contrast, which took 0.6 dB and 0.7 AuC points from the
+# colors with photo 0.2.5, scored as unfaded with it (experiments/studies/faded_photos.py;
+# docs/experiment-log.md, 2026-12-07, "faded photos").
+STRETCH_SPAN = (5.0, 95.0)
+
+
+def stretch_lightness(lightness: np.ndarray, span: tuple[float, float] = STRETCH_SPAN) -> np.ndarray:
+    """Lightness (L units) whose 1st-99th percentiles are narrower than ``span`` mapped
+    linearly onto it (clipped to 0-100); a wider one is returned as it is."""
+    low, high = (float(v) for v in np.percentile(lightness, [1, 99]))
+    if high - low >= span[1] - span[0]:
+        return lightness
+    scale = (span[1] - span[0]) / max(high - low, 1e-3)
+    stretched = (np.asarray(lightness, np.float32) - 0.5 * (low + high)) * scale + 0.5 * (span[0] + span[1])
+    return np.clip(stretched, 0.0, 100.0).astype(np.float32)
 
 
 # The decodings an image with hints may take (``Colorizer.hinted_decoding``): temperatures from
@@ -315,6 +337,8 @@ class Colorizer:
     >>> images = colorizer.colorize_many(["a.png", "b.jpg"])
     """
 
+    stretch_span: tuple[float, float] = STRETCH_SPAN  # with ``Decoding.stretch``; a study may try others
+
     def __init__(
         self,
         model: ColorModel | str | None = None,
@@ -378,7 +402,8 @@ class Colorizer:
         channels for a model that takes hints), padded to the network's multiple."""
         shape = self.working_shape(image.size)
         working = image.working_lightness(*shape)
-        lightness = _pad_to(color.normalize_lightness(working), self.multiple)[..., None]
+        seen = stretch_lightness(working, self.stretch_span) if self.decoding.stretch else working
+        lightness = _pad_to(color.normalize_lightness(seen), self.multiple)[..., None]
         if self.takes_hints:
             placed = self.check_hints(hints, image.size)
             lightness = np.concatenate(
@@ -723,10 +748,12 @@ def colorize_many(
     vividness: float | None = None,
     threads: int | None = None,
     hints: Sequence[Any] | None = None,
+    stretch: bool = False,
 ) -> list[Image.Image]:
     """Colorize several images (PIL images, arrays or paths) in shared network batches;
     ``hints``: one list of color hints per image (see ``colorize``), or None."""
-    return Colorizer(model, Decoding(temperature, vivid, vividness), working_size, threads).colorize_many(images, hints)
+    decoding = Decoding(temperature, vivid, vividness, stretch=stretch)
+    return Colorizer(model, decoding, working_size, threads).colorize_many(images, hints)
 
 
 def colorize(
@@ -738,6 +765,7 @@ def colorize(
     vividness: float | None = None,
     threads: int | None = None,
     hints: Sequence[Any] | None = None,
+    stretch: bool = False,
 ) -> Image.Image:
     """Colorize one image.
 
@@ -755,6 +783,8 @@ def colorize(
             size)`` tuples or ``{"x", "y", "color", "size"}`` mappings; x is the column and y
             the row in input pixels, color ``"#rrggbb"`` or ``(r, g, b)``, size the side of the
             square patch (default about 1% of the long side). Only the color's chroma is used.
+        stretch: for faded, low-contrast photos: the network sees the gray stretched to a
+            normal contrast (``stretch_lightness``); the output keeps the input's gray levels.
     Returns:
         An RGB PIL image (RGBA when the input had alpha) of exactly the input's size.
     Raises:
@@ -762,5 +792,13 @@ def colorize(
         ValueError: bad settings.
     """
     return colorize_many(
-        [image], model, temperature, vivid, working_size, vividness, threads, None if hints is None else [hints]
+        [image],
+        model,
+        temperature,
+        vivid,
+        working_size,
+        vividness,
+        threads,
+        None if hints is None else [hints],
+        stretch,
     )[0]

@@ -317,6 +317,7 @@ def colorize_video(
     overwrite: bool = False,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     progress: Callable[[int, int | None], None] | None = None,
+    stretch: bool = False,
 ) -> VideoReport:
     """Colorize the video ``source`` into ``target`` (.mp4, .mkv or .mov; H.264, yuv420p).
 
@@ -336,6 +337,7 @@ def colorize_video(
         overwrite: replace an existing target.
         max_pixels: refuse frames larger than this (a stream may claim any size).
         progress: called as ``progress(frames_done, frames_total_or_None)``.
+        stretch: as for ``colorize`` (faded films).
     Raises:
         VideoMissing: no PyAV; VideoError: an unusable input (nothing is left at ``target``);
         FileExistsError: ``target`` exists and ``overwrite`` is off; ValueError: bad settings.
@@ -355,7 +357,7 @@ def colorize_video(
     colorizer = (
         model
         if isinstance(model, Colorizer)
-        else Colorizer(model, Decoding(temperature, vivid, vividness), working_size, threads)
+        else Colorizer(model, Decoding(temperature, vivid, vividness, stretch=stretch), working_size, threads)
     ).for_films()
     smoother = TemporalSmoother(smoothing, network_every)
     import time
