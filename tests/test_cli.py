@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -386,7 +387,11 @@ def test_stretch_reaches_the_network_from_the_command_line(tmp_path, capsys):
     """--stretch colors a faded picture as the API's stretch=True does, and not as without it."""
     import huenet
 
-    faded = np.round(80 + 0.3 * np.asarray(Image.open("examples/bsds-103070.png").convert("L"))).astype(np.uint8)
+    faded = np.round(
+        80
+        + 0.3
+        * np.asarray(Image.open(Path(__file__).resolve().parents[1] / "examples" / "bsds-103070.png").convert("L"))
+    ).astype(np.uint8)
     source = tmp_path / "faded.png"
     Image.fromarray(faded).save(source)
     for flags, name in (([], "plain.png"), (["--stretch"], "stretched.png")):

@@ -491,3 +491,24 @@ def test_two_hints_on_a_photo_in_the_editing_view_leave_a_third_region_as_it_was
         assert not chrome.find_elements(By.CSS_SELECTOR, ".card.editing")
     finally:
         chrome.quit()
+
+
+def test_a_faded_photo_with_stretch_comes_back_as_the_library_colors_it(server):
+    """The page's "Faded photo" switch: ``stretch`` reaches the network, and a re-render by id
+    without it does not reuse the stretched network outputs."""
+    import huenet
+
+    photo = np.asarray(Image.open(Path(__file__).resolve().parents[1] / "examples" / "bsds-103070.png").convert("L"))
+    faded = np.round(80 + 0.3 * photo).astype(np.uint8)
+    payload = _encoded(Image.fromarray(faded), "PNG")
+    status, headers, body = _colorize(server, {"image": ("faded.png", payload), "stretch": "true"})
+    assert status == 200, body[:300]
+    stretched = np.asarray(Image.open(io.BytesIO(body)), dtype=int)
+    assert np.abs(stretched - np.asarray(huenet.colorize(faded, stretch=True))).max() <= 1
+    status, _, body = _colorize(server, {"image_id": headers["x-huenet-image-id"], "stretch": "false"})
+    assert status == 200, body[:300]
+    plain = np.asarray(Image.open(io.BytesIO(body)), dtype=int)
+    assert np.abs(plain - np.asarray(huenet.colorize(faded))).max() <= 1
+    assert np.abs(plain - stretched).max() > 1
+    status, _, body = _colorize(server, {"image": ("faded.png", payload), "stretch": "maybe"})
+    assert status == 400 and "stretch must be true or false" in json.loads(body)["error"]

@@ -5,14 +5,15 @@ with no internet), and three API routes:
 
 - ``POST /api/colorize``: multipart field ``image`` (or ``image_id``, the id of an image
   uploaded before, to re-render it without uploading again), optional ``vivid``
-  (true/false), ``vividness`` (-2 to 3) and ``model``. Answers ``image/png`` at the input's
+  (true/false), ``vividness`` (-2 to 3), ``stretch`` (true/false: a faded photo seen at a
+  normal contrast, ``huenet colorize --stretch``) and ``model``. Answers ``image/png`` at the input's
   exact pixel size, with the image's id in ``X-Huenet-Image-Id``.
   With a model that takes color hints, ``hints``: a JSON list of ``{"x", "y", "color",
   "size"}`` (``huenet.hints``).
 - ``POST /api/suggest``: ``image`` or ``image_id``, ``x``, ``y``, optional ``k`` (6),
-  ``hints`` and ``model``: the suggested colors at that point, JSON
+  ``hints``, ``stretch`` and ``model``: the suggested colors at that point, JSON
   ``{"suggestions": [{"color": "#rrggbb", "probability": p}, ...], "image_id": ...}``.
-- ``POST /api/confidence``: ``image`` or ``image_id``, optional ``hints`` and ``model``: the
+- ``POST /api/confidence``: ``image`` or ``image_id``, optional ``hints``, ``stretch`` and ``model``: the
   confidence map (white: sure, black: unsure) as a gray PNG of the input's size.
 - ``GET /api/models``: the bundled models.
 - ``GET /healthz``.
@@ -218,14 +219,15 @@ def colorize_png(
     max_pixels: int,
     hints: list | None = None,
     image_id: str | None = None,
+    stretch: bool = False,
 ) -> bytes:
     """Colorize an uploaded file's bytes -> PNG bytes (runs in a worker thread)."""
     from huenet.inference import Colorizer, Decoding
     from huenet.modelfile import load_model
 
     image = _read(image_id, payload, max_pixels)
-    colorizer = Colorizer(load_model(model_name), Decoding(vivid=vivid, vividness=vividness))
-    key = (image_id, max_pixels, colorizer.model.source)
+    colorizer = Colorizer(load_model(model_name), Decoding(vivid=vivid, vividness=vividness, stretch=stretch))
+    key = (image_id, max_pixels, colorizer.model.source, stretch)  # the stretch changes what the network sees
     if image_id and not colorizer.model.network_reads_hints:
         # Hints act after the network alone: its outputs for this image serve every re-render.
         (outputs,) = _outputs.get(key, lambda: colorizer.network_outputs([image]))
@@ -248,25 +250,32 @@ def suggest_json(
     x: float,
     y: float,
     k: int,
+    stretch: bool = False,
 ) -> dict[str, Any]:
     """Suggested colors at a point (runs in a worker thread)."""
     from huenet import guided
-    from huenet.inference import Colorizer
-    from huenet.modelfile import load_model
 
     image = _read(image_id, payload, max_pixels)
-    return {"suggestions": guided.suggest_colors(image, x, y, k, hints, Colorizer(load_model(model_name)))}
+    return {"suggestions": guided.suggest_colors(image, x, y, k, hints, _plain_colorizer(model_name, stretch))}
 
 
-def confidence_png(payload: bytes, model_name: str | None, max_pixels: int, hints: list | None, image_id: str) -> bytes:
+def confidence_png(
+    payload: bytes, model_name: str | None, max_pixels: int, hints: list | None, image_id: str, stretch: bool = False
+) -> bytes:
     """The confidence map as a gray PNG (runs in a worker thread)."""
     from huenet import guided
-    from huenet.inference import Colorizer
-    from huenet.modelfile import load_model
 
     image = _read(image_id, payload, max_pixels)
-    level = guided.confidence(image, hints, Colorizer(load_model(model_name)))
+    level = guided.confidence(image, hints, _plain_colorizer(model_name, stretch))
     return _png(guided.confidence_image(level))
+
+
+def _plain_colorizer(model_name: str | None, stretch: bool) -> Any:
+    """The model's Colorizer at its calibrated decoding, with the page's stretch."""
+    from huenet.inference import Colorizer, Decoding
+    from huenet.modelfile import load_model
+
+    return Colorizer(load_model(model_name), Decoding(stretch=stretch))
 
 
 def _parse_hints(value: Any) -> list | None:
@@ -382,7 +391,7 @@ def create_app(config: ServeConfig) -> Any:
                     )
             else:
                 raise RequestError(400, "no image: send a file in the multipart field 'image'")
-            for name in ("model", "vivid", "vividness", "image_id", *extra):
+            for name in ("model", "vivid", "vividness", "stretch", "image_id", *extra):
                 if form.get(name) is not None and not isinstance(form.get(name), str):
                     raise RequestError(400, f"{name} must be a plain form field, not a file")
             model_name = form.get("model") or config.model
@@ -393,7 +402,7 @@ def create_app(config: ServeConfig) -> Any:
             hints = _parse_hints(form.get("hints"))
             if hints and not _takes_hints(model_name):
                 raise RequestError(400, f"model {model_name or default_name} does not take color hints")
-            fields = {name: form.get(name) for name in ("vivid", "vividness", *extra)}
+            fields = {name: form.get(name) for name in ("vivid", "vividness", "stretch", *extra)}
         finally:
             await form.close()  # removes the spooled upload file, whatever happened
         return {"payload": payload, "image_id": image_id, "model": model_name, "hints": hints, **fields}
@@ -431,6 +440,7 @@ def create_app(config: ServeConfig) -> Any:
                 config.max_pixels,
                 job["hints"],
                 job["image_id"],
+                _parse_bool("stretch", job["stretch"]),
             )
         except RequestError as refused:
             return error(refused.status, str(refused), refused.headers)
@@ -444,8 +454,18 @@ def create_app(config: ServeConfig) -> Any:
             x = _parse_number("x", job["x"], 0, 1e9)
             y = _parse_number("y", job["y"], 0, 1e9)
             k = int(_parse_number("k", job["k"] or "6", 1, 32, whole=True))
+            stretch = _parse_bool("stretch", job["stretch"])
             answer = await run_job(
-                suggest_json, job["payload"], job["model"], config.max_pixels, job["hints"], job["image_id"], x, y, k
+                suggest_json,
+                job["payload"],
+                job["model"],
+                config.max_pixels,
+                job["hints"],
+                job["image_id"],
+                x,
+                y,
+                k,
+                stretch,
             )
         except RequestError as refused:
             return error(refused.status, str(refused), refused.headers)
@@ -454,8 +474,9 @@ def create_app(config: ServeConfig) -> Any:
     async def confidence_endpoint(request: Request) -> Response:
         try:
             job = await parse_request(request)
+            stretch = _parse_bool("stretch", job["stretch"])
             png = await run_job(
-                confidence_png, job["payload"], job["model"], config.max_pixels, job["hints"], job["image_id"]
+                confidence_png, job["payload"], job["model"], config.max_pixels, job["hints"], job["image_id"], stretch
             )
         except RequestError as refused:
             return error(refused.status, str(refused), refused.headers)
