@@ -381,6 +381,8 @@ def test_stretch_widens_only_a_narrow_lightness_onto_the_span():
     stretched = colorize_module.stretch_lightness(faded)
     np.testing.assert_allclose(np.percentile(stretched, [1, 99]), colorize_module.STRETCH_SPAN, atol=0.01)
     assert (np.diff(stretched) >= 0).all()  # the order of gray levels is kept
+    flat = 50.0 + 0.01 * np.sin(ramp)  # a blank page's faint texture is not blown up into noise
+    assert np.ptp(colorize_module.stretch_lightness(flat)) <= colorize_module.STRETCH_MAX_GAIN * np.ptp(flat) + 1e-4
 
 
 def test_a_faded_photo_stretched_is_colored_as_the_photo_itself():

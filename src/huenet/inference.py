@@ -64,15 +64,19 @@ class Decoding:
 # colors with photo 0.2.5, scored as unfaded with it (experiments/studies/faded_photos.py;
 # docs/experiment-log.md, 2026-12-07, "faded photos").
 STRETCH_SPAN = (5.0, 95.0)
+# At most this much wider: a nearly flat picture (a blank page, fog) is not blown up into noise.
+# A print faded to a quarter of its contrast still reaches the span.
+STRETCH_MAX_GAIN = 4.0
 
 
 def stretch_lightness(lightness: np.ndarray, span: tuple[float, float] = STRETCH_SPAN) -> np.ndarray:
-    """Lightness (L units) whose 1st-99th percentiles are narrower than ``span`` mapped
-    linearly onto it (clipped to 0-100); a wider one is returned as it is."""
+    """Lightness (L units) whose 1st-99th percentiles are narrower than ``span`` widened
+    linearly toward it, at most ``STRETCH_MAX_GAIN`` times, about the span's middle (clipped
+    to 0-100); a wider one is returned as it is."""
     low, high = (float(v) for v in np.percentile(lightness, [1, 99]))
     if high - low >= span[1] - span[0]:
         return lightness
-    scale = (span[1] - span[0]) / max(high - low, 1e-3)
+    scale = min((span[1] - span[0]) / max(high - low, 1e-6), STRETCH_MAX_GAIN)
     stretched = (np.asarray(lightness, np.float32) - 0.5 * (low + high)) * scale + 0.5 * (span[0] + span[1])
     return np.clip(stretched, 0.0, 100.0).astype(np.float32)
 
