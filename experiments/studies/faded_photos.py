@@ -81,17 +81,17 @@ def main() -> None:
         contrast, lift, grain = (float(v) for v in spec.split(","))
         rng = np.random.default_rng(0)
         faded = {name: [fade(t, contrast, lift, grain, rng) for t in images] for name, images in truths.items()}
-        row: dict = {}
-        for label, colorizer in colorizers.items():
-            scores, gray = {}, {}
-            for name, images in faded.items():
-                held = HeldOut(name, images, colorizer)
-                gray[name] = held.gray_copy()
-                scores[name] = held.score(temperature, vividness)
-            row[label] = scores
-            row["gray copy"] = gray
-            print(f"fade {spec}, {label}: {score_line(scores)} ({time.perf_counter() - started:.0f} s)", flush=True)
-        print(f"fade {spec}, gray copy: {score_line(row['gray copy'])}", flush=True)
+        row: dict = {"gray copy": {}, **{label: {} for label in colorizers}}
+        for name, images in faded.items():
+            references = None  # the faded truths' Lab, made once for every colorizer
+            for label, colorizer in colorizers.items():
+                held = HeldOut(name, images, colorizer, references=references)
+                if references is None:
+                    row["gray copy"][name] = held.gray_copy()
+                    references = held.references()
+                row[label][name] = held.score(temperature, vividness)
+        for label in (*colorizers, "gray copy"):
+            print(f"fade {spec}, {label}: {score_line(row[label])} ({time.perf_counter() - started:.0f} s)", flush=True)
         results["fades"][spec] = row
         Path(arguments.output).parent.mkdir(parents=True, exist_ok=True)
         Path(arguments.output).write_text(json.dumps(results, indent=1))
