@@ -19,7 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 from huenet import unet  # noqa: E402
-from huenet.modelfile import load_model, read_metadata, save_model, sha256_of  # noqa: E402
+from huenet.modelfile import WEIGHTS_DTYPES, load_model, read_metadata, save_model, sha256_of  # noqa: E402
 
 
 def main() -> None:
@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("--output", required=True)
     parser.add_argument(
         "--weights-dtype",
-        choices=("float16", "float32"),
+        choices=WEIGHTS_DTYPES,
         default="float16",
         help="how the weights are stored (default float16, as the bundled model ships)",
     )

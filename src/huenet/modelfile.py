@@ -126,6 +126,9 @@ def sha256_of(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+WEIGHTS_DTYPES = ("float32", "float16")  # how a model file may store its weights (``save_model``)
+
+
 def save_model(network: Any, path: str | os.PathLike, metadata: dict[str, Any], weights_dtype: str = "float32") -> Path:
     """Write ``network`` and ``metadata`` to ``path`` atomically (temp file, then rename).
 
@@ -135,7 +138,7 @@ def save_model(network: Any, path: str | os.PathLike, metadata: dict[str, Any], 
     precision is stored with plain ``weights_dtype`` layers too, so that every huenet model
     file computes the same way on any machine.
     """
-    if weights_dtype not in ("float32", "float16"):
+    if weights_dtype not in WEIGHTS_DTYPES:
         raise ValueError(f"weights_dtype must be float32 or float16, got {weights_dtype!r}")
     path = Path(path)
     metadata = {**metadata, "weights_dtype": weights_dtype}
